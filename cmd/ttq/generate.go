@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/pkg/model"
+)
+
+type generateOptions struct {
+	Model       string
+	Prompt      string
+	MaxTokens   int
+	Temperature float64
+	TopP        float64
+	Seed        uint64
+	NoBOS       bool
+	JSON        bool
+}
+
+func (o generateOptions) validate() error {
+	if o.MaxTokens < 1 {
+		return usagef("--max-tokens must be at least 1, got %d", o.MaxTokens)
+	}
+	if o.Temperature < 0 {
+		return usagef("--temperature must be >= 0, got %g", o.Temperature)
+	}
+	if !(o.TopP > 0 && o.TopP <= 1) {
+		return usagef("--top-p must be in (0, 1], got %g", o.TopP)
+	}
+	return nil
+}
+
+type generateResult struct {
+	Schema         string  `json:"schema"`
+	Model          string  `json:"model"`
+	Prompt         string  `json:"prompt"`
+	PromptTokens   []int   `json:"prompt_tokens"`
+	Text           string  `json:"text"`
+	Tokens         []int   `json:"tokens"`
+	StopReason     string  `json:"stop_reason"`
+	Temperature    float64 `json:"temperature"`
+	TopP           float64 `json:"top_p"`
+	Seed           uint64  `json:"seed"`
+	PrefillSeconds float64 `json:"prefill_seconds"`
+	DecodeSeconds  float64 `json:"decode_seconds"`
+	DecodeTokPerS  float64 `json:"decode_tokens_per_second"`
+}
+
+func newGenerateCmd(io *streams) *cobra.Command {
+	opts := generateOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate [MODEL]",
+		Short: "Generate text from a prompt, streaming it to stdout",
+		Long: `Generate text from a prompt. MODEL is a Hugging Face model directory
+(config.json, *.safetensors, tokenizer.json); without it the built-in demo
+model is used. Decoding is greedy when --temperature is 0.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := modelArg(args, opts.Model)
+			if err != nil {
+				return err
+			}
+			opts.Model = dir
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			return runGenerate(cmd.Context(), io, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVarP(&opts.Prompt, "prompt", "p", "", "prompt text (BOS is prepended when the tokenizer defines one)")
+	f.IntVarP(&opts.MaxTokens, "max-tokens", "n", 256, "maximum number of tokens to generate")
+	f.Float64VarP(&opts.Temperature, "temperature", "t", 0, "sampling temperature; 0 means greedy")
+	f.Float64Var(&opts.TopP, "top-p", 0.9, "nucleus sampling mass")
+	f.Uint64Var(&opts.Seed, "seed", 0, "random seed for sampling")
+	f.BoolVar(&opts.NoBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
+	f.BoolVar(&opts.JSON, "json", false, "print one JSON document instead of streaming text")
+	return cmd
+}
+
+func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
+	lm, err := loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	defer lm.Model.Close()
+	m, tok := lm.Model, lm.Tokenizer
+	prompt, err := tok.Encode(opts.Prompt, !opts.NoBOS)
+	if err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	if len(prompt) == 0 {
+		return usagef("the prompt is empty and the tokenizer has no BOS token to start from: give --prompt")
+	}
+	capacity := min(m.Config.MaxPositions, len(prompt)+opts.MaxTokens)
+	if len(prompt) >= m.Config.MaxPositions {
+		return fmt.Errorf("prompt has %d tokens; the model's context is %d", len(prompt), m.Config.MaxPositions)
+	}
+	state := m.NewState(capacity)
+	sampler := model.NewSampler(opts.Temperature, opts.TopP, opts.Seed)
+	res := generateResult{
+		Schema: "ttq.generate/v1", Model: lm.Source, Prompt: opts.Prompt, PromptTokens: prompt,
+		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, StopReason: "max_tokens",
+	}
+	stream := tok.NewStreamDecoder()
+	emit := func(id int) error {
+		s, err := stream.Add(id)
+		if err != nil {
+			return err
+		}
+		res.Text += s
+		if !opts.JSON {
+			_, err = fmt.Fprint(io.Out, s)
+		}
+		return err
+	}
+	if !opts.JSON {
+		// Echo the prompt through the same decoder so that spacing joins
+		// the continuation exactly as the tokenizer decodes it.
+		for _, id := range prompt {
+			s, err := stream.Add(id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(io.Out, s)
+		}
+	}
+	start := time.Now()
+	logits, err := m.Forward(state, prompt, model.LastLogits)
+	if err != nil {
+		return err
+	}
+	res.PrefillSeconds = time.Since(start).Seconds()
+	start = time.Now()
+	eos := tok.EOS()
+	for len(res.Tokens) < opts.MaxTokens {
+		if err := ctx.Err(); err != nil {
+			res.StopReason = "interrupted"
+			break
+		}
+		next := sampler.Sample(logits)
+		if next == eos || isConfigEOS(m.Config, next) {
+			res.StopReason = "eos"
+			break
+		}
+		res.Tokens = append(res.Tokens, next)
+		if err := emit(next); err != nil {
+			return err
+		}
+		if state.Pos() >= state.Capacity() {
+			if len(res.Tokens) < opts.MaxTokens {
+				res.StopReason = "context_full"
+			}
+			break
+		}
+		if logits, err = m.Forward(state, []int{next}, model.LastLogits); err != nil {
+			return err
+		}
+	}
+	res.DecodeSeconds = time.Since(start).Seconds()
+	if res.DecodeSeconds > 0 {
+		res.DecodeTokPerS = float64(len(res.Tokens)) / res.DecodeSeconds
+	}
+	if opts.JSON {
+		if err := writeJSON(io.Out, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(io.Out)
+		fmt.Fprintf(io.ErrOut, "ttq: %d prompt tokens in %.3fs, %d tokens generated at %.1f tokens/s (%s)\n",
+			len(prompt), res.PrefillSeconds, len(res.Tokens), res.DecodeTokPerS, res.StopReason)
+	}
+	if res.StopReason == "interrupted" {
+		return context.Canceled
+	}
+	return nil
+}
+
+func isConfigEOS(c model.Config, id int) bool {
+	for _, e := range c.EOS {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}

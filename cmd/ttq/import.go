@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/pkg/model/llama2c"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+)
+
+type importOptions struct {
+	Llama2c   string
+	Tokenizer string
+	Merges    string
+	Out       string
+	Force     bool
+}
+
+func (o importOptions) validate() error {
+	if o.Out == "" {
+		return usagef("-o/--out is required")
+	}
+	if o.Llama2c == "" && o.Tokenizer == "" {
+		return usagef("nothing to import: give --llama2c FILE.bin and/or --tokenizer FILE")
+	}
+	return nil
+}
+
+func newImportCmd(io *streams) *cobra.Command {
+	opts := importOptions{}
+	cmd := &cobra.Command{
+		Use:   "import (--llama2c MODEL.bin | --tokenizer FILE)... -o DIR",
+		Short: "Convert llama2.c checkpoints and tokenizer files to a Hugging Face model directory",
+		Long: `Convert foreign formats into the Hugging Face layout that ttq (and
+transformers) load:
+
+  --llama2c MODEL.bin   llama2.c checkpoint (legacy v0 layout) → config.json +
+                        model.safetensors (F32; q/k rows permuted from llama2.c's
+                        adjacent-pair RoPE to Hugging Face's rotate-half layout)
+  --tokenizer FILE      → tokenizer.json + tokenizer_config.json, from any of:
+                        SentencePiece .model, llama2.c tokenizer .bin, tiktoken
+                        ranks (Llama-3 tokenizer.model), GPT-2 vocab.json (with
+                        merges.txt beside it or given by --merges)
+
+Existing files in DIR are not overwritten unless --force is given.`,
+		Example: `  ttq import --llama2c stories260K.bin --tokenizer tok512.model -o stories260K-hf
+  ttq import --tokenizer Meta-Llama-3-8B/tokenizer.model -o llama3-tok`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			return runImport(io, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Llama2c, "llama2c", "", "llama2.c checkpoint to convert")
+	f.StringVar(&opts.Tokenizer, "tokenizer", "", "tokenizer file to convert (.model, .bin, tiktoken ranks, vocab.json)")
+	f.StringVar(&opts.Merges, "merges", "", "GPT-2 merges.txt (default: beside vocab.json)")
+	f.StringVarP(&opts.Out, "out", "o", "", "output directory")
+	f.BoolVar(&opts.Force, "force", false, "overwrite existing files in the output directory")
+	return cmd
+}
+
+func runImport(io *streams, opts importOptions) error {
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return err
+	}
+	var tokFiles tokenizer.Files
+	var tokKind string
+	if opts.Tokenizer != "" {
+		// Convert first: a bad tokenizer should fail before any file is written.
+		var err error
+		tokFiles, tokKind, err = convertTokenizer(opts.Tokenizer, opts.Merges)
+		if err != nil {
+			return err
+		}
+	}
+	targets := []string{}
+	if opts.Llama2c != "" {
+		targets = append(targets, "config.json", "model.safetensors")
+	}
+	if opts.Tokenizer != "" {
+		targets = append(targets, "tokenizer.json", "tokenizer_config.json")
+	}
+	if !opts.Force {
+		for _, name := range targets {
+			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
+				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
+			}
+		}
+	}
+	if opts.Llama2c != "" {
+		h, err := llama2c.Convert(opts.Llama2c, opts.Out)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(io.ErrOut, "ttq: imported %s: dim %d, hidden %d, %d layers, %d heads (%d KV), vocab %d, context %d\n",
+			opts.Llama2c, h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen)
+	}
+	if opts.Tokenizer != "" {
+		if err := writeFileAtomic(filepath.Join(opts.Out, "tokenizer.json"), tokFiles.TokenizerJSON); err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(opts.Out, "tokenizer_config.json"), tokFiles.TokenizerConfigJSON); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.ErrOut, "ttq: converted %s tokenizer %s\n", tokKind, opts.Tokenizer)
+	}
+	fmt.Fprintf(io.ErrOut, "ttq: wrote %s\n", opts.Out)
+	return nil
+}
+
+// convertTokenizer recognizes a tokenizer file by its content and converts it.
+func convertTokenizer(path, merges string) (tokenizer.Files, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return tokenizer.Files{}, "", err
+	}
+	base := strings.ToLower(filepath.Base(path))
+	var files tokenizer.Files
+	var kind string
+	switch {
+	case strings.HasSuffix(base, ".json"):
+		if merges == "" {
+			merges = filepath.Join(filepath.Dir(path), "merges.txt")
+		}
+		m, err := os.ReadFile(merges)
+		if err != nil {
+			return files, "", fmt.Errorf("GPT-2 vocabulary %s needs its merges file: %w", path, err)
+		}
+		kind = "GPT-2"
+		files, err = tokenizer.ConvertGPT2(data, m)
+		if err != nil {
+			return files, "", fmt.Errorf("%s: %w", path, err)
+		}
+	case looksLikeTiktoken(data):
+		kind = "tiktoken (Llama-3)"
+		files, err = tokenizer.ConvertTiktoken(data, tokenizer.Llama3TiktokenOptions())
+	case strings.HasSuffix(base, ".bin"):
+		kind = "llama2.c"
+		files, err = tokenizer.ConvertLlama2cBin(data)
+	default:
+		kind = "SentencePiece"
+		files, err = tokenizer.ConvertSentencePiece(data)
+	}
+	if err != nil {
+		return files, "", fmt.Errorf("%s (read as %s): %w", path, kind, err)
+	}
+	return files, kind, nil
+}
+
+// looksLikeTiktoken reports whether data starts with "base64 rank" lines.
+func looksLikeTiktoken(data []byte) bool {
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	tok, rank, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(tok) == 0 || len(rank) == 0 {
+		return false
+	}
+	for _, c := range tok {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	for _, c := range rank {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// writeFileAtomic writes through a temporary file in the same directory, so
+// that a crash never leaves a half-written file under the final name.
+func writeFileAtomic(path string, data []byte) error {
+	if len(data) == 0 {
+		return errors.New("internal: empty file for " + path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

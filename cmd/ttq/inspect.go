@@ -1,0 +1,209 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+)
+
+type inspectOptions struct {
+	Model string
+	JSON  bool
+}
+
+type tensorRow struct {
+	Name  string  `json:"name"`
+	DType string  `json:"dtype"`
+	Shape []int64 `json:"shape"`
+	Bytes int64   `json:"bytes"`
+}
+
+type inspectResult struct {
+	Schema    string            `json:"schema"`
+	Model     string            `json:"model"`
+	Config    model.Config      `json:"config"`
+	Params    int64             `json:"parameters"`
+	Bytes     int64             `json:"checkpoint_bytes"`
+	Files     []string          `json:"files"`
+	Metadata  map[string]string `json:"metadata,omitempty"`
+	Tensors   []tensorRow       `json:"tensors"`
+	Tokenizer tokenizer.Summary `json:"tokenizer"`
+}
+
+func newInspectCmd(io *streams) *cobra.Command {
+	opts := inspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect [MODEL]",
+		Short: "Show a model's architecture, parameters, tensors and tokenizer",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := modelArg(args, opts.Model)
+			if err != nil {
+				return err
+			}
+			opts.Model = dir
+			return runInspect(io, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document")
+	return cmd
+}
+
+func runInspect(io *streams, opts inspectOptions) error {
+	lm, err := loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	defer lm.Model.Close()
+	ckpt, err := openCheckpointOf(opts.Model)
+	if err != nil {
+		return err
+	}
+	defer ckpt.Close()
+	res := inspectResult{
+		Schema:    "ttq.inspect/v1",
+		Model:     lm.Source,
+		Config:    lm.Model.Config,
+		Params:    lm.Model.NumParams(),
+		Bytes:     ckpt.TotalBytes(),
+		Tokenizer: lm.Tokenizer.Summary(),
+	}
+	for _, f := range ckpt.Files() {
+		res.Files = append(res.Files, f.Path())
+		for k, v := range f.Metadata() {
+			if res.Metadata == nil {
+				res.Metadata = map[string]string{}
+			}
+			res.Metadata[k] = v
+		}
+	}
+	for _, name := range ckpt.Names() {
+		info, _ := ckpt.Info(name)
+		res.Tensors = append(res.Tensors, tensorRow{Name: name, DType: string(info.DType), Shape: info.Shape, Bytes: info.End - info.Begin})
+	}
+	sort.Slice(res.Tensors, func(i, j int) bool { return tensorLess(res.Tensors[i].Name, res.Tensors[j].Name) })
+	if opts.JSON {
+		return writeJSON(io.Out, res)
+	}
+	c := res.Config
+	w := io.Out
+	fmt.Fprintf(w, "model:         %s\n", res.Model)
+	fmt.Fprintf(w, "architecture:  %s\n", c.Architecture)
+	fmt.Fprintf(w, "parameters:    %s (%d)\n", humanCount(res.Params), res.Params)
+	fmt.Fprintf(w, "checkpoint:    %s in %d file(s)\n", humanBytes(res.Bytes), len(res.Files))
+	fmt.Fprintf(w, "layers:        %d, hidden %d, intermediate %d\n", c.NumLayers, c.HiddenSize, c.IntermediateSize)
+	fmt.Fprintf(w, "attention:     %d heads, %d KV heads, head_dim %d", c.NumHeads, c.NumKVHeads, c.HeadDim)
+	if c.QKVBias {
+		fmt.Fprint(w, ", q/k/v bias")
+	}
+	if c.QKNorm {
+		fmt.Fprint(w, ", q/k norm")
+	}
+	if c.SlidingWindow > 0 {
+		fmt.Fprintf(w, ", sliding window %d", c.SlidingWindow)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "rope:          %s, theta %g", c.Rope.Type, c.Rope.Theta)
+	if c.Rope.Type != "default" {
+		fmt.Fprintf(w, ", factor %g", c.Rope.Factor)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "vocab:         %d, context %d, rms_norm_eps %g, tied embeddings %t\n", c.VocabSize, c.MaxPositions, c.RMSNormEps, c.TieWordEmbeddings)
+	t := res.Tokenizer
+	fmt.Fprintf(w, "tokenizer:     %s %s, %d tokens, %d merges, %d added; BOS %s, EOS %s\n\n",
+		t.Kind, t.Model, t.VocabSize, t.Merges, t.AddedTokens, tokenLabel(t.BOS, t.BOSID), tokenLabel(t.EOS, t.EOSID))
+	rows := make([][]string, 0, len(res.Tensors))
+	for _, tr := range res.Tensors {
+		dims := make([]string, len(tr.Shape))
+		for i, d := range tr.Shape {
+			dims[i] = fmt.Sprint(d)
+		}
+		rows = append(rows, []string{tr.Name, tr.DType, "[" + strings.Join(dims, ", ") + "]", humanBytes(tr.Bytes)})
+	}
+	return renderTable(w, []string{"tensor", "dtype", "shape", "bytes"}, rows)
+}
+
+func tokenLabel(s string, id int) string {
+	if id < 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%q (%d)", s, id)
+}
+
+// openCheckpointOf opens the checkpoint again for its file-level facts; for
+// the demo model it reads the embedded bundle.
+func openCheckpointOf(dir string) (*safetensors.Checkpoint, error) {
+	if dir != "" {
+		return safetensors.OpenCheckpoint(dir)
+	}
+	b, err := demo.ReadFile("model.safetensors")
+	if err != nil {
+		return nil, err
+	}
+	f, err := safetensors.FromBytes(demo.Name+"/model.safetensors", b)
+	if err != nil {
+		return nil, err
+	}
+	return safetensors.CheckpointFromFiles(f)
+}
+
+// tensorLess orders tensor names with layer numbers numerically.
+func tensorLess(a, b string) bool {
+	la, ra := layerIndex(a)
+	lb, rb := layerIndex(b)
+	if la != lb {
+		return la < lb
+	}
+	if ra != rb {
+		return ra < rb
+	}
+	return a < b
+}
+
+func layerIndex(name string) (int, string) {
+	const p = "model.layers."
+	if !strings.HasPrefix(name, p) {
+		if strings.HasPrefix(name, "model.embed") {
+			return -1, name
+		}
+		return 1 << 30, name
+	}
+	rest := name[len(p):]
+	n := 0
+	i := 0
+	for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
+		n = n*10 + int(rest[i]-'0')
+	}
+	return n, rest[i:]
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2fB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2fM", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.1fK", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+)
+
+// loadedModel is a model with its tokenizer and where it came from.
+type loadedModel struct {
+	Model     *model.Model
+	Tokenizer *tokenizer.Tokenizer
+	Source    string
+}
+
+// loadModel opens a Hugging Face model directory, or the built-in demo model
+// when dir is empty.
+func loadModel(dir string) (*loadedModel, error) {
+	if dir == "" {
+		m, tok, err := demo.Load()
+		if err != nil {
+			return nil, err
+		}
+		return &loadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(tokPath); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: no tokenizer.json (convert one with `ttq import --tokenizer FILE -o %s`)", dir, dir)
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	if tok.VocabSize() > m.Config.VocabSize {
+		m.Close()
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens but the model's vocab_size is %d", dir, tok.VocabSize(), m.Config.VocabSize)
+	}
+	return &loadedModel{Model: m, Tokenizer: tok, Source: dir}, nil
+}
+
+// modelArg resolves the model from an optional positional argument or the
+// --model flag (not both).
+func modelArg(args []string, flag string) (string, error) {
+	if len(args) > 0 {
+		if flag != "" && flag != args[0] {
+			return "", usagef("give the model either as an argument or with --model, not both")
+		}
+		return args[0], nil
+	}
+	return flag, nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes, documented in `ttq help exit-codes`.
+const (
+	exitOK          = 0
+	exitError       = 1
+	exitUsage       = 2
+	exitRegression  = 3
+	exitInterrupted = 130
+)
+
+// streams carries the command's input and outputs so tests can capture them.
+type streams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrTTY: stderr is a terminal, so progress bars may be drawn there.
+	ErrTTY bool
+}
+
+func systemStreams() *streams {
+	return &streams{
+		In:     os.Stdin,
+		Out:    os.Stdout,
+		ErrOut: os.Stderr,
+		ErrTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+}
+
+// usageError marks errors in how the command was called (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func newRootCmd(io *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ttq",
+		Short: "Quantize Llama-family models and measure what it costs and buys",
+		Long: `ttq loads Hugging Face checkpoints of Llama-family models (Llama 2/3, Mistral,
+Qwen2, Qwen3), runs them in pure Go, quantizes them, and evaluates the result.
+
+With no --model, commands use the built-in demo model (stories260K).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(),
+	}
+	root.SetOut(io.Out)
+	root.SetErr(io.ErrOut)
+	root.SetIn(io.In)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newVersionCmd(io),
+		newImportCmd(io),
+		newInspectCmd(io),
+		newGenerateCmd(io),
+		newExitCodesHelp(),
+	)
+	return root
+}
+
+func newExitCodesHelp() *cobra.Command {
+	return &cobra.Command{
+		Use:   "exit-codes",
+		Short: "Exit codes of ttq commands",
+		Long: `ttq exits with:
+  0    success
+  1    runtime failure (bad input files, I/O errors, ...)
+  2    usage error (unknown flag, bad flag value, missing argument)
+  3    completed, but a regression gate failed
+  130  interrupted (Ctrl-C); partial results are printed first`,
+	}
+}
+
+// run executes the command line and returns the process exit code. Errors
+// are printed once, as one line, on stderr.
+func run(args []string, io *streams) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd(io)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(io.ErrOut, "ttq: %v\n", err)
+	var ue usageError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ue), isCobraUsage(err):
+		return exitUsage
+	}
+	return exitError
+}
+
+// isCobraUsage recognizes cobra's own argument errors, which it returns as
+// plain errors.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

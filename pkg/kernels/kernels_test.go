@@ -1,0 +1,212 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/x448/float16"
+)
+
+const guard = float32(-12345.678)
+
+// naiveMatMulT is the float64 definition of dst = x·wᵀ.
+func naiveMatMulT(x []float32, m int, w []float32, n, k int) []float64 {
+	out := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				s += float64(x[i*k+p]) * float64(w[j*k+p])
+			}
+			out[i*n+j] = s
+		}
+	}
+	return out
+}
+
+func randVec(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// encode stores values in elem type and returns the bytes and the values as
+// they were rounded, which is what the kernel must see.
+func encode(v []float32, e Elem) ([]byte, []float32) {
+	b := make([]byte, len(v)*e.Size())
+	FromFloat32(b, v, e)
+	back := make([]float32, len(v))
+	ToFloat32(back, b, e)
+	return b, back
+}
+
+func TestMatMulTAgainstFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	shapes := [][3]int{{1, 1, 1}, {1, 7, 3}, {3, 17, 5}, {5, 33, 64}, {64, 172, 64}, {70, 19, 129}, {2, 300, 1}, {130, 5, 8}}
+	for _, e := range []Elem{ElemF32, ElemF16, ElemBF16} {
+		for _, threads := range []int{1, 2, 3} {
+			SetThreads(threads)
+			for _, s := range shapes {
+				m, n, k := s[0], s[1], s[2]
+				x := randVec(r, m*k)
+				wb, wv := encode(randVec(r, n*k), e)
+				// Offset the weight bytes by one float so the F32 path
+				// also meets misaligned (copying) data.
+				if e == ElemF32 && n%2 == 1 {
+					buf := make([]byte, len(wb)+1)
+					copy(buf[1:], wb)
+					wb = buf[1:]
+				}
+				w := Weights{Elem: e, Rows: n, Cols: k, Data: wb}
+				dst := make([]float32, m*n+8)
+				for i := range dst {
+					dst[i] = guard
+				}
+				MatMulT(dst[:m*n], x, m, w)
+				want := naiveMatMulT(x, m, wv, n, k)
+				for i, g := range dst[:m*n] {
+					tol := 1e-5 * (1 + math.Sqrt(float64(k))) * 4
+					if d := math.Abs(float64(g) - want[i]); d > tol {
+						t.Fatalf("%v threads=%d m=%d n=%d k=%d: dst[%d] = %g, want %g", e, threads, m, n, k, i, g, want[i])
+					}
+				}
+				for i, g := range dst[m*n:] {
+					if g != guard {
+						t.Fatalf("%v m=%d n=%d k=%d: guard %d overwritten", e, m, n, k, i)
+					}
+				}
+			}
+		}
+	}
+	SetThreads(0)
+}
+
+func TestConversionsHandDerived(t *testing.T) {
+	// Bit patterns from IEEE 754: 0x3C00 = 1.0 (F16), 0xC000 = -2, 0x7BFF =
+	// 65504 (max half), 0x0001 = 2^-24 (smallest subnormal); BF16 0x3F80 = 1.0,
+	// 0x4049 = 3.140625.
+	f16 := []struct {
+		bits uint16
+		want float32
+	}{{0x3C00, 1}, {0xC000, -2}, {0x7BFF, 65504}, {0x0001, float32(math.Ldexp(1, -24))}, {0x7C00, float32(math.Inf(1))}}
+	for _, c := range f16 {
+		got := make([]float32, 1)
+		ToFloat32(got, []byte{byte(c.bits), byte(c.bits >> 8)}, ElemF16)
+		if got[0] != c.want {
+			t.Errorf("F16 %#04x = %g, want %g", c.bits, got[0], c.want)
+		}
+	}
+	bf := []struct {
+		bits uint16
+		want float32
+	}{{0x3F80, 1}, {0x4049, 3.140625}, {0xBF80, -1}}
+	for _, c := range bf {
+		got := make([]float32, 1)
+		ToFloat32(got, []byte{byte(c.bits), byte(c.bits >> 8)}, ElemBF16)
+		if got[0] != c.want {
+			t.Errorf("BF16 %#04x = %g, want %g", c.bits, got[0], c.want)
+		}
+	}
+	// Round to nearest even: 1 + 2^-8 lies exactly between two BF16 values
+	// (1 and 1+2^-7) and must round to the even one, 1.0 (0x3F80); slightly
+	// above it rounds up to 0x3F81.
+	if got := BF16FromFloat32(1 + 1.0/256); got != 0x3F80 {
+		t.Errorf("BF16(1+2^-8) = %#04x, want 0x3f80", got)
+	}
+	if got := BF16FromFloat32(1 + 1.0/256 + 1.0/4096); got != 0x3F81 {
+		t.Errorf("BF16(1+2^-8+2^-12) = %#04x, want 0x3f81", got)
+	}
+	if got := float16.Fromfloat32(1.0 / 3).Bits(); got != 0x3555 {
+		t.Errorf("F16(1/3) = %#04x, want 0x3555", got)
+	}
+}
+
+func TestVectorKernelsAgainstFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, d := range []int{1, 7, 8, 64, 172} {
+		x := randVec(r, 3*d)
+		w := randVec(r, d)
+		dst := make([]float32, 3*d)
+		RMSNorm(dst, x, w, 1e-5)
+		for row := 0; row < 3; row++ {
+			var ss float64
+			for _, v := range x[row*d : (row+1)*d] {
+				ss += float64(v) * float64(v)
+			}
+			inv := 1 / math.Sqrt(ss/float64(d)+1e-5)
+			for i := 0; i < d; i++ {
+				want := float64(x[row*d+i]) * inv * float64(w[i])
+				if math.Abs(float64(dst[row*d+i])-want) > 1e-5*(1+math.Abs(want)) {
+					t.Fatalf("RMSNorm d=%d [%d][%d] = %g, want %g", d, row, i, dst[row*d+i], want)
+				}
+			}
+		}
+		p := randVec(r, d)
+		q := append([]float32(nil), p...)
+		SoftmaxInPlace(q)
+		var z float64
+		for _, v := range p {
+			z += math.Exp(float64(v))
+		}
+		for i, v := range p {
+			if want := math.Exp(float64(v)) / z; math.Abs(float64(q[i])-want) > 1e-6 {
+				t.Fatalf("softmax d=%d [%d] = %g, want %g", d, i, q[i], want)
+			}
+		}
+		g, u := randVec(r, d), randVec(r, d)
+		gs := append([]float32(nil), g...)
+		SiLUMul(gs, u)
+		for i := range g {
+			want := float64(g[i]) / (1 + math.Exp(-float64(g[i]))) * float64(u[i])
+			if math.Abs(float64(gs[i])-want) > 1e-6*(1+math.Abs(want)) {
+				t.Fatalf("SiLUMul [%d] = %g, want %g", i, gs[i], want)
+			}
+		}
+	}
+}
+
+func TestParallelForCoversEachIndexOnce(t *testing.T) {
+	for _, threads := range []int{1, 2, 5} {
+		SetThreads(threads)
+		for _, n := range []int{0, 1, 7, 100, 1001} {
+			seen := make([]int32, n)
+			ParallelFor(n, 3, func(lo, hi int) {
+				for i := lo; i < hi; i++ {
+					seen[i]++ // ranges are disjoint, so no race
+				}
+			})
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("threads=%d n=%d: index %d visited %d times", threads, n, i, c)
+				}
+			}
+		}
+	}
+	SetThreads(0)
+}
+
+func BenchmarkMatMulT(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, s := range [][3]int{{1, 4096, 4096}, {64, 1024, 1024}} {
+		m, n, k := s[0], s[1], s[2]
+		for _, e := range []Elem{ElemF32, ElemBF16} {
+			x := randVec(r, m*k)
+			wb, _ := encode(randVec(r, n*k), e)
+			w := Weights{Elem: e, Rows: n, Cols: k, Data: wb}
+			dst := make([]float32, m*n)
+			b.Run(e.String()+"/"+shapeName(m, n, k), func(b *testing.B) {
+				b.SetBytes(int64(len(wb)))
+				for i := 0; i < b.N; i++ {
+					MatMulT(dst, x, m, w)
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}
+
+func shapeName(m, n, k int) string { return fmt.Sprintf("m=%d,n=%d,k=%d", m, n, k) }

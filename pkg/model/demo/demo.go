@@ -1,0 +1,80 @@
+// Package demo embeds ttq's built-in demo model: Andrej Karpathy's
+// stories260K (MIT, trained on TinyStories), imported from its llama2.c
+// checkpoint and SentencePiece tokenizer into the Hugging Face layout by
+// `ttq import` (see `make demo`). It lets every command run with no --model
+// on any machine the binary is copied to.
+package demo
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+)
+
+// Name identifies the demo model in reports.
+const Name = "builtin:stories260K"
+
+// Dir is the bundle's directory inside FS.
+const Dir = "stories260K"
+
+//go:embed stories260K
+var bundle embed.FS
+
+// FS returns the embedded bundle (config.json, model.safetensors,
+// tokenizer.json, tokenizer_config.json under Dir).
+func FS() fs.FS { return bundle }
+
+// ReadFile returns one file of the bundle, e.g. "model.safetensors".
+func ReadFile(name string) ([]byte, error) { return bundle.ReadFile(Dir + "/" + name) }
+
+// Load returns the demo model and its tokenizer.
+func Load() (*model.Model, *tokenizer.Tokenizer, error) {
+	read := func(name string) ([]byte, error) {
+		b, err := bundle.ReadFile(Dir + "/" + name)
+		if err != nil {
+			return nil, fmt.Errorf("demo bundle: %w", err)
+		}
+		return b, nil
+	}
+	cfgJSON, err := read("config.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := model.ParseConfig(cfgJSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+	}
+	weights, err := read("model.safetensors")
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := safetensors.FromBytes(Dir+"/model.safetensors", weights)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+	}
+	ckpt, err := safetensors.CheckpointFromFiles(f)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+	}
+	m, err := model.New(cfg, ckpt, ckpt)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+	}
+	tokJSON, err := read("tokenizer.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	tokCfg, err := read("tokenizer_config.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := tokenizer.FromJSON(tokJSON, tokCfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+	}
+	return m, tok, nil
+}

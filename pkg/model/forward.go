@@ -1,0 +1,227 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+)
+
+// ErrContextFull is returned when a forward pass would run past the capacity
+// of its State.
+var ErrContextFull = errors.New("model: context is full")
+
+// State is one sequence's key/value cache and scratch buffers. A State
+// belongs to one goroutine at a time.
+type State struct {
+	cfg      Config
+	pos      int
+	capacity int
+	keys     [][]float32 // per layer, capacity × KVDim
+	values   [][]float32
+
+	// Scratch, grown to the largest batch seen.
+	x, xn, q, k, v, att, gate, up []float32
+}
+
+// NewState returns an empty cache for up to capacity positions.
+func (m *Model) NewState(capacity int) *State {
+	c := m.Config
+	s := &State{cfg: c, capacity: capacity}
+	s.keys = make([][]float32, c.NumLayers)
+	s.values = make([][]float32, c.NumLayers)
+	for l := range s.keys {
+		s.keys[l] = make([]float32, capacity*c.KVDim())
+		s.values[l] = make([]float32, capacity*c.KVDim())
+	}
+	return s
+}
+
+// Pos is the number of positions already in the cache.
+func (s *State) Pos() int { return s.pos }
+
+// Capacity is the number of positions the cache holds.
+func (s *State) Capacity() int { return s.capacity }
+
+// Reset empties the cache, keeping its memory.
+func (s *State) Reset() { s.pos = 0 }
+
+// Truncate drops cached positions from n on, so that a shared prefix can be
+// reused with different continuations.
+func (s *State) Truncate(n int) {
+	if n < 0 || n > s.pos {
+		panic("model: Truncate out of range")
+	}
+	s.pos = n
+}
+
+func (s *State) grow(t int) {
+	c := s.cfg
+	need := func(b *[]float32, n int) {
+		if cap(*b) < n {
+			*b = make([]float32, n)
+		}
+		*b = (*b)[:n]
+	}
+	need(&s.x, t*c.HiddenSize)
+	need(&s.xn, t*max(c.HiddenSize, c.QDim()))
+	need(&s.q, t*c.QDim())
+	need(&s.k, t*c.KVDim())
+	need(&s.v, t*c.KVDim())
+	need(&s.att, t*c.QDim())
+	need(&s.gate, t*c.IntermediateSize)
+	need(&s.up, t*c.IntermediateSize)
+}
+
+// Logits selects which positions a forward pass returns logits for.
+type Logits int
+
+const (
+	// LastLogits returns the logits of the last token only (vocab values).
+	LastLogits Logits = iota
+	// AllLogits returns tokens × vocab logits.
+	AllLogits
+)
+
+// Forward runs tokens through the model at positions s.Pos()…, appends their
+// keys and values to the cache and returns logits. A batch of T tokens is
+// processed as matrix products (prefill); T = 1 is incremental decoding.
+func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error) {
+	c := m.Config
+	t := len(tokens)
+	if t == 0 {
+		return nil, errors.New("model: Forward with no tokens")
+	}
+	if s.pos+t > s.capacity {
+		return nil, fmt.Errorf("%w: %d cached + %d new positions exceed the capacity of %d", ErrContextFull, s.pos, t, s.capacity)
+	}
+	for _, id := range tokens {
+		if id < 0 || id >= c.VocabSize {
+			return nil, fmt.Errorf("model: token id %d out of range [0, %d)", id, c.VocabSize)
+		}
+	}
+	s.grow(t)
+	h := c.HiddenSize
+	x := s.x
+	for i, id := range tokens {
+		m.Embed.Row(x[i*h:(i+1)*h], id)
+	}
+	cos, sin := m.rotary(s.pos, t)
+	eps := float32(c.RMSNormEps)
+	for l := range m.Layers {
+		layer := &m.Layers[l]
+		xn := s.xn[:t*h]
+		kernels.RMSNorm(xn, x, layer.AttnNorm, eps)
+		m.attention(s, l, xn, t, cos, sin)
+		// The attention output projection writes into xn, then joins the
+		// residual stream.
+		layer.Attn.O.Forward(xn, s.att, t)
+		kernels.Add(x, xn)
+
+		kernels.RMSNorm(xn, x, layer.MLPNorm, eps)
+		layer.MLP.Gate.Forward(s.gate, xn, t)
+		layer.MLP.Up.Forward(s.up, xn, t)
+		kernels.SiLUMul(s.gate, s.up)
+		layer.MLP.Down.Forward(xn, s.gate, t)
+		kernels.Add(x, xn)
+	}
+	s.pos += t
+
+	first := 0
+	if which == LastLogits {
+		first = t - 1
+	}
+	rows := t - first
+	xn := s.xn[:rows*h]
+	kernels.RMSNorm(xn, x[first*h:], m.Norm, eps)
+	logits := make([]float32, rows*c.VocabSize)
+	m.LMHead.Forward(logits, xn, rows)
+	return logits, nil
+}
+
+// rotary returns cos and sin tables, t × HeadDim/2, for positions pos…pos+t-1.
+// Angles are formed in float64 so that large positions lose no precision.
+func (m *Model) rotary(pos, t int) (cos, sin []float32) {
+	half := m.Config.HeadDim / 2
+	cos = make([]float32, t*half)
+	sin = make([]float32, t*half)
+	for i := 0; i < t; i++ {
+		p := float64(pos + i)
+		for j, f := range m.invFreq {
+			sn, cs := math.Sincos(p * f)
+			cos[i*half+j] = float32(cs)
+			sin[i*half+j] = float32(sn)
+		}
+	}
+	return cos, sin
+}
+
+// applyRotary rotates each head of x (t rows of heads×headDim) in place with
+// Hugging Face's rotate-half convention: element i pairs with i + headDim/2.
+func applyRotary(x []float32, t, heads, headDim int, cos, sin []float32) {
+	half := headDim / 2
+	for i := 0; i < t; i++ {
+		cs, sn := cos[i*half:(i+1)*half], sin[i*half:(i+1)*half]
+		for hd := 0; hd < heads; hd++ {
+			v := x[(i*heads+hd)*headDim : (i*heads+hd+1)*headDim]
+			for j := 0; j < half; j++ {
+				a, b := v[j], v[j+half]
+				v[j] = a*cs[j] - b*sn[j]
+				v[j+half] = b*cs[j] + a*sn[j]
+			}
+		}
+	}
+}
+
+// attention computes grouped-query causal self-attention of t new tokens
+// (normalized input xn) into s.att, appending their keys and values to the
+// cache of layer l.
+func (m *Model) attention(s *State, l int, xn []float32, t int, cos, sin []float32) {
+	c := m.Config
+	a := &m.Layers[l].Attn
+	hd, kvd := c.HeadDim, c.KVDim()
+	a.Q.Forward(s.q, xn, t)
+	a.K.Forward(s.k, xn, t)
+	a.V.Forward(s.v, xn, t)
+	eps := float32(c.RMSNormEps)
+	if a.QNorm != nil {
+		kernels.RMSNorm(s.q, s.q, a.QNorm, eps)
+		kernels.RMSNorm(s.k, s.k, a.KNorm, eps)
+	}
+	applyRotary(s.q, t, c.NumHeads, hd, cos, sin)
+	applyRotary(s.k, t, c.NumKVHeads, hd, cos, sin)
+	keys, values := s.keys[l], s.values[l]
+	copy(keys[s.pos*kvd:], s.k[:t*kvd])
+	copy(values[s.pos*kvd:], s.v[:t*kvd])
+
+	group := c.NumHeads / c.NumKVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	pos0 := s.pos
+	// One work item per (token, head); later tokens attend to more keys, and
+	// ParallelFor's dynamic ranges even that out.
+	kernels.ParallelFor(t*c.NumHeads, 8, func(lo, hi int) {
+		scores := make([]float32, pos0+t)
+		for item := lo; item < hi; item++ {
+			i, h := item/c.NumHeads, item%c.NumHeads
+			p := pos0 + i
+			first := 0
+			if c.SlidingWindow > 0 && p-c.SlidingWindow+1 > 0 {
+				first = p - c.SlidingWindow + 1
+			}
+			q := s.q[(i*c.NumHeads+h)*hd : (i*c.NumHeads+h+1)*hd]
+			koff := (h / group) * hd
+			sc := scores[:p+1-first]
+			for j := range sc {
+				kj := keys[(first+j)*kvd+koff : (first+j)*kvd+koff+hd]
+				sc[j] = kernels.Dot(q, kj) * scale
+			}
+			kernels.SoftmaxInPlace(sc)
+			out := s.att[(i*c.NumHeads+h)*hd : (i*c.NumHeads+h+1)*hd]
+			clear(out)
+			for j, w := range sc {
+				kernels.Axpy(w, values[(first+j)*kvd+koff:(first+j)*kvd+koff+hd], out)
+			}
+		}
+	})
+}
