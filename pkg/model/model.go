@@ -186,17 +186,6 @@ func (m *Model) loadLayer(src TensorSource, i int) error {
 	return nil
 }
 
-func elemOf(d safetensors.DType) (kernels.Elem, bool) {
-	switch d {
-	case safetensors.F32:
-		return kernels.ElemF32, true
-	case safetensors.F16:
-		return kernels.ElemF16, true
-	case safetensors.BF16:
-		return kernels.ElemBF16, true
-	}
-	return 0, false
-}
 
 func checkShape(t safetensors.Tensor, dims ...int) error {
 	ok := len(t.Shape) == len(dims)
@@ -217,7 +206,7 @@ func weights(src TensorSource, name string, rows, cols int) (kernels.Weights, er
 	if err := checkShape(t, rows, cols); err != nil {
 		return kernels.Weights{}, err
 	}
-	e, ok := elemOf(t.DType)
+	e, ok := t.DType.Elem()
 	if !ok {
 		return kernels.Weights{}, fmt.Errorf("tensor %s has dtype %s; supported: F32, F16, BF16", name, t.DType)
 	}
