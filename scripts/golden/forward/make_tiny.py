@@ -258,6 +258,26 @@ def write_checkpoint(d, spec, W, g):
         f.write(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
+def meta_llama3_scaling(g):
+    """Meta's per-frequency loop (llama-models `apply_scaling`), written out
+    separately to cross-check the vectorised HF form in ref_llama."""
+    p = g.rope_params
+    factor, lo, hi = p["factor"], p["low_freq_factor"], p["high_freq_factor"]
+    old = p["original_max_position_embeddings"]
+    out = []
+    for i in range(0, g.head_dim, 2):
+        f = 1.0 / g.rope_theta ** (i / g.head_dim)
+        wl = 2 * np.pi / f
+        if wl < old / hi:
+            out.append(f)
+        elif wl > old / lo:
+            out.append(f / factor)
+        else:
+            s = (old / wl - lo) / (hi - lo)
+            out.append((1 - s) * f / factor + s * f)
+    return np.array(out)
+
+
 def sensitivity(config, weights, logits):
     """Each deliberately wrong variant must move the logits by far more than
     the 1e-4 tolerance of the Go test, or the golden would not pin it."""
@@ -328,14 +348,14 @@ def main():
         if gr.rope_type == "llama3":
             bands = R.llama3_bands(gr)
             assert {"keep", "smooth", "divide"} <= set(bands), bands
-            print("  llama3 inv_freq bands:", bands)
+            assert np.allclose(R.rope_inv_freq(gr).numpy(), meta_llama3_scaling(gr), rtol=1e-14, atol=0)
         if spec["name"] == "tiny-qwen3":
             assert gr.heads * gr.head_dim != gr.hidden
         if spec["name"] == "tiny-mistral":
             assert gr.rope_type == "linear" and gr.window[0] > len(TOKENS)
 
         logits, e32 = R.self_check(config, weights, TOKENS)
-        print("  sensitivity (rel err of wrong variants):", "; ".join(sensitivity(config, weights, logits)))
+        sens = sensitivity(config, weights, logits)
         gold = {"tokens": TOKENS, "logits": R.fmt_logits(logits), "reference": R.reference_string()}
         with open(os.path.join(d, "golden.json"), "w") as f:
             json.dump(gold, f, separators=(",", ":"))
@@ -345,6 +365,7 @@ def main():
         print("%-13s %s shards=%d weights=%7d B  logits std %.3f max|.| %.3f  f32 rel err %.2g" % (
             spec["name"], spec["dtype"], spec["shards"], ckpt, float(logits.std()),
             float(logits.abs().max()), e32))
+        print("  wrong variants move the logits by (rel):", "; ".join(sens))
 
 
 if __name__ == "__main__":
