@@ -186,7 +186,6 @@ func (m *Model) loadLayer(src TensorSource, i int) error {
 	return nil
 }
 
-
 func checkShape(t safetensors.Tensor, dims ...int) error {
 	ok := len(t.Shape) == len(dims)
 	for i := 0; ok && i < len(dims); i++ {
