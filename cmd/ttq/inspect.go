@@ -118,7 +118,7 @@ func runInspect(io *streams, opts inspectOptions) error {
 	fmt.Fprintf(w, "vocab:         %d, context %d, rms_norm_eps %g, tied embeddings %t\n", c.VocabSize, c.MaxPositions, c.RMSNormEps, c.TieWordEmbeddings)
 	t := res.Tokenizer
 	fmt.Fprintf(w, "tokenizer:     %s %s, %d tokens, %d merges, %d added; BOS %s, EOS %s\n\n",
-		t.Kind, t.Model, t.VocabSize, t.Merges, t.AddedTokens, tokenLabel(t.BOS, t.BOSID), tokenLabel(t.EOS, t.EOSID))
+		t.Kind, t.Model, t.VocabSize, t.Merges, t.AddedTokens, tokenLabel(t.BOSToken, t.BOSID), tokenLabel(t.EOSToken, t.EOSID))
 	rows := make([][]string, 0, len(res.Tensors))
 	for _, tr := range res.Tensors {
 		dims := make([]string, len(tr.Shape))

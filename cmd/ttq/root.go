@@ -92,7 +92,15 @@ func newExitCodesHelp() *cobra.Command {
 
 // run executes the command line and returns the process exit code. Errors
 // are printed once, as one line, on stderr.
-func run(args []string, io *streams) int {
+func run(args []string, io *streams) (code int) {
+	// A panic is a bug in ttq, but the user still gets one line, not a
+	// stack trace.
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(io.ErrOut, "ttq: internal error (please report it): %v\n", r)
+			code = exitError
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd(io)
