@@ -162,6 +162,11 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 		}
 	}
 	res.DecodeSeconds = time.Since(start).Seconds()
+	tail := stream.Flush()
+	res.Text += tail
+	if !opts.JSON {
+		fmt.Fprint(io.Out, tail)
+	}
 	if res.DecodeSeconds > 0 {
 		res.DecodeTokPerS = float64(len(res.Tokens)) / res.DecodeSeconds
 	}

@@ -195,33 +195,90 @@ func (m *Model) attention(s *State, l int, xn []float32, t int, cos, sin []float
 	copy(keys[s.pos*kvd:], s.k[:t*kvd])
 	copy(values[s.pos*kvd:], s.v[:t*kvd])
 
+	m.attend(s, l, t)
+}
+
+// attnBlock is how many new tokens are scored together; blocks bound the
+// score matrix and skip most of the masked upper triangle.
+const attnBlock = 64
+
+// attend computes softmax(q·kᵀ/√d)·v for the t new queries against all
+// cached keys, as two matrix products per key/value head and query block, so
+// that the GEMM kernels do the work. The queries of all heads sharing a
+// key/value head (grouped-query attention) are stacked into one product.
+func (m *Model) attend(s *State, l, t int) {
+	c := m.Config
+	hd, kvd := c.HeadDim, c.KVDim()
 	group := c.NumHeads / c.NumKVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	keys, values := s.keys[l], s.values[l]
 	pos0 := s.pos
-	// One work item per (token, head); later tokens attend to more keys, and
-	// ParallelFor's dynamic ranges even that out.
-	kernels.ParallelFor(t*c.NumHeads, 8, func(lo, hi int) {
-		scores := make([]float32, pos0+t)
+	blocks := (t + attnBlock - 1) / attnBlock
+	kernels.ParallelFor(c.NumKVHeads*blocks, 1, func(lo, hi int) {
+		var kh, vt, qh, sc, oh []float32
 		for item := lo; item < hi; item++ {
-			i, h := item/c.NumHeads, item%c.NumHeads
-			p := pos0 + i
+			g, b := item/blocks, item%blocks
+			i0, i1 := b*attnBlock, min((b+1)*attnBlock, t)
+			bt := i1 - i0
+			n := pos0 + i1 // keys visible to the block's last query
 			first := 0
-			if c.SlidingWindow > 0 && p-c.SlidingWindow+1 > 0 {
-				first = p - c.SlidingWindow + 1
+			if c.SlidingWindow > 0 {
+				first = max(0, pos0+i0-c.SlidingWindow+1)
 			}
-			q := s.q[(i*c.NumHeads+h)*hd : (i*c.NumHeads+h+1)*hd]
-			koff := (h / group) * hd
-			sc := scores[:p+1-first]
-			for j := range sc {
-				kj := keys[(first+j)*kvd+koff : (first+j)*kvd+koff+hd]
-				sc[j] = kernels.Dot(q, kj) * scale
+			nk := n - first
+			kh = grow(kh, nk*hd)
+			vt = grow(vt, hd*nk)
+			for j := 0; j < nk; j++ {
+				src := (first + j) * kvd
+				copy(kh[j*hd:(j+1)*hd], keys[src+g*hd:src+(g+1)*hd])
+				for d := 0; d < hd; d++ {
+					vt[d*nk+j] = values[src+g*hd+d]
+				}
 			}
-			kernels.SoftmaxInPlace(sc)
-			out := s.att[(i*c.NumHeads+h)*hd : (i*c.NumHeads+h+1)*hd]
-			clear(out)
-			for j, w := range sc {
-				kernels.Axpy(w, values[(first+j)*kvd+koff:(first+j)*kvd+koff+hd], out)
+			rows := group * bt
+			qh = grow(qh, rows*hd)
+			for r := 0; r < group; r++ {
+				h := g*group + r
+				for i := 0; i < bt; i++ {
+					src := ((i0+i)*c.NumHeads + h) * hd
+					copy(qh[(r*bt+i)*hd:(r*bt+i+1)*hd], s.q[src:src+hd])
+				}
+			}
+			sc = grow(sc, rows*nk)
+			kernels.MatMulT(sc, qh, rows, kernels.NewWeightsF32(nk, hd, kh))
+			for r := 0; r < group; r++ {
+				for i := 0; i < bt; i++ {
+					p := pos0 + i0 + i
+					lo := 0
+					if c.SlidingWindow > 0 {
+						lo = max(0, p-c.SlidingWindow+1) - first
+					}
+					row := sc[(r*bt+i)*nk : (r*bt+i+1)*nk]
+					vis := row[lo : p+1-first]
+					for j := range vis {
+						vis[j] *= scale
+					}
+					kernels.SoftmaxInPlace(vis)
+					clear(row[:lo])
+					clear(row[p+1-first:])
+				}
+			}
+			oh = grow(oh, rows*hd)
+			kernels.MatMulT(oh, sc, rows, kernels.NewWeightsF32(hd, nk, vt))
+			for r := 0; r < group; r++ {
+				h := g*group + r
+				for i := 0; i < bt; i++ {
+					dst := ((i0+i)*c.NumHeads + h) * hd
+					copy(s.att[dst:dst+hd], oh[(r*bt+i)*hd:(r*bt+i+1)*hd])
+				}
 			}
 		}
 	})
+}
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
