@@ -223,6 +223,48 @@ func (h Header) Config() Config {
 	}
 }
 
+// Inspect reads and validates the header of the v0 checkpoint at path and
+// checks that the file size is exactly what the header implies.
+func Inspect(path string) (Header, error) {
+	f, _, h, err := openChecked(path)
+	if err != nil {
+		return Header{}, err
+	}
+	f.Close()
+	return h, nil
+}
+
+func openChecked(binPath string) (*os.File, os.FileInfo, Header, error) {
+	in, err := os.Open(binPath)
+	if err != nil {
+		return nil, nil, Header{}, fmt.Errorf("llama2c: %w", err)
+	}
+	fail := func(err error) (*os.File, os.FileInfo, Header, error) {
+		in.Close()
+		return nil, nil, Header{}, err
+	}
+	st, err := in.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("llama2c: %w", err))
+	}
+	if !st.Mode().IsRegular() {
+		return fail(fmt.Errorf("llama2c: %s: not a regular file", binPath))
+	}
+	h, err := ReadHeader(in)
+	if err != nil {
+		return fail(fmt.Errorf("llama2c: %s: %s", binPath, strings.TrimPrefix(err.Error(), "llama2c: ")))
+	}
+	if want, got := h.FileSize(), st.Size(); got != want {
+		what := "truncated"
+		if got > want {
+			what = "has trailing bytes"
+		}
+		return fail(fmt.Errorf("llama2c: %s: file %s: %d bytes, but its header (dim %d, hidden %d, layers %d, heads %d, kv_heads %d, vocab %d, seq_len %d, shared classifier %v) implies %d",
+			binPath, what, got, h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen, h.SharedClassifier, want))
+	}
+	return in, st, h, nil
+}
+
 // tensorPlan is one output tensor: where its rows come from in the v0 file.
 type tensorPlan struct {
 	name    string
@@ -274,30 +316,11 @@ func (h Header) plan() []tensorPlan {
 // the input is valid, an output never replaces the input, and a failure
 // leaves no partial files.
 func Convert(binPath, outDir string) (Header, error) {
-	in, err := os.Open(binPath)
+	in, st, h, err := openChecked(binPath)
 	if err != nil {
-		return Header{}, fmt.Errorf("llama2c: %w", err)
+		return Header{}, err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return Header{}, fmt.Errorf("llama2c: %w", err)
-	}
-	if !st.Mode().IsRegular() {
-		return Header{}, fmt.Errorf("llama2c: %s: not a regular file", binPath)
-	}
-	h, err := ReadHeader(in)
-	if err != nil {
-		return Header{}, fmt.Errorf("llama2c: %s: %s", binPath, strings.TrimPrefix(err.Error(), "llama2c: "))
-	}
-	if want, got := h.FileSize(), st.Size(); got != want {
-		what := "truncated"
-		if got > want {
-			what = "has trailing bytes"
-		}
-		return Header{}, fmt.Errorf("llama2c: %s: file %s: %d bytes, but its header (dim %d, hidden %d, layers %d, heads %d, kv_heads %d, vocab %d, seq_len %d, shared classifier %v) implies %d",
-			binPath, what, got, h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen, h.SharedClassifier, want)
-	}
 
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Header{}, fmt.Errorf("llama2c: %w", err)

@@ -438,6 +438,9 @@ func TestConvertErrors(t *testing.T) {
 			dir := t.TempDir()
 			bin := filepath.Join(dir, "m.bin")
 			os.WriteFile(bin, c.data, 0o644)
+			if _, err := Inspect(bin); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Inspect: error %v, want one containing %q", err, c.want)
+			}
 			out := filepath.Join(dir, "out")
 			_, err := Convert(bin, out)
 			if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), bin) || strings.Contains(err.Error(), "\n") {
@@ -506,6 +509,9 @@ func TestSharedModels(t *testing.T) {
 			}
 			if h.FileSize() != int64(len(raw)) {
 				t.Fatalf("FileSize %d, file %d", h.FileSize(), len(raw))
+			}
+			if hi, err := Inspect(bin); err != nil || hi != h {
+				t.Fatalf("Inspect = %+v, %v", hi, err)
 			}
 			out := t.TempDir()
 			if _, err := Convert(bin, out); err != nil {

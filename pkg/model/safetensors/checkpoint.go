@@ -126,7 +126,8 @@ func openIndexed(dir, index string) (*Checkpoint, error) {
 
 // CheckpointFromFiles combines already-opened files (for example in-memory
 // ones from FromBytes); a tensor name present in two files is an error. The
-// Checkpoint takes ownership: its Close closes them.
+// Checkpoint takes ownership on success (its Close closes them); on error
+// the files stay the caller's to close.
 func CheckpointFromFiles(files ...*File) (*Checkpoint, error) {
 	if len(files) == 0 {
 		return nil, errors.New("safetensors: checkpoint needs at least one file")
