@@ -36,8 +36,17 @@ test-purego:
 
 # A few seconds of each fuzz target beyond its committed seeds.
 fuzz-smoke:
-	$(GO) test ./pkg/model/safetensors -run '^$$' -fuzz FuzzParseHeader -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/model/llama2c -run '^$$' -fuzz FuzzReadHeader -fuzztime $(FUZZTIME)
+	@set -e; for t in \
+		pkg/model/safetensors:FuzzParseHeader \
+		pkg/model/llama2c:FuzzReadHeader pkg/model/llama2c:FuzzConvert \
+		pkg/model/tokenizer:FuzzRoundTrip pkg/model/tokenizer:FuzzFromJSON \
+		pkg/model/tokenizer:FuzzConvertSentencePiece pkg/model/tokenizer:FuzzConvertLlama2cBin \
+		pkg/model/tokenizer/pretok:FuzzAgainstRegexp2 pkg/model/tokenizer/pretok:FuzzCompile \
+		pkg/kernels:FuzzMatMulT; do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$pkg $$fn"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+	done
 
 # Re-create the embedded demo bundle from the llama2.c originals.
 demo: build
