@@ -140,3 +140,31 @@ func (o *Observed) Forward(dst, x []float32, rows int) {
 	o.Observer.Observe(o.Site, x[:rows*o.In()], rows, o.In())
 	o.Linear.Forward(dst, x, rows)
 }
+
+// RequestScoped is implemented by linear layers that keep state for one
+// request, such as test-time quantization calibrating on each prompt.
+type RequestScoped interface {
+	// BeginRequest forgets whatever the layer derived from the previous
+	// request's inputs.
+	BeginRequest()
+}
+
+// BeginRequest tells every request-scoped linear layer that a new, unrelated
+// sequence starts. Evaluation and generation call it before each window,
+// item or prompt; it is a no-op for static layers.
+func (m *Model) BeginRequest() {
+	for _, s := range m.Sites() {
+		p, _ := m.slot(s)
+		if rs, ok := (*p).(RequestScoped); ok {
+			rs.BeginRequest()
+		}
+	}
+}
+
+// BeginRequest forwards to the wrapped layer, so that observing a layer does
+// not hide its request scope.
+func (o *Observed) BeginRequest() {
+	if rs, ok := o.Linear.(RequestScoped); ok {
+		rs.BeginRequest()
+	}
+}
