@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/x448/float16"
 )
@@ -43,29 +44,82 @@ func (e Elem) String() string {
 }
 
 // ToFloat32 decodes len(dst) little-endian elements of type e from src into
-// dst. src must hold at least len(dst)*e.Size() bytes.
+// dst. src must hold at least len(dst)*e.Size() bytes. Half-precision
+// values widen exactly; half NaNs come out as quiet NaNs with the payload
+// kept, bfloat16 NaNs unchanged.
 func ToFloat32(dst []float32, src []byte, e Elem) {
 	n := len(dst)
+	if e.Size() == 0 {
+		panic("kernels: ToFloat32 unknown element type")
+	}
 	if len(src) < n*e.Size() {
 		panic("kernels: ToFloat32 source too short")
 	}
+	switch {
+	case e == ElemF16 && useAVX2:
+		f16ToF32AVX2(dst, src)
+	case e == ElemBF16 && useAVX2:
+		bf16ToF32AVX2(dst, src)
+	default:
+		toFloat32Generic(dst, src, e)
+	}
+}
+
+// toFloat32Generic is the pure-Go twin of ToFloat32's assembly paths.
+func toFloat32Generic(dst []float32, src []byte, e Elem) {
+	// Walking src in fixed-size windows lets the compiler drop the bounds
+	// checks from the loops, which are a good part of their cost.
 	switch e {
 	case ElemF32:
+		if littleEndian && len(dst) > 0 {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*len(dst)), src[:4*len(dst)])
+			return
+		}
 		for i := range dst {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+			b := src[4*i : 4*i+4 : 4*i+4]
+			dst[i] = math.Float32frombits(uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24)
 		}
 	case ElemF16:
 		for i := range dst {
-			dst[i] = float16.Frombits(binary.LittleEndian.Uint16(src[2*i:])).Float32()
+			b := src[2*i : 2*i+2 : 2*i+2]
+			h := uint32(b[0]) | uint32(b[1])<<8
+			if em := h & 0x7fff; em-0x0400 < 0x7800 {
+				// Normal numbers, inline: rebias the exponent.
+				dst[i] = math.Float32frombits((h&0x8000)<<16 | (em<<13 + (127-15)<<23))
+			} else {
+				dst[i] = halfToFloat32(uint16(h))
+			}
 		}
 	case ElemBF16:
 		// bfloat16 is the high half of a float32.
 		for i := range dst {
-			dst[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+			b := src[2*i : 2*i+2 : 2*i+2]
+			dst[i] = math.Float32frombits(uint32(b[0])<<16 | uint32(b[1])<<24)
 		}
-	default:
-		panic("kernels: ToFloat32 unknown element type")
 	}
+}
+
+// halfToFloat32 widens an IEEE half-precision value exactly; a NaN keeps
+// its payload and comes out quiet, as with VCVTPH2PS and x448/float16. It
+// is float16.Float16.Float32 with one predictable branch for normal
+// numbers, which matters in the decoding loops.
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h&0x8000) << 16
+	em := uint32(h & 0x7fff) // exponent and mantissa
+	switch {
+	case em == 0x7c00: // infinity
+		return math.Float32frombits(sign | 0x7f800000)
+	case em > 0x7c00: // NaN
+		return math.Float32frombits(sign | 0x7fc00000 | (em&0x3ff)<<13)
+	case em >= 0x0400: // normal: rebias the exponent from 15 to 127
+		return math.Float32frombits(sign | (em<<13 + (127-15)<<23))
+	}
+	// Zero or subnormal: em·2⁻²⁴, exact in float32.
+	f := float32(em) * (1.0 / (1 << 24))
+	if sign != 0 {
+		f = -f
+	}
+	return f
 }
 
 // FromFloat32 encodes src into dst as little-endian elements of type e,

@@ -1,30 +1,12 @@
 package kernels
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/x448/float16"
 )
-
-const guard = float32(-12345.678)
-
-// naiveMatMulT is the float64 definition of dst = x·wᵀ.
-func naiveMatMulT(x []float32, m int, w []float32, n, k int) []float64 {
-	out := make([]float64, m*n)
-	for i := 0; i < m; i++ {
-		for j := 0; j < n; j++ {
-			var s float64
-			for p := 0; p < k; p++ {
-				s += float64(x[i*k+p]) * float64(w[j*k+p])
-			}
-			out[i*n+j] = s
-		}
-	}
-	return out
-}
 
 func randVec(r *rand.Rand, n int) []float32 {
 	v := make([]float32, n)
@@ -42,47 +24,6 @@ func encode(v []float32, e Elem) ([]byte, []float32) {
 	back := make([]float32, len(v))
 	ToFloat32(back, b, e)
 	return b, back
-}
-
-func TestMatMulTAgainstFloat64(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	shapes := [][3]int{{1, 1, 1}, {1, 7, 3}, {3, 17, 5}, {5, 33, 64}, {64, 172, 64}, {70, 19, 129}, {2, 300, 1}, {130, 5, 8}}
-	for _, e := range []Elem{ElemF32, ElemF16, ElemBF16} {
-		for _, threads := range []int{1, 2, 3} {
-			SetThreads(threads)
-			for _, s := range shapes {
-				m, n, k := s[0], s[1], s[2]
-				x := randVec(r, m*k)
-				wb, wv := encode(randVec(r, n*k), e)
-				// Offset the weight bytes by one float so the F32 path
-				// also meets misaligned (copying) data.
-				if e == ElemF32 && n%2 == 1 {
-					buf := make([]byte, len(wb)+1)
-					copy(buf[1:], wb)
-					wb = buf[1:]
-				}
-				w := Weights{Elem: e, Rows: n, Cols: k, Data: wb}
-				dst := make([]float32, m*n+8)
-				for i := range dst {
-					dst[i] = guard
-				}
-				MatMulT(dst[:m*n], x, m, w)
-				want := naiveMatMulT(x, m, wv, n, k)
-				for i, g := range dst[:m*n] {
-					tol := 1e-5 * (1 + math.Sqrt(float64(k))) * 4
-					if d := math.Abs(float64(g) - want[i]); d > tol {
-						t.Fatalf("%v threads=%d m=%d n=%d k=%d: dst[%d] = %g, want %g", e, threads, m, n, k, i, g, want[i])
-					}
-				}
-				for i, g := range dst[m*n:] {
-					if g != guard {
-						t.Fatalf("%v m=%d n=%d k=%d: guard %d overwritten", e, m, n, k, i)
-					}
-				}
-			}
-		}
-	}
-	SetThreads(0)
 }
 
 func TestConversionsHandDerived(t *testing.T) {
@@ -188,25 +129,3 @@ func TestParallelForCoversEachIndexOnce(t *testing.T) {
 	}
 	SetThreads(0)
 }
-
-func BenchmarkMatMulT(b *testing.B) {
-	r := rand.New(rand.NewPCG(5, 6))
-	for _, s := range [][3]int{{1, 4096, 4096}, {64, 1024, 1024}} {
-		m, n, k := s[0], s[1], s[2]
-		for _, e := range []Elem{ElemF32, ElemBF16} {
-			x := randVec(r, m*k)
-			wb, _ := encode(randVec(r, n*k), e)
-			w := Weights{Elem: e, Rows: n, Cols: k, Data: wb}
-			dst := make([]float32, m*n)
-			b.Run(e.String()+"/"+shapeName(m, n, k), func(b *testing.B) {
-				b.SetBytes(int64(len(wb)))
-				for i := 0; i < b.N; i++ {
-					MatMulT(dst, x, m, w)
-				}
-				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-			})
-		}
-	}
-}
-
-func shapeName(m, n, k int) string { return fmt.Sprintf("m=%d,n=%d,k=%d", m, n, k) }

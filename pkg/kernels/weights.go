@@ -53,24 +53,7 @@ func (w Weights) decode(dst []float32, src []byte) {
 	ToFloat32(dst, src, w.Elem)
 }
 
-// f32View returns the float32 values of rows [r0, r0+count) without copying
-// when the data is float32 and suitably aligned, and nil otherwise.
-func (w Weights) f32View(r0, count int) []float32 {
-	if w.Elem != ElemF32 || !littleEndian {
-		return nil
-	}
-	off := r0 * w.Cols * 4
-	n := count * w.Cols
-	if n == 0 {
-		return []float32{}
-	}
-	p := unsafe.Pointer(&w.Data[off])
-	if uintptr(p)%4 != 0 {
-		return nil
-	}
-	return unsafe.Slice((*float32)(p), n)
-}
-
+// littleEndian lets float32 data be copied as bytes.
 var littleEndian = func() bool {
 	x := uint16(1)
 	return *(*byte)(unsafe.Pointer(&x)) == 1

@@ -1,0 +1,33 @@
+package kernels
+
+import (
+	"os"
+	"strconv"
+)
+
+// Accelerated names the kernel family in use: "avx2" when the AVX2+FMA
+// assembly runs, "generic" for the pure-Go twins (no AVX2/FMA/F16C, the
+// purego build tag, another architecture, or TTQ_NOASM set).
+func Accelerated() string {
+	if useAVX2 {
+		return "avx2"
+	}
+	return "generic"
+}
+
+// noASMFromEnv reports whether TTQ_NOASM asks for the pure-Go kernels. It
+// accepts what strconv.ParseBool accepts, so TTQ_NOASM=0 keeps the assembly.
+func noASMFromEnv() bool {
+	v, err := strconv.ParseBool(os.Getenv("TTQ_NOASM"))
+	return err == nil && v
+}
+
+// SetAccelerated switches the assembly kernels on or off (off is what
+// TTQ_NOASM=1 does at start-up, for a --no-asm flag) and reports whether
+// they are on afterwards: asking for them where the CPU or the build lacks
+// them leaves the generic kernels in place. Call it before running kernels,
+// not concurrently with them.
+func SetAccelerated(on bool) bool {
+	useAVX2 = on && hasAVX2
+	return useAVX2
+}

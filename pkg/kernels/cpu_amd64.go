@@ -1,0 +1,14 @@
+//go:build !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+// hasAVX2 reports whether this CPU runs the assembly kernels. F16C is part
+// of the requirement because the half-precision paths convert with
+// VCVTPH2PS; every AVX2 CPU shipped so far has it.
+var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
+
+// useAVX2 selects the assembly kernels. It is a variable only so that tests
+// can run both paths on one machine; nothing else writes it.
+var useAVX2 = hasAVX2 && !noASMFromEnv()

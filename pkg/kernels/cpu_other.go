@@ -1,0 +1,25 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// Without the assembly the dispatch variables stay false and the stubs
+// below are never reached; they exist so that the dispatching code
+// compiles identically on every platform.
+var (
+	hasAVX2 = false
+	useAVX2 = false
+)
+
+const errNoAsm = "kernels: assembly kernel called in a build without assembly"
+
+func dotAVX2(x, y []float32) float32                                    { panic(errNoAsm) }
+func axpyAVX2(a float32, x, y []float32)                                { panic(errNoAsm) }
+func gemm6x16AVX2(a, b *float32, kc int, c *float32, ldc int, acc bool) { panic(errNoAsm) }
+func gemvF32AVX2(dst, x []float32, w []byte)                            { panic(errNoAsm) }
+func gemvF16AVX2(dst, x []float32, w []byte)                            { panic(errNoAsm) }
+func gemvBF16AVX2(dst, x []float32, w []byte)                           { panic(errNoAsm) }
+func f16ToF32AVX2(dst []float32, src []byte)                            { panic(errNoAsm) }
+func bf16ToF32AVX2(dst []float32, src []byte)                           { panic(errNoAsm) }
+func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
+func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
+func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)         { panic(errNoAsm) }

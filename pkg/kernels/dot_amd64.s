@@ -1,0 +1,120 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// func dotAVX2(x, y []float32) float32
+// Four accumulators hide the FMA latency; the scalar tail runs after the
+// horizontal sum because VEX scalar ops would clear the upper lanes.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-52
+	MOVQ   x_base+0(FP), SI
+	MOVQ   x_len+8(FP), CX
+	MOVQ   y_base+24(FP), DI
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	XORQ   AX, AX
+	MOVQ   CX, BX
+	ANDQ   $-32, BX
+
+loop32:
+	CMPQ        AX, BX
+	JGE         prep8
+	VMOVUPS     (SI)(AX*4), Y4
+	VMOVUPS     32(SI)(AX*4), Y5
+	VMOVUPS     64(SI)(AX*4), Y6
+	VMOVUPS     96(SI)(AX*4), Y7
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+	VFMADD231PS 32(DI)(AX*4), Y5, Y1
+	VFMADD231PS 64(DI)(AX*4), Y6, Y2
+	VFMADD231PS 96(DI)(AX*4), Y7, Y3
+	ADDQ        $32, AX
+	JMP         loop32
+
+prep8:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+loop8:
+	CMPQ        AX, BX
+	JGE         reduce
+	VMOVUPS     (SI)(AX*4), Y4
+	VFMADD231PS (DI)(AX*4), Y4, Y0
+	ADDQ        $8, AX
+	JMP         loop8
+
+reduce:
+	VADDPS       Y1, Y0, Y0
+	VADDPS       Y3, Y2, Y2
+	VADDPS       Y2, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+
+tail:
+	CMPQ        AX, CX
+	JGE         done
+	VMOVSS      (SI)(AX*4), X4
+	VFMADD231SS (DI)(AX*4), X4, X0
+	INCQ        AX
+	JMP         tail
+
+done:
+	VMOVSS     X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(a float32, x, y []float32)
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSS a+0(FP), Y0
+	MOVQ         x_base+8(FP), SI
+	MOVQ         x_len+16(FP), CX
+	MOVQ         y_base+32(FP), DI
+	XORQ         AX, AX
+	MOVQ         CX, BX
+	ANDQ         $-32, BX
+
+loop32:
+	CMPQ        AX, BX
+	JGE         prep8
+	VMOVUPS     (DI)(AX*4), Y1
+	VMOVUPS     32(DI)(AX*4), Y2
+	VMOVUPS     64(DI)(AX*4), Y3
+	VMOVUPS     96(DI)(AX*4), Y4
+	VFMADD231PS (SI)(AX*4), Y0, Y1
+	VFMADD231PS 32(SI)(AX*4), Y0, Y2
+	VFMADD231PS 64(SI)(AX*4), Y0, Y3
+	VFMADD231PS 96(SI)(AX*4), Y0, Y4
+	VMOVUPS     Y1, (DI)(AX*4)
+	VMOVUPS     Y2, 32(DI)(AX*4)
+	VMOVUPS     Y3, 64(DI)(AX*4)
+	VMOVUPS     Y4, 96(DI)(AX*4)
+	ADDQ        $32, AX
+	JMP         loop32
+
+prep8:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+loop8:
+	CMPQ        AX, BX
+	JGE         tail
+	VMOVUPS     (DI)(AX*4), Y1
+	VFMADD231PS (SI)(AX*4), Y0, Y1
+	VMOVUPS     Y1, (DI)(AX*4)
+	ADDQ        $8, AX
+	JMP         loop8
+
+tail:
+	CMPQ        AX, CX
+	JGE         done
+	VMOVSS      (DI)(AX*4), X1
+	VFMADD231SS (SI)(AX*4), X0, X1
+	VMOVSS      X1, (DI)(AX*4)
+	INCQ        AX
+	JMP         tail
+
+done:
+	VZEROUPPER
+	RET

@@ -1,0 +1,80 @@
+//go:build !purego
+
+package kernels
+
+//go:generate go run ./_asm -out weights_amd64.s
+
+// The assembly kernels below each have a pure-Go twin with the same
+// contract in a *_generic.go file; the twin is the reference the
+// differential tests hold them to. Callers check lengths: the assembly
+// trusts them.
+
+// dotAVX2 returns Σ x[i]·y[i] for i < len(x); len(y) >= len(x).
+// Twin: dotGeneric.
+//
+//go:noescape
+func dotAVX2(x, y []float32) float32
+
+// axpyAVX2 computes y[i] += a·x[i] for i < len(x); len(y) >= len(x).
+// Twin: axpyGeneric.
+//
+//go:noescape
+func axpyAVX2(a float32, x, y []float32)
+
+// gemm6x16AVX2 computes the 6×16 tile
+//
+//	t[i][j] = Σ_{p<kc} a[p*6+i] · b[p*16+j]
+//
+// from packed panels and stores c[i*ldc+j] = t[i][j], or adds t to c when
+// acc is set. kc >= 1. Twin: gemm6x16Generic.
+//
+//go:noescape
+func gemm6x16AVX2(a, b *float32, kc int, c *float32, ldc int, acc bool)
+
+// gemvF32AVX2 computes dst[j] = Σ_p x[p] · w[j][p] for j < len(dst), with w
+// holding len(dst) rows of len(x) little-endian float32 values, unaligned
+// allowed. Twin: gemvGeneric(dst, x, w, ElemF32).
+//
+//go:noescape
+func gemvF32AVX2(dst, x []float32, w []byte)
+
+// gemvF16AVX2 is gemvF32AVX2 for IEEE half-precision weights.
+// Twin: gemvGeneric(dst, x, w, ElemF16).
+//
+//go:noescape
+func gemvF16AVX2(dst, x []float32, w []byte)
+
+// gemvBF16AVX2 is gemvF32AVX2 for bfloat16 weights.
+// Twin: gemvGeneric(dst, x, w, ElemBF16).
+//
+//go:noescape
+func gemvBF16AVX2(dst, x []float32, w []byte)
+
+// f16ToF32AVX2 widens len(dst) half-precision values from src.
+// Twin: toFloat32Generic(dst, src, ElemF16).
+//
+//go:noescape
+func f16ToF32AVX2(dst []float32, src []byte)
+
+// bf16ToF32AVX2 widens len(dst) bfloat16 values from src.
+// Twin: toFloat32Generic(dst, src, ElemBF16).
+//
+//go:noescape
+func bf16ToF32AVX2(dst []float32, src []byte)
+
+// packPanelF32AVX2 packs 16 weight rows of kc elements, row r starting at
+// src + r*stride bytes, as dst[p*16+r]; kc is a multiple of 8.
+// Twin: packPanelGeneric(dst, src, stride, 16, kc, ElemF32).
+//
+//go:noescape
+func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)
+
+// packPanelF16AVX2 is packPanelF32AVX2 for half-precision weights.
+//
+//go:noescape
+func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)
+
+// packPanelBF16AVX2 is packPanelF32AVX2 for bfloat16 weights.
+//
+//go:noescape
+func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)

@@ -1,0 +1,81 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// vectorLengths covers every length up to three 32-wide blocks plus one,
+// and the block boundaries above.
+func vectorLengths() []int {
+	var ns []int
+	for n := 0; n <= 3*32+1; n++ {
+		ns = append(ns, n)
+	}
+	return append(ns, 127, 128, 129, 255, 256, 257, 1000)
+}
+
+func TestDotPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, n := range vectorLengths() {
+		for off := 0; off < 8; off++ {
+			x := randVec(r, n+off)[off:]
+			y := randVec(r, n+3+off)[off:] // longer y: only len(x) counts
+			x0, y0 := slices.Clone(x), slices.Clone(y)
+			want, mag := dot64(x, y[:n])
+			got := map[string]float32{}
+			for _, p := range kernelPaths() {
+				withPath(p, func() { got[p.name] = Dot(x, y) })
+				if d := math.Abs(float64(got[p.name]) - want); d > sumTol(mag) {
+					t.Fatalf("%s n=%d off=%d: Dot = %g, want %g (mag %g)", p.name, n, off, got[p.name], want, mag)
+				}
+			}
+			if len(got) == 2 && math.Abs(float64(got["avx2"]-got["generic"])) > 2*sumTol(mag) {
+				t.Fatalf("n=%d off=%d: avx2 %g vs generic %g", n, off, got["avx2"], got["generic"])
+			}
+			if !slices.Equal(x, x0) || !slices.Equal(y, y0) {
+				t.Fatalf("n=%d: Dot modified its inputs", n)
+			}
+		}
+	}
+}
+
+func TestAxpyPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range vectorLengths() {
+		for off := 0; off < 8; off++ {
+			x := randVec(r, n+off)[off:]
+			y0 := randVec(r, n)
+			a := float32(r.NormFloat64())
+			for _, p := range kernelPaths() {
+				y, check := guarded(t, n, off)
+				copy(y, y0)
+				withPath(p, func() { Axpy(a, x, y) })
+				check(fmt.Sprintf("%s Axpy n=%d off=%d", p.name, n, off))
+				for i := range y {
+					ax := float64(a) * float64(x[i])
+					want := float64(y0[i]) + ax
+					// One multiply and one add, each rounded at most once.
+					tol := 1.2e-7 * (math.Abs(ax) + math.Abs(want))
+					if d := math.Abs(float64(y[i]) - want); d > tol {
+						t.Fatalf("%s n=%d off=%d: y[%d] = %g, want %g", p.name, n, off, i, y[i], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestAxpyLongerY(t *testing.T) {
+	for _, p := range kernelPaths() {
+		x := []float32{1, 2, 3}
+		y := []float32{10, 20, 30, 40, 50}
+		withPath(p, func() { Axpy(2, x, y) })
+		if want := []float32{12, 24, 36, 40, 50}; !slices.Equal(y, want) {
+			t.Errorf("%s: Axpy(2, %v, …) = %v, want %v", p.name, x, y, want)
+		}
+	}
+}
