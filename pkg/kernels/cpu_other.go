@@ -23,3 +23,4 @@ func bf16ToF32AVX2(dst []float32, src []byte)                           { panic(
 func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
 func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)         { panic(errNoAsm) }
+func expSumAVX2(dst, src []float32, shift float32) float32              { panic(errNoAsm) }

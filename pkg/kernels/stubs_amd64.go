@@ -78,3 +78,9 @@ func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)
 //
 //go:noescape
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)
+
+// expSumAVX2 writes exp(src[i]−shift) to dst for the first len(src)&^7
+// elements and returns their sum (see expf32 for the polynomial).
+//
+//go:noescape
+func expSumAVX2(dst, src []float32, shift float32) float32

@@ -26,6 +26,7 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 }
 
 // SoftmaxInPlace replaces x by softmax(x), subtracting the maximum first.
+// Exponentials use expf32's polynomial (a few ulp), vectorized on AVX2.
 func SoftmaxInPlace(x []float32) {
 	if len(x) == 0 {
 		return
@@ -36,16 +37,27 @@ func SoftmaxInPlace(x []float32) {
 			mx = v
 		}
 	}
-	var sum float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
-		x[i] = e
-		sum += e
-	}
+	sum := expSum(x, x, mx)
 	inv := 1 / sum
 	for i := range x {
 		x[i] *= inv
 	}
+}
+
+// expSum writes exp(src[i]−shift) into dst and returns the sum.
+func expSum(dst, src []float32, shift float32) float32 {
+	var sum float32
+	head := 0
+	if useAVX2 {
+		sum = expSumAVX2(dst, src, shift)
+		head = len(src) &^ 7
+	}
+	for i := head; i < len(src); i++ {
+		e := expf32(src[i] - shift)
+		dst[i] = e
+		sum += e
+	}
+	return sum
 }
 
 // SiLUMul computes gate[i] = silu(gate[i]) · up[i], the SwiGLU activation.
