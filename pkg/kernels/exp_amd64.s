@@ -15,13 +15,16 @@ DATA expc<>+32(SB)/4, $0x3f000000 // p5 = 0.5 (5.0000001201e-1 rounds to it)
 DATA expc<>+36(SB)/4, $0x3f800000 // 1
 DATA expc<>+40(SB)/4, $0xc2ae0000 // lower clamp -87
 DATA expc<>+44(SB)/4, $0x3f000000 // 0.5
-GLOBL expc<>(SB), RODATA|NOPTR, $48
+DATA expc<>+48(SB)/4, $0x42b00000 // upper clamp 88
+GLOBL expc<>(SB), RODATA|NOPTR, $52
 
 // func expSumAVX2(dst, src []float32, shift float32) float32
 // dst[i] = exp(src[i] - shift) for the first len(src) &^ 7 elements, and
-// returns their sum. Arguments below -87 are clamped there (e^-87 ≈ 1.6e-38
-// is far below anything a softmax row can resolve next to its maximum,
-// which contributes 1). The polynomial is the one of expf32.
+// returns their sum. Arguments are clamped to [-87, 88]: e^-87 ≈ 1.6e-38 is
+// far below anything a softmax row can resolve next to its maximum (which
+// contributes 1), and e^88 ≈ 1.7e38 keeps 2^n inside the exponent range
+// (callers needing +Inf beyond that use expf32). The polynomial is the one
+// of expf32.
 TEXT ·expSumAVX2(SB), NOSPLIT, $0-60
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         src_base+24(FP), SI
@@ -34,6 +37,7 @@ TEXT ·expSumAVX2(SB), NOSPLIT, $0-60
 	VBROADCASTSS expc<>+36(SB), Y11 // 1
 	VBROADCASTSS expc<>+40(SB), Y10 // -87
 	VBROADCASTSS expc<>+44(SB), Y9  // 0.5
+	VBROADCASTSS expc<>+48(SB), Y7  // 88
 	VXORPS       Y8, Y8, Y8         // sum
 	XORQ         AX, AX
 
@@ -43,6 +47,7 @@ loop:
 	VMOVUPS (SI)(AX*4), Y0
 	VSUBPS  Y15, Y0, Y0          // x = src - shift
 	VMAXPS  Y10, Y0, Y0          // clamp below
+	VMINPS  Y7, Y0, Y0           // and above
 	VMOVAPS Y9, Y1
 	VFMADD231PS Y14, Y0, Y1      // fx = x*log2e + 0.5
 	VROUNDPS $1, Y1, Y1          // n = floor(fx)

@@ -82,12 +82,15 @@ func TestExpSumPaths(t *testing.T) {
 				for i := range dst {
 					dst[i] = guard
 				}
+				if n > 2 {
+					src[n-1] = -200 // clamped from below: e^-87 instead of 0
+				}
 				got := expSum(dst[:n], src, shift)
 				var want float64
 				for i, x := range src {
 					e := math.Exp(float64(x - shift))
 					want += e
-					if math.Abs(float64(dst[i])-e) > 3*e*math.Pow(2, -23)+1e-37 {
+					if math.Abs(float64(dst[i])-e) > 3*e*math.Pow(2, -23)+1e-37 && !(x-shift < -87 && dst[i] < 2e-38) {
 						t.Fatalf("accel=%t n=%d: exp(%g) = %g, want %g", accel, n, x-shift, dst[i], e)
 					}
 				}
@@ -99,6 +102,28 @@ func TestExpSumPaths(t *testing.T) {
 						t.Fatalf("accel=%t n=%d: guard %d overwritten", accel, n, i-n)
 					}
 				}
+			}
+		}
+		SetAccelerated(prev)
+	}
+}
+
+// TestSiLUMulExtremes checks the activation where e^−g overflows or
+// underflows, on both paths.
+func TestSiLUMulExtremes(t *testing.T) {
+	for _, accel := range []bool{false, true} {
+		if accel && !hasAVX2 {
+			continue
+		}
+		prev := SetAccelerated(accel)
+		g := []float32{-200, -90, -50, -1, 0, 1, 50, 90, 200, 3}
+		up := []float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 2}
+		x := append([]float32(nil), g...)
+		SiLUMul(x, up)
+		for i, v := range g {
+			want := float64(v) / (1 + math.Exp(-float64(v))) * float64(up[i])
+			if math.Abs(float64(x[i])-want) > 1e-6*(1+math.Abs(want)) || math.IsNaN(float64(x[i])) {
+				t.Errorf("accel=%t silu(%g)·%g = %g, want %g", accel, v, up[i], x[i], want)
 			}
 		}
 		SetAccelerated(prev)
