@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/pkg/kernels"
 	"golang.org/x/term"
 )
 
@@ -63,6 +64,20 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		SilenceErrors: true,
 		Version:       versionString(),
 	}
+	var threads int
+	var noASM bool
+	root.PersistentFlags().IntVar(&threads, "threads", 0, "goroutines for the compute kernels (default: all cores)")
+	root.PersistentFlags().BoolVar(&noASM, "no-asm", false, "use the pure-Go kernels instead of assembly (same as TTQ_NOASM=1)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if threads < 0 {
+			return usagef("--threads must be >= 0, got %d", threads)
+		}
+		kernels.SetThreads(threads)
+		if noASM {
+			kernels.SetAccelerated(false)
+		}
+		return nil
+	}
 	root.SetOut(io.Out)
 	root.SetErr(io.ErrOut)
 	root.SetIn(io.In)
@@ -72,6 +87,7 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		newImportCmd(io),
 		newInspectCmd(io),
 		newGenerateCmd(io),
+		newEvalCmd(io),
 		newExitCodesHelp(),
 	)
 	return root

@@ -6,6 +6,7 @@ import (
 	"runtime"
 
 	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/pkg/kernels"
 	"golang.org/x/sys/cpu"
 )
 
@@ -26,6 +27,7 @@ type versionInfo struct {
 	OS          string          `json:"os"`
 	Arch        string          `json:"arch"`
 	CPUFeatures map[string]bool `json:"cpu_features"`
+	Kernels     string          `json:"kernels"`
 }
 
 func versionString() string {
@@ -41,6 +43,7 @@ func currentVersion() versionInfo {
 		GoVersion: runtime.Version(),
 		OS:        runtime.GOOS,
 		Arch:      runtime.GOARCH,
+		Kernels:   kernels.Accelerated(),
 		CPUFeatures: map[string]bool{
 			"avx2":    cpu.X86.HasAVX2,
 			"fma":     cpu.X86.HasFMA,
@@ -61,9 +64,9 @@ func newVersionCmd(io *streams) *cobra.Command {
 			if asJSON {
 				return writeJSON(io.Out, v)
 			}
-			fmt.Fprintf(io.Out, "ttq %s\ncommit:     %s\nbuilt:      %s\ngo:         %s %s/%s\ncpu:        avx2=%t fma=%t avx512f=%t\n",
+			fmt.Fprintf(io.Out, "ttq %s\ncommit:     %s\nbuilt:      %s\ngo:         %s %s/%s\ncpu:        avx2=%t fma=%t f16c=%t avx512f=%t\nkernels:    %s\n",
 				v.Version, v.Commit, v.BuildDate, v.GoVersion, v.OS, v.Arch,
-				v.CPUFeatures["avx2"], v.CPUFeatures["fma"], v.CPUFeatures["avx512f"])
+				v.CPUFeatures["avx2"], v.CPUFeatures["fma"], v.CPUFeatures["f16c"], v.CPUFeatures["avx512f"], v.Kernels)
 			return nil
 		},
 	}
