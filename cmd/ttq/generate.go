@@ -100,7 +100,6 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 	if len(prompt) >= m.Config.MaxPositions {
 		return fmt.Errorf("prompt has %d tokens; the model's context is %d", len(prompt), m.Config.MaxPositions)
 	}
-	m.BeginRequest()
 	state := m.NewState(capacity)
 	sampler := model.NewSampler(opts.Temperature, opts.TopP, opts.Seed)
 	res := generateResult{

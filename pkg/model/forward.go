@@ -87,6 +87,8 @@ const (
 // Forward runs tokens through the model at positions s.Pos()…, appends their
 // keys and values to the cache and returns logits. A batch of T tokens is
 // processed as matrix products (prefill); T = 1 is incremental decoding.
+// A pass at position 0 begins a new request (see BeginRequest); layers with
+// per-request state make a model unsafe for concurrent Forward calls.
 func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error) {
 	c := m.Config
 	t := len(tokens)
@@ -100,6 +102,12 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 		if id < 0 || id >= c.VocabSize {
 			return nil, fmt.Errorf("model: token id %d out of range [0, %d)", id, c.VocabSize)
 		}
+	}
+	if s.pos == 0 {
+		// A pass from position 0 starts a new sequence: request-scoped
+		// layers (test-time quantization) forget the previous one and
+		// calibrate on this one.
+		m.BeginRequest()
 	}
 	s.grow(t)
 	h := c.HiddenSize

@@ -150,8 +150,8 @@ type RequestScoped interface {
 }
 
 // BeginRequest tells every request-scoped linear layer that a new, unrelated
-// sequence starts. Evaluation and generation call it before each window,
-// item or prompt; it is a no-op for static layers.
+// sequence starts. Forward calls it for every pass that starts at position 0
+// (a new window, item or prompt); it is a no-op for static layers.
 func (m *Model) BeginRequest() {
 	for _, s := range m.Sites() {
 		p, _ := m.slot(s)
