@@ -42,7 +42,8 @@ fuzz-smoke:
 		pkg/model/tokenizer:FuzzRoundTrip pkg/model/tokenizer:FuzzFromJSON \
 		pkg/model/tokenizer:FuzzConvertSentencePiece pkg/model/tokenizer:FuzzConvertLlama2cBin \
 		pkg/model/tokenizer/pretok:FuzzAgainstRegexp2 pkg/model/tokenizer/pretok:FuzzCompile \
-		pkg/kernels:FuzzMatMulT; do \
+		pkg/kernels:FuzzMatMulT \
+		pkg/eval:FuzzParseMC pkg/eval:FuzzParseText pkg/eval:FuzzWikiTextRows; do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$pkg $$fn"; \
 		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
@@ -57,6 +58,8 @@ demo: build
 goldens:
 	/usr/bin/python3 scripts/golden/forward/make_tiny.py
 	/usr/bin/python3 scripts/golden/forward/ref_llama2c.py
+	$(GO) test ./pkg/eval -run TestDemoPerplexityMatchesTorchReference -update-ids
+	/usr/bin/python3 scripts/golden/eval/ref_ppl.py
 
 clean:
 	rm -f ttq
