@@ -83,3 +83,24 @@ func BenchmarkAxpy(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkQMatMulT(b *testing.B) {
+	shapes := [][3]int{{1, 4096, 4096}, {1, 11008, 4096}, {8, 4096, 4096}, {512, 4096, 4096}}
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, bits := range []int{2, 3, 4, 8} {
+			benchPaths(b, fmt.Sprintf("int%d-g128/m=%d,n=%d,k=%d", bits, m, n, k), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(5, 6))
+				x := randVec(r, m*k)
+				w := randQCase(r, bits, 128, n, k, false, false).w
+				dst := make([]float32, m*n)
+				b.SetBytes(int64(w.Bytes()))
+				start := cpuSeconds()
+				for b.Loop() {
+					QMatMulT(dst, x, m, w)
+				}
+				reportFlops(b, 2*float64(m*n*k), start)
+			})
+		}
+	}
+}

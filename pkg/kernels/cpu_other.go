@@ -24,3 +24,22 @@ func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)          { panic(
 func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)         { panic(errNoAsm) }
 func expSumAVX2(dst, src []float32, shift float32) float32              { panic(errNoAsm) }
+
+func qgemvQuad4AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func qgemvQuad8AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func qgemvQuad2AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func qgemvQuad3AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func qdequant4AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
+func qdequant8AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
+func qdequant2AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
+func qdequant3AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
+func fmaLoopAVX2(iters int, a, b float32) float32                         { panic(errNoAsm) }
+func sumAVX2(x []float32) float32                                         { panic(errNoAsm) }

@@ -84,3 +84,59 @@ func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)
 //
 //go:noescape
 func expSumAVX2(dst, src []float32, shift float32) float32
+
+// qgemvQuad4AVX2 computes four rows of the quantized matrix-vector product
+// for 4-bit codes; see qgemvQuadGeneric, its twin, for the contract.
+//
+//go:noescape
+func qgemvQuad4AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// qgemvQuad8AVX2 is qgemvQuad4AVX2 for 8-bit codes.
+//
+//go:noescape
+func qgemvQuad8AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// qgemvQuad2AVX2 is qgemvQuad4AVX2 for 2-bit codes.
+//
+//go:noescape
+func qgemvQuad2AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// qgemvQuad3AVX2 is qgemvQuad4AVX2 for 3-bit codes.
+//
+//go:noescape
+func qgemvQuad3AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// qdequant4AVX2 writes dst[c] = code(c)·sc[c/group] + off[c/group] for the
+// len(dst) 4-bit codes at src, in chunk order; len(dst) and group are
+// multiples of the chunk. Twin: qdequantGeneric.
+//
+//go:noescape
+func qdequant4AVX2(dst []float32, src *byte, sc, off *float32, group int)
+
+// qdequant8AVX2 is qdequant4AVX2 for 8-bit codes.
+//
+//go:noescape
+func qdequant8AVX2(dst []float32, src *byte, sc, off *float32, group int)
+
+// qdequant2AVX2 is qdequant4AVX2 for 2-bit codes.
+//
+//go:noescape
+func qdequant2AVX2(dst []float32, src *byte, sc, off *float32, group int)
+
+// qdequant3AVX2 is qdequant4AVX2 for 3-bit codes.
+//
+//go:noescape
+func qdequant3AVX2(dst []float32, src *byte, sc, off *float32, group int)
+
+// fmaLoopAVX2 runs iters rounds of twelve 8-lane chains acc = acc·a + b
+// from acc = 0 and returns the sum of their lane 0 (12× one chain's value).
+// Twin: fmaLoopGeneric.
+//
+//go:noescape
+func fmaLoopAVX2(iters int, a, b float32) float32
+
+// sumAVX2 returns Σ x[i] over the first len(x)&^63 elements. Twin:
+// sumGeneric.
+//
+//go:noescape
+func sumAVX2(x []float32) float32

@@ -1,0 +1,338 @@
+package kernels
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// QMatMulT computes dst = (x ⊙ InScale) · Ŵᵀ for quantized weights w (see
+// QWeights): x is m×w.Cols row-major, dst is m×w.Rows row-major.
+//
+// Below gemmMinRows activation rows (decode) the codes are streamed once
+// per activation row and widened to float32 in registers, the scales and
+// zero points applied per group; from gemmMinRows rows on (prefill) blocks
+// of weights are dequantized into the packed panels of the float32 matrix
+// product and multiplied by its micro-kernel. Accumulation is in float32.
+// It panics on slices that do not match the shape; callers validate
+// weights read from files once with QWeights.Validate.
+func QMatMulT(dst, x []float32, m int, w QWeights) {
+	k, n := w.Cols, w.Rows
+	if m < 0 || len(x) < m*k || len(dst) < m*n {
+		panic("kernels: QMatMulT slice too short")
+	}
+	if err := w.checkShape(); err != nil {
+		panic("kernels: QMatMulT invalid weights: " + err.Error())
+	}
+	switch {
+	case m == 0 || n == 0:
+	case k == 0:
+		clear(dst[:m*n])
+	case m < gemmMinRows && qChunked(w):
+		qMatMulRows(dst, x, m, w)
+	default:
+		qMatMulPacked(dst, x, m, w)
+	}
+}
+
+// qChunked reports whether every group boundary of a row falls on a chunk
+// boundary, which the matrix-vector kernels need. Formats with groups of
+// 16, 32, 64, 128… and one group per row always qualify.
+func qChunked(w QWeights) bool {
+	return w.GroupSize()%qChunks[w.Bits].codes == 0 || w.NumGroups() == 1
+}
+
+var qFloatPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// qInputs lays out the m activation rows for the kernels: xp[i] is row i
+// scaled by InScale and permuted into chunk order, xsum[i*ng+g] the sum of
+// its scaled values over group g.
+func qInputs(xp, xsum, x []float32, m int, w QWeights) {
+	k, g, ng := w.Cols, w.GroupSize(), w.NumGroups()
+	for i := 0; i < m; i++ {
+		xs := x[i*k : (i+1)*k]
+		out := xp[i*k : (i+1)*k]
+		if w.InScale != nil {
+			// Scaled into out first, then permuted through a chunk-sized
+			// copy so that out can be both.
+			for c, v := range xs {
+				out[c] = v * w.InScale[c]
+			}
+			xs = out
+		}
+		if xsum != nil {
+			for gi := 0; gi < ng; gi++ {
+				var s float32
+				for _, v := range xs[gi*g : min((gi+1)*g, k)] {
+					s += v
+				}
+				xsum[i*ng+gi] = s
+			}
+		}
+		if &xs[0] == &out[0] {
+			permuteInPlace(out, w.Bits)
+		} else {
+			permuteRow(out, xs, w.Bits)
+		}
+	}
+}
+
+func permuteInPlace(x []float32, bits int) {
+	ch := qChunks[bits]
+	if ch.perm == nil {
+		return
+	}
+	var tmp [32]float32
+	for c0 := 0; c0+ch.codes <= len(x); c0 += ch.codes {
+		copy(tmp[:ch.codes], x[c0:c0+ch.codes])
+		permuteRow(x[c0:c0+ch.codes], tmp[:ch.codes], bits)
+	}
+}
+
+// qMatMulRows is the decode-time product: for each block of weight rows,
+// every activation row runs the four-row kernel over it, while the block
+// stays in L2.
+func qMatMulRows(dst, x []float32, m int, w QWeights) {
+	k, n, bits := w.Cols, w.Rows, w.Bits
+	ch := qChunks[bits]
+	ng := w.NumGroups()
+	kfull := k - k%ch.codes
+	group := w.GroupSize()
+	if ng == 1 {
+		// One group per row: the kernel's group is the whole chunked part.
+		group = max(ch.codes, kfull)
+	}
+	ng8 := ng &^ 7
+	rb := QRowBytes(bits, k)
+
+	buf := getFloats(&qFloatPool, m*k+m*ng)
+	defer qFloatPool.Put(buf)
+	xp, xsum := (*buf)[:m*k], (*buf)[m*k:]
+	qInputs(xp, xsum, x, m, w)
+
+	zeros, zs := w.Zeros, ng
+	if zeros == nil {
+		zeros, zs = make([]byte, ng), 0
+		for i := range zeros {
+			zeros[i] = symZero(bits)
+		}
+	}
+	block := max(4, (128<<10)/max(rb, 1)) &^ 3
+	grain := max(4, minTaskFlops/(2*m*k))
+	ParallelFor((n+3)/4, (grain+3)/4, func(lo, hi int) {
+		lo, hi = lo*4, min(hi*4, n)
+		var tmp [4]float32
+		for j0 := lo; j0 < hi; j0 += block {
+			j1 := min(j0+block, hi)
+			for i := 0; i < m; i++ {
+				xi, si := xp[i*k:(i+1)*k], xsum[i*ng:(i+1)*ng]
+				d := dst[i*n : (i+1)*n]
+				j := j0
+				for ; j+4 <= j1; j += 4 {
+					qgemvQuad(bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
+				}
+				for ; j < j1; j++ {
+					// A lone row runs as a quad of copies of itself.
+					qgemvQuad(bits, tmp[:], xi[:kfull], si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
+					d[j] = tmp[0]
+				}
+				if kfull == k && ng8 == ng {
+					continue
+				}
+				// The tail codes and the zero points of the groups past
+				// the last multiple of 8.
+				for j := j0; j < j1; j++ {
+					row, s, z := w.Packed[j*rb:(j+1)*rb], w.Scales[j*ng:(j+1)*ng], zeros[j*zs:]
+					var extra, tail float32
+					for c := kfull; c < k; c++ {
+						tail += float32(qCode(row, bits, c)) * xi[c]
+					}
+					extra = s[ng-1] * tail
+					for g := ng8; g < ng; g++ {
+						extra -= s[g] * float32(z[g]) * si[g]
+					}
+					d[j] += extra
+				}
+			}
+		}
+	})
+}
+
+// qgemvQuad checks the bounds of a four-row kernel call and dispatches it.
+func qgemvQuad(bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
+	ch := qChunks[bits]
+	k := len(xp)
+	ng := (k + group - 1) / group
+	if len(dst) < 4 || k%ch.codes != 0 || group%ch.codes != 0 || len(xsum)%8 != 0 ||
+		len(w) < 3*wstride+k/ch.codes*ch.bytes || len(s) < 3*ss+max(ng, len(xsum)) || len(z) < 3*zs+len(xsum) {
+		panic("kernels: qgemvQuad out of range")
+	}
+	if useAVX2 && k > 0 {
+		switch bits {
+		case 2:
+			qgemvQuad2AVX2(&dst[0], xp, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+			return
+		case 3:
+			qgemvQuad3AVX2(&dst[0], xp, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+			return
+		case 4:
+			qgemvQuad4AVX2(&dst[0], xp, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+			return
+		case 8:
+			qgemvQuad8AVX2(&dst[0], xp, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+			return
+		}
+	}
+	qgemvQuadGeneric(bits, dst, xp, xsum, w, wstride, s, ss, z, zs, group)
+}
+
+// qMatMulPacked is the prefill product: the float32 blocked product of
+// matMulPacked, with each ncBlock×kcBlock block of weights dequantized
+// (in chunk order, matching the permuted activations) as it is packed.
+func qMatMulPacked(dst, x []float32, m int, w QWeights) {
+	k, n := w.Cols, w.Rows
+	xbuf := getFloats(&qFloatPool, m*k)
+	defer qFloatPool.Put(xbuf)
+	xp := *xbuf
+	qInputs(xp, nil, x, m, w)
+
+	mp := (m + mr - 1) / mr
+	mpad := mp * mr
+	apBuf := getFloats(&packedAPool, mpad*k)
+	defer packedAPool.Put(apBuf)
+	ap := *apBuf
+	packA(ap, xp, m, k, mpad)
+
+	panels := (n + nr - 1) / nr
+	grain := max(1, minTaskFlops/(2*nr*m*k))
+	ParallelFor(panels, grain, func(lo, hi int) {
+		bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+nr*kcBlock)
+		defer packedBPool.Put(bpBuf)
+		bp, rows := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:]
+		var tile [mr * nr]float32
+		for q0 := lo; q0 < hi; q0 += ncBlock / nr {
+			q1 := min(hi, q0+ncBlock/nr)
+			for pc := 0; pc < k; pc += kcBlock {
+				kcb := min(kcBlock, k-pc)
+				acc := pc > 0
+				for q := q0; q < q1; q++ {
+					j := q * nr
+					cnt := min(nr, n-j)
+					for r := 0; r < cnt; r++ {
+						qDequantRow(rows[r*kcb:(r+1)*kcb], w, j+r, pc)
+					}
+					src := unsafe.Slice((*byte)(unsafe.Pointer(&rows[0])), 4*nr*kcb)
+					packPanel(bp[(q-q0)*nr*kcb:(q-q0+1)*nr*kcb], src, 4*kcb, cnt, kcb, ElemF32)
+				}
+				ablk := ap[pc*mpad : (pc+kcb)*mpad]
+				for ip := 0; ip < mp; ip++ {
+					a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]
+					i0 := ip * mr
+					rows := min(mr, m-i0)
+					for q := q0; q < q1; q++ {
+						b := bp[(q-q0)*nr*kcb : (q-q0+1)*nr*kcb]
+						j0 := q * nr
+						cols := min(nr, n-j0)
+						if rows == mr && cols == nr {
+							gemmTile(a, b, kcb, dst[i0*n+j0:], n, acc)
+							continue
+						}
+						for i := 0; i < rows && acc; i++ {
+							copy(tile[i*nr:i*nr+cols], dst[(i0+i)*n+j0:(i0+i)*n+j0+cols])
+						}
+						gemmTile(a, b, kcb, tile[:], nr, acc)
+						for i := 0; i < rows; i++ {
+							copy(dst[(i0+i)*n+j0:(i0+i)*n+j0+cols], tile[i*nr:i*nr+cols])
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// qDequantRow writes Ŵ[j][c0+p] (without InScale) for p < len(dst) into
+// dst in the kernels' order: chunk order up to the last whole chunk of the
+// row, natural order in the tail. c0 is a multiple of every chunk size.
+func qDequantRow(dst []float32, w QWeights, j, c0 int) {
+	bits, k := w.Bits, w.Cols
+	ch := qChunks[bits]
+	ng, g := w.NumGroups(), w.GroupSize()
+	rb := QRowBytes(bits, k)
+	row := w.Packed[j*rb : (j+1)*rb]
+	s := w.Scales[j*ng : (j+1)*ng]
+	zero := func(gi int) float32 {
+		if w.Zeros == nil {
+			return float32(symZero(bits))
+		}
+		return float32(w.Zeros[j*ng+gi])
+	}
+	c1 := c0 + len(dst)
+	kfull := k - k%ch.codes
+	c := c0
+	if end := min(c1, kfull); c < end && qChunked(w) {
+		// Runs of whole groups, each scaled by the vector kernel; a run
+		// starts mid-group only at c0.
+		var off [64]float32
+		for c < end {
+			gi := c / g
+			span, group := min(end-c, len(off)*g-c%g), g
+			if ng == 1 {
+				span, group = end-c, end-c
+			} else if c%g != 0 {
+				span = min(end-c, g-c%g)
+				group = span
+			}
+			cnt := (span + group - 1) / group
+			for i := range cnt {
+				off[i] = -zero(gi+i) * s[gi+i]
+			}
+			qdequant(bits, dst[c-c0:c-c0+span], row[c/ch.codes*ch.bytes:], s[gi:gi+cnt], off[:cnt], group)
+			c += span
+		}
+	}
+	var buf [32]float32
+	for ; c < min(c1, kfull); c += ch.codes {
+		// Groups that straddle chunks: one group lookup per code.
+		decodeChunk(buf[:ch.codes], row[c/ch.codes*ch.bytes:], bits)
+		for i, q := range buf[:ch.codes] {
+			p := i
+			if ch.perm != nil {
+				p = int(ch.perm[i])
+			}
+			gi := (c + p) / g
+			dst[c-c0+i] = (q - zero(gi)) * s[gi]
+		}
+	}
+	for ; c < c1; c++ {
+		gi := c / g
+		dst[c-c0] = (float32(qCode(row, bits, c)) - zero(gi)) * s[gi]
+	}
+}
+
+// qdequant checks the bounds of a dequantization kernel call and
+// dispatches it; see qdequantGeneric.
+func qdequant(bits int, dst []float32, src []byte, sc, off []float32, group int) {
+	ch := qChunks[bits]
+	n := len(dst)
+	ng := (n + group - 1) / group
+	if n%ch.codes != 0 || group%ch.codes != 0 || len(src) < n/ch.codes*ch.bytes || len(sc) < ng || len(off) < ng {
+		panic("kernels: qdequant out of range")
+	}
+	if useAVX2 && n > 0 {
+		switch bits {
+		case 2:
+			qdequant2AVX2(dst, &src[0], &sc[0], &off[0], group)
+			return
+		case 3:
+			qdequant3AVX2(dst, &src[0], &sc[0], &off[0], group)
+			return
+		case 4:
+			qdequant4AVX2(dst, &src[0], &sc[0], &off[0], group)
+			return
+		case 8:
+			qdequant8AVX2(dst, &src[0], &sc[0], &off[0], group)
+			return
+		}
+	}
+	qdequantGeneric(bits, dst, src, sc, off, group)
+}
