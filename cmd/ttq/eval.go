@@ -31,6 +31,7 @@ type evalOptions struct {
 	JSON       bool
 	Threads    int
 	Parallel   int
+	Method     methodOptions
 
 	// Set from cobra: whether the user gave these flags explicitly.
 	protocolSet, ctxSet bool
@@ -175,22 +176,24 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 	f.StringVar(&opts.BOS, "bos", "auto", "BOS at the start of sequences: auto (the tokenizer's policy), on or off")
 	f.StringVar(&opts.KLBase, "kl-base", "", "reference (full-precision) model directory for KL divergence")
 	f.BoolVar(&opts.JSON, "json", false, `print one JSON document ("schema": "ttq.eval/v1") instead of a table`)
+	addMethodFlags(f, &opts.Method, "quantize the model in memory before evaluating: rtn, awq, gptq or ttq (default: evaluate as loaded)")
 	f.IntVar(&opts.Parallel, "parallel", 0, "windows or items evaluated at once, each on its own cache, sharing --threads (default: one per thread for small models, else 1)")
 	return cmd
 }
 
 // evalReport is the ttq.eval/v1 document.
 type evalReport struct {
-	Schema          string `json:"schema"`
-	TTQVersion      string `json:"ttq_version"`
-	Task            string `json:"task"`
-	Model           string `json:"model"`
-	KLBase          string `json:"kl_base,omitempty"`
-	Dataset         string `json:"dataset"`
-	Split           string `json:"split,omitempty"`
-	TextSHA256      string `json:"text_sha256"`
-	TokenizerSHA256 string `json:"tokenizer_sha256"`
-	BOSPolicy       string `json:"bos_policy"`
+	Schema          string        `json:"schema"`
+	TTQVersion      string        `json:"ttq_version"`
+	Task            string        `json:"task"`
+	Model           string        `json:"model"`
+	KLBase          string        `json:"kl_base,omitempty"`
+	Quantization    *methodResult `json:"quantization,omitempty"`
+	Dataset         string        `json:"dataset"`
+	Split           string        `json:"split,omitempty"`
+	TextSHA256      string        `json:"text_sha256"`
+	TokenizerSHA256 string        `json:"tokenizer_sha256"`
+	BOSPolicy       string        `json:"bos_policy"`
 	// BOS: whether the evaluated sequences start with BOS under the policy.
 	BOS bool `json:"bos"`
 	// CtxCapped: the protocol's default context was cut to the model's
@@ -225,6 +228,11 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		Schema: "ttq.eval/v1", TTQVersion: version, Model: lm.Source, Dataset: opts.Dataset, Split: opts.Split,
 		TokenizerSHA256: tokSHA, BOSPolicy: opts.BOS, CPUFeatures: currentVersion().CPUFeatures,
 	}
+	mres, err := applyMethod(ctx, io, lm, opts.Method)
+	if err != nil {
+		return err
+	}
+	rep.Quantization = mres
 	scorer := eval.FromModel(lm.Model)
 	var ref eval.Scorer
 	if opts.KLBase != "" {
@@ -256,6 +264,11 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		if lm.Model.Config.HiddenSize <= 512 {
 			parallel = threads
 		}
+	}
+	if mres != nil && mres.TestTime {
+		// Test-time quantized layers hold the current request's
+		// calibration, so requests must not overlap.
+		parallel = 1
 	}
 	kernels.SetThreads(max(1, threads/parallel))
 	defer kernels.SetThreads(opts.Threads)
@@ -411,6 +424,9 @@ func onOff(b bool) string {
 
 func (r *evalReport) rows() [][]string {
 	rows := [][]string{{"model", r.Model}}
+	if q := r.Quantization; q != nil {
+		rows = append(rows, []string{"quantization", fmt.Sprintf("%s %s (%.3f bits/weight, ragged %s)", q.Method, q.Format, q.EffectiveBits, q.Ragged)})
+	}
 	if r.KLBase != "" {
 		rows = append(rows, []string{"reference model", r.KLBase})
 	}

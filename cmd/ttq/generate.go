@@ -18,6 +18,7 @@ type generateOptions struct {
 	Seed        uint64
 	NoBOS       bool
 	JSON        bool
+	Method      methodOptions
 }
 
 func (o generateOptions) validate() error {
@@ -34,19 +35,20 @@ func (o generateOptions) validate() error {
 }
 
 type generateResult struct {
-	Schema         string  `json:"schema"`
-	Model          string  `json:"model"`
-	Prompt         string  `json:"prompt"`
-	PromptTokens   []int   `json:"prompt_tokens"`
-	Text           string  `json:"text"`
-	Tokens         []int   `json:"tokens"`
-	StopReason     string  `json:"stop_reason"`
-	Temperature    float64 `json:"temperature"`
-	TopP           float64 `json:"top_p"`
-	Seed           uint64  `json:"seed"`
-	PrefillSeconds float64 `json:"prefill_seconds"`
-	DecodeSeconds  float64 `json:"decode_seconds"`
-	DecodeTokPerS  float64 `json:"decode_tokens_per_second"`
+	Schema         string        `json:"schema"`
+	Model          string        `json:"model"`
+	Quantization   *methodResult `json:"quantization,omitempty"`
+	Prompt         string        `json:"prompt"`
+	PromptTokens   []int         `json:"prompt_tokens"`
+	Text           string        `json:"text"`
+	Tokens         []int         `json:"tokens"`
+	StopReason     string        `json:"stop_reason"`
+	Temperature    float64       `json:"temperature"`
+	TopP           float64       `json:"top_p"`
+	Seed           uint64        `json:"seed"`
+	PrefillSeconds float64       `json:"prefill_seconds"`
+	DecodeSeconds  float64       `json:"decode_seconds"`
+	DecodeTokPerS  float64       `json:"decode_tokens_per_second"`
 }
 
 func newGenerateCmd(io *streams) *cobra.Command {
@@ -79,6 +81,7 @@ model is used. Decoding is greedy when --temperature is 0.`,
 	f.Uint64Var(&opts.Seed, "seed", 0, "random seed for sampling")
 	f.BoolVar(&opts.NoBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document instead of streaming text")
+	addMethodFlags(f, &opts.Method, "quantize the model in memory before generating: rtn, awq, gptq or ttq (default: run as loaded)")
 	return cmd
 }
 
@@ -88,6 +91,10 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 		return err
 	}
 	defer lm.Model.Close()
+	mres, err := applyMethod(ctx, io, lm, opts.Method)
+	if err != nil {
+		return err
+	}
 	m, tok := lm.Model, lm.Tokenizer
 	prompt, err := tok.Encode(opts.Prompt, !opts.NoBOS)
 	if err != nil {
@@ -105,6 +112,7 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 	res := generateResult{
 		Schema: "ttq.generate/v1", Model: lm.Source, Prompt: opts.Prompt, PromptTokens: prompt,
 		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, StopReason: "max_tokens",
+		Quantization: mres,
 	}
 	stream := tok.NewStreamDecoder()
 	emit := func(id int) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 // loadedModel is a model with its tokenizer and where it came from.
@@ -27,7 +28,15 @@ func loadModel(dir string) (*loadedModel, error) {
 		}
 		return &loadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
 	}
-	m, err := model.Load(dir)
+	// ttq's own quantized checkpoints (ttq quantize) load with their packed
+	// layers; everything else is a full-precision checkpoint.
+	var m *model.Model
+	var err error
+	if quant.IsCheckpoint(dir) {
+		m, _, err = quant.Load(dir)
+	} else {
+		m, err = model.Load(dir)
+	}
 	if err != nil {
 		return nil, err
 	}

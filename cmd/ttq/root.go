@@ -88,6 +88,7 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		newInspectCmd(io),
 		newGenerateCmd(io),
 		newEvalCmd(io),
+		newQuantizeCmd(io),
 		newBenchCmd(io),
 		newExitCodesHelp(),
 	)

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/quant"
+)
+
+type quantizeOptions struct {
+	Model  string
+	Out    string
+	Force  bool
+	JSON   bool
+	Method methodOptions
+}
+
+func (o quantizeOptions) validate() error {
+	if o.Out == "" {
+		return usagef("give the output directory with -o")
+	}
+	m, err := quant.Lookup(o.Method.Method)
+	if err != nil {
+		return usageError{err}
+	}
+	if m.TestTime {
+		return usagef("--method %s quantizes each prompt at inference time and has no static checkpoint: use `ttq eval --method %s` or `ttq generate --method %s`", m.Name, m.Name, m.Name)
+	}
+	_, _, err = o.Method.quantOptions()
+	return err
+}
+
+type quantizeReport struct {
+	Schema string `json:"schema"`
+	Model  string `json:"model"`
+	Out    string `json:"out"`
+	*methodResult
+}
+
+func newQuantizeCmd(io *streams) *cobra.Command {
+	opts := quantizeOptions{}
+	cmd := &cobra.Command{
+		Use:   "quantize [MODEL] --method rtn|awq|gptq -o OUT",
+		Short: "Quantize a model's linear layers and write a quantized checkpoint",
+		Long: `Quantize the decoder layers' linear weights (q/k/v/o, gate/up/down) of a
+model with a static method and write a checkpoint directory (config.json,
+model.safetensors with packed codes, scales and zero points, tokenizer files)
+that ttq eval, generate and inspect load directly. Embeddings, norms and the
+LM head stay in full precision.
+
+Methods: rtn (round to nearest), awq (activation-aware scaling, AutoAWQ's
+procedure), gptq (Hessian-based error compensation, IST-DASLab's). ttq is a
+test-time method: apply it with ttq eval/generate --method ttq.
+
+The model is processed one decoder layer at a time; the same inputs, flags
+and --seed give a byte-identical checkpoint.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := modelArg(args, opts.Model)
+			if err != nil {
+				return err
+			}
+			opts.Model = dir
+			if err := opts.validate(); err != nil {
+				return err
+			}
+			return runQuantize(cmd.Context(), io, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVarP(&opts.Out, "out", "o", "", "output directory")
+	f.BoolVar(&opts.Force, "force", false, "overwrite existing files in the output directory")
+	f.BoolVar(&opts.JSON, "json", false, "print one JSON document describing the run on stdout")
+	addMethodFlags(f, &opts.Method, "quantization method: rtn, awq or gptq")
+	f.Uint64Var(&opts.Method.Seed, "seed", 0, "seed of the calibration sampling (same as --calib-seed)")
+	return cmd
+}
+
+// tokenizerFiles are copied beside the quantized weights when present.
+var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"}
+
+func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
+	if abs, err := filepath.Abs(opts.Out); err == nil && opts.Model != "" {
+		if src, err := filepath.Abs(opts.Model); err == nil && src == abs {
+			return usagef("the output directory is the model directory; choose another -o")
+		}
+	}
+	files := map[string][]byte{}
+	read := func(name string) error {
+		var b []byte
+		var err error
+		if opts.Model == "" {
+			b, err = demo.ReadFile(name)
+		} else {
+			b, err = os.ReadFile(filepath.Join(opts.Model, name))
+		}
+		if err == nil {
+			files[name] = b
+		}
+		return err
+	}
+	if err := read("config.json"); err != nil {
+		return fmt.Errorf("model config: %w", err)
+	}
+	for _, name := range tokenizerFiles {
+		_ = read(name) // optional
+	}
+	if !opts.Force {
+		for _, name := range append([]string{safetensors.SingleFileName, safetensors.IndexFileName}, keys(files)...) {
+			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
+				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
+			}
+		}
+	}
+	lm, err := loadModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	defer lm.Model.Close()
+	res, err := applyMethod(ctx, io, lm, opts.Method)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return err
+	}
+	// A stale index would shadow the new single-file checkpoint.
+	if err := os.Remove(filepath.Join(opts.Out, safetensors.IndexFileName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := quant.Save(opts.Out, lm.Model, res.metadata(lm.Source)); err != nil {
+		return err
+	}
+	for _, name := range keys(files) {
+		if err := writeFileAtomic(filepath.Join(opts.Out, name), files[name]); err != nil {
+			return err
+		}
+	}
+	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: lm.Source, Out: opts.Out, methodResult: res}
+	if opts.JSON {
+		return writeJSON(io.Out, rep)
+	}
+	calib := ""
+	if res.Calib != "" {
+		calib = fmt.Sprintf(", calibrated on %d × %d tokens of %s (seed %d)", res.CalibSamples, res.CalibSeqLen, res.Calib, res.CalibSeed)
+	}
+	fmt.Fprintf(io.ErrOut, "ttq: %s %s (%.3f bits/weight)%s in %.1fs; wrote %s\n",
+		res.Method, res.Format, res.EffectiveBits, calib, res.Seconds, opts.Out)
+	return nil
+}
+
+// keys returns the map's keys sorted.
+func keys(m map[string][]byte) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

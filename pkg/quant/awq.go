@@ -1,0 +1,523 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
+)
+
+// AWQOptions are the knobs of AutoAWQ's quantizer (METHODS §3.2).
+type AWQOptions struct {
+	// DuoScaling divides s_X^α by s_W^(1−α) (AutoAWQ's default); off is
+	// the paper's and llm-awq's s = s_X^α.
+	DuoScaling bool `json:"duo_scaling"`
+	// NGrid is the number of α values k/NGrid, k = 0…NGrid−1 (20).
+	NGrid int `json:"n_grid"`
+	// Clip enables the weight clipping search.
+	Clip bool `json:"clip"`
+	// ClipGrid and MaxShrink: shrink factors 1 − i/ClipGrid for
+	// i < MaxShrink·ClipGrid (20 and 0.5: 1.00 … 0.55).
+	ClipGrid  int     `json:"clip_grid"`
+	MaxShrink float64 `json:"max_shrink"`
+	// ClipTokens: tokens are subsampled with stride max(1, n/ClipTokens).
+	ClipTokens int `json:"clip_tokens"`
+}
+
+// DefaultAWQOptions are AutoAWQ's defaults.
+func DefaultAWQOptions() AWQOptions {
+	return AWQOptions{DuoScaling: true, NGrid: 20, Clip: true, ClipGrid: 20, MaxShrink: 0.5, ClipTokens: 512}
+}
+
+func (o AWQOptions) validate() error {
+	if o.NGrid < 1 || o.ClipGrid < 1 || !(o.MaxShrink >= 0 && o.MaxShrink < 1) || o.ClipTokens < 1 {
+		return fmt.Errorf("quant: invalid AWQ options %+v", o)
+	}
+	return nil
+}
+
+// AWQ searches per-input-channel scales block by block on full-precision
+// activations, folds them into the preceding norm or linear, clips the
+// weights and rounds them (AutoAWQ's procedure, METHODS §3.2).
+type AWQ struct{ Opts Options }
+
+func (a *AWQ) Name() string { return "awq" }
+
+// awqFeat is the concatenated input of one linear over every calibration
+// token, rows × cols.
+type awqFeat struct {
+	x    []float32
+	rows int
+	cols int
+}
+
+func (f *awqFeat) add(x []float32, rows int) {
+	f.x = append(f.x, x...)
+	f.rows += rows
+}
+
+// scalingGroup is one row of AutoAWQ's get_layers_for_scaling for Llama:
+// prev absorbs 1/s, layers are multiplied by s, the loss is taken on
+// inspect's output.
+type scalingGroup struct {
+	prev    string // "input_layernorm", "post_attention_layernorm" or a linear name
+	layers  []string
+	inspect string // "attn", "mlp" or the single linear's name
+}
+
+// Apply quantizes m with AWQ.
+func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress Progress) error {
+	o := a.Opts.AWQ
+	if err := o.validate(); err != nil {
+		return err
+	}
+	if len(calib) == 0 {
+		return fmt.Errorf("quant: awq needs calibration data")
+	}
+	inps, err := embedAll(m, calib)
+	if err != nil {
+		return err
+	}
+	for l := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		next, err := a.quantizeLayer(ctx, m, l, inps, calib)
+		if err != nil {
+			return err
+		}
+		inps = next
+		progress.report(l+1, len(m.Layers))
+	}
+	return nil
+}
+
+func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][]float32, calib [][]int) ([][]float32, error) {
+	o := a.Opts.AWQ
+	layer := &m.Layers[l]
+	// [1] Full-precision run: inputs of every linear, reference outputs of
+	// o_proj (the attention block) and down_proj (the MLP), and the
+	// layer's output, which is the next layer's input.
+	feats := map[string]*awqFeat{}
+	tp := taps{in: map[string]func([]float32, int){}, out: map[string]func([]float32, int){}}
+	for _, name := range []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"} {
+		f := &awqFeat{cols: (*layerLinear(layer, name)).In()}
+		feats[name] = f
+		tp.in[name] = f.add
+	}
+	feats["self_attn.k_proj"], feats["self_attn.v_proj"] = feats["self_attn.q_proj"], feats["self_attn.q_proj"]
+	feats["mlp.up_proj"] = feats["mlp.gate_proj"]
+	var refO, refDown []float32
+	tp.out["self_attn.o_proj"] = func(y []float32, _ int) { refO = append(refO, y...) }
+	tp.out["mlp.down_proj"] = func(y []float32, _ int) { refDown = append(refDown, y...) }
+	next := make([][]float32, len(inps))
+	for i, x := range inps {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var err error
+		if next[i], err = runLayer(m, *layer, x, len(calib[i]), tp, false); err != nil {
+			return nil, err
+		}
+	}
+
+	type lin struct {
+		w          []float32
+		rows, cols int
+		bias       []float32
+	}
+	ws := map[string]*lin{}
+	for _, name := range model.LayerLinearNames {
+		w, rows, cols, bias, err := denseWeights(m, model.Site{Layer: l, Name: name})
+		if err != nil {
+			return nil, err
+		}
+		ws[name] = &lin{w, rows, cols, bias}
+	}
+	groups := []scalingGroup{{"input_layernorm", []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}, "attn"}}
+	v, ow := ws["self_attn.v_proj"], ws["self_attn.o_proj"]
+	if v.rows == ow.rows && v.cols == ow.cols {
+		groups = append(groups, scalingGroup{"self_attn.v_proj", []string{"self_attn.o_proj"}, "self_attn.o_proj"})
+	}
+	groups = append(groups,
+		scalingGroup{"post_attention_layernorm", []string{"mlp.gate_proj", "mlp.up_proj"}, "mlp"},
+		scalingGroup{"mlp.up_proj", []string{"mlp.down_proj"}, "mlp.down_proj"})
+
+	// [2] Scale search, every group on the original weights.
+	fmtOf := func(name string) (Format, bool, error) {
+		return a.Opts.formatFor(model.Site{Layer: l, Name: name}, ws[name].cols)
+	}
+	best := make([][]float32, len(groups))
+	for gi, g := range groups {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		feat := feats[g.layers[0]]
+		xMean := meanAbs(feat)
+		var stacked []float32
+		var srows int
+		for _, name := range g.layers {
+			stacked = append(stacked, ws[name].w...)
+			srows += ws[name].rows
+		}
+		f0, _, err := fmtOf(g.layers[0])
+		if err != nil {
+			return nil, err
+		}
+		wMean := awqWeightMean(stacked, srows, feat.cols, f0.GroupSize(feat.cols))
+		var err2 error
+		best[gi], _, err2 = awqSearch(xMean, wMean, o, func(s []float32) (float64, error) {
+			trial := map[string][]float32{}
+			for _, name := range g.layers {
+				f, keep, err := fmtOf(name)
+				if err != nil {
+					return 0, err
+				}
+				trial[name] = fakeQuantScaled(ws[name].w, ws[name].rows, ws[name].cols, s, f, keep)
+			}
+			return a.groupLoss(m, l, g, trial, feat, inps, calib, refO, refDown, func(name string) *model.Dense {
+				x := ws[name]
+				return denseF32(x.w, x.rows, x.cols, x.bias)
+			})
+		})
+		if err2 != nil {
+			return nil, err2
+		}
+		if best[gi] == nil {
+			return nil, fmt.Errorf("quant: AWQ scale search for %v found no finite loss", g.layers)
+		}
+	}
+
+	// [3] Apply: prev ÷ s, layers' columns × s, cached inputs ÷ s.
+	attnNorm := append([]float32(nil), layer.AttnNorm...)
+	mlpNorm := append([]float32(nil), layer.MLPNorm...)
+	for gi, g := range groups {
+		s := best[gi]
+		switch g.prev {
+		case "input_layernorm":
+			divVec(attnNorm, s)
+		case "post_attention_layernorm":
+			divVec(mlpNorm, s)
+		default:
+			p := ws[g.prev]
+			off := p.rows - len(s)
+			for r := 0; r < len(s); r++ {
+				row := p.w[(off+r)*p.cols : (off+r+1)*p.cols]
+				for c := range row {
+					row[c] /= s[r]
+				}
+			}
+			if p.bias != nil {
+				b := append([]float32(nil), p.bias...)
+				for r := range s {
+					b[off+r] /= s[r]
+				}
+				p.bias = b
+			}
+		}
+		for _, name := range g.layers {
+			x := ws[name]
+			for r := 0; r < x.rows; r++ {
+				row := x.w[r*x.cols : (r+1)*x.cols]
+				for c := range row {
+					row[c] *= s[c]
+				}
+			}
+		}
+		feat := feats[g.layers[0]]
+		for r := 0; r < feat.rows; r++ {
+			divVec(feat.x[r*feat.cols:(r+1)*feat.cols], s)
+		}
+	}
+
+	// [4] Clipping search, except for q and k whose errors the attention
+	// scores amplify (AutoAWQ skips names containing q_/k_).
+	if o.Clip {
+		for _, name := range []string{"self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"} {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			f, keep, err := fmtOf(name)
+			if err != nil {
+				return nil, err
+			}
+			if keep {
+				continue
+			}
+			x := ws[name]
+			awqClip(x.w, x.rows, x.cols, feats[name], f, o)
+		}
+	}
+
+	// [5] Round every linear; install the rescaled norms.
+	for _, name := range model.LayerLinearNames {
+		x := ws[name]
+		if err := setRTN(m, model.Site{Layer: l, Name: name}, x.w, x.rows, x.cols, x.bias, a.Opts); err != nil {
+			return nil, err
+		}
+	}
+	layer.AttnNorm, layer.MLPNorm = attnNorm, mlpNorm
+	return next, nil
+}
+
+// groupLoss is mean((Y_fp − Y)²) over every element of the inspected
+// module's output with the group's layers replaced by trial weights.
+func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string][]float32, feat *awqFeat,
+	inps [][]float32, calib [][]int, refO, refDown []float32, orig func(string) *model.Dense) (float64, error) {
+	dense := func(name string) *model.Dense {
+		d := orig(name)
+		if w, ok := trial[name]; ok {
+			d = denseF32(w, d.W.Rows, d.W.Cols, d.Bias)
+		}
+		return d
+	}
+	var sum float64
+	var n int
+	acc := func(y, ref []float32) {
+		for i, v := range y {
+			e := float64(ref[i]) - float64(v)
+			sum += e * e
+		}
+		n += len(y)
+	}
+	switch g.inspect {
+	case "attn":
+		lay := m.Layers[l]
+		lay.Attn.Q, lay.Attn.K, lay.Attn.V = dense("self_attn.q_proj"), dense("self_attn.k_proj"), dense("self_attn.v_proj")
+		off := 0
+		tp := taps{out: map[string]func([]float32, int){"self_attn.o_proj": func(y []float32, _ int) {
+			acc(y, refO[off:off+len(y)])
+			off += len(y)
+		}}}
+		for i, x := range inps {
+			if _, err := runLayer(m, lay, x, len(calib[i]), tp, true); err != nil {
+				return 0, err
+			}
+		}
+	case "mlp":
+		gate, up, dn := dense("mlp.gate_proj"), dense("mlp.up_proj"), orig("mlp.down_proj")
+		inter := gate.Out()
+		h := dn.Out()
+		const chunk = 512
+		gb := make([]float32, chunk*inter)
+		ub := make([]float32, chunk*inter)
+		yb := make([]float32, chunk*h)
+		for r0 := 0; r0 < feat.rows; r0 += chunk {
+			rows := min(chunk, feat.rows-r0)
+			x := feat.x[r0*feat.cols : (r0+rows)*feat.cols]
+			gate.Forward(gb, x, rows)
+			up.Forward(ub, x, rows)
+			kernels.SiLUMul(gb[:rows*inter], ub[:rows*inter])
+			dn.Forward(yb, gb, rows)
+			acc(yb[:rows*h], refDown[r0*h:(r0+rows)*h])
+		}
+	default:
+		d := dense(g.inspect)
+		ref := refO
+		if g.inspect == "mlp.down_proj" {
+			ref = refDown
+		}
+		const chunk = 512
+		yb := make([]float32, chunk*d.Out())
+		for r0 := 0; r0 < feat.rows; r0 += chunk {
+			rows := min(chunk, feat.rows-r0)
+			d.Forward(yb, feat.x[r0*feat.cols:(r0+rows)*feat.cols], rows)
+			acc(yb[:rows*d.Out()], ref[r0*d.Out():(r0+rows)*d.Out()])
+		}
+	}
+	if n == 0 {
+		return math.Inf(1), nil
+	}
+	return sum / float64(n), nil
+}
+
+// awqSearch runs the α grid: for α = k/NGrid, k = 0…NGrid−1, the scales
+// awqScales(α) and their loss; the first lowest loss wins. It returns the
+// best scales and α.
+func awqSearch(xMean, wMean []float32, o AWQOptions, loss func(s []float32) (float64, error)) ([]float32, float32, error) {
+	var best []float32
+	var bestAlpha float32
+	bestLoss := math.Inf(1)
+	for k := 0; k < o.NGrid; k++ {
+		alpha := float32(k) / float32(o.NGrid)
+		s := awqScales(xMean, wMean, alpha, o.DuoScaling)
+		l, err := loss(s)
+		if err != nil {
+			return nil, 0, err
+		}
+		if l < bestLoss {
+			best, bestLoss, bestAlpha = s, l, alpha
+		}
+	}
+	if best == nil {
+		return nil, 0, fmt.Errorf("quant: AWQ scale search found no finite loss")
+	}
+	return best, bestAlpha, nil
+}
+
+// meanAbs is s_X: the mean |x| of every input channel over all tokens.
+func meanAbs(f *awqFeat) []float32 {
+	s := make([]float64, f.cols)
+	for r := 0; r < f.rows; r++ {
+		for c, v := range f.x[r*f.cols : (r+1)*f.cols] {
+			s[c] += math.Abs(float64(v))
+		}
+	}
+	out := make([]float32, f.cols)
+	for c := range s {
+		out[c] = float32(s[c] / float64(max(f.rows, 1)))
+	}
+	return out
+}
+
+// awqWeightMean is s_W: per input channel, the mean over all rows of
+// |w| / max|w| within the weight's own group.
+func awqWeightMean(w []float32, rows, cols, g int) []float32 {
+	sum := make([]float64, cols)
+	for r := 0; r < rows; r++ {
+		row := w[r*cols : (r+1)*cols]
+		for c0 := 0; c0 < cols; c0 += g {
+			c1 := min(c0+g, cols)
+			var mx float32
+			for _, v := range row[c0:c1] {
+				mx = max(mx, float32(math.Abs(float64(v))))
+			}
+			for c := c0; c < c1; c++ {
+				sum[c] += float64(float32(math.Abs(float64(row[c]))) / (mx + 1e-6))
+			}
+		}
+	}
+	out := make([]float32, cols)
+	for c := range sum {
+		out[c] = float32(sum[c] / float64(max(rows, 1)))
+	}
+	return out
+}
+
+// awqScales is one grid point: s = s_X^α (÷ (s_W^(1−α) + 1e-4) with duo
+// scaling), clamped at 1e-4, normalized by sqrt(max·min); non-finite
+// entries become 1.
+func awqScales(xMean, wMean []float32, alpha float32, duo bool) []float32 {
+	s := make([]float32, len(xMean))
+	for c := range s {
+		v := float32(math.Pow(float64(xMean[c]), float64(alpha)))
+		if duo {
+			v /= float32(math.Pow(float64(wMean[c]), float64(1-alpha))) + 1e-4
+		}
+		s[c] = max(v, 1e-4)
+	}
+	lo, hi := s[0], s[0]
+	for _, v := range s {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	norm := float32(math.Sqrt(float64(hi * lo)))
+	for c := range s {
+		s[c] /= norm
+		if math.IsInf(float64(s[c]), 0) || s[c] != s[c] {
+			s[c] = 1
+		}
+	}
+	return s
+}
+
+// fakeQuantScaled returns Q(W·diag(s))·diag(s)⁻¹ as float32 (W itself
+// when the ragged policy keeps the matrix in full precision).
+func fakeQuantScaled(w []float32, rows, cols int, s []float32, f Format, keep bool) []float32 {
+	out := make([]float32, len(w))
+	if keep {
+		copy(out, w)
+		return out
+	}
+	ng := f.NumGroups(cols)
+	g := f.GroupSize(cols)
+	kernels.ParallelFor(rows, 8, func(lo, hi int) {
+		codes := make([]uint8, cols)
+		sc := make([]float32, ng)
+		zs := make([]int32, ng)
+		for r := lo; r < hi; r++ {
+			row := out[r*cols : (r+1)*cols]
+			for c, v := range w[r*cols : (r+1)*cols] {
+				row[c] = v * s[c]
+			}
+			quantizeRow(codes, sc, zs, row, f)
+			for c := range row {
+				row[c] = dequant(codes[c], sc[c/g], zs[c/g]) / s[c]
+			}
+		}
+	})
+	return out
+}
+
+func divVec(x, s []float32) {
+	for i := range x {
+		x[i] /= s[i]
+	}
+}
+
+// awqClip is AutoAWQ's auto_clip for one linear: per row and group, the
+// symmetric clipping threshold max|w|·(1 − i/ClipGrid) that minimizes the
+// mean squared error of the group's partial dot products over subsampled
+// tokens; w is clamped in place.
+func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions) {
+	step := max(1, feat.rows/o.ClipTokens)
+	var toks []int
+	for t := 0; t < feat.rows; t += step {
+		toks = append(toks, t)
+	}
+	g := f.GroupSize(cols)
+	nShrink := int(o.MaxShrink * float64(o.ClipGrid))
+	kernels.ParallelFor(rows, 1, func(lo, hi int) {
+		cur := make([]float32, g)
+		codes := make([]uint8, g)
+		ref := make([]float64, len(toks))
+		for r := lo; r < hi; r++ {
+			row := w[r*cols : (r+1)*cols]
+			for c0 := 0; c0 < cols; c0 += g {
+				c1 := min(c0+g, cols)
+				wg := row[c0:c1]
+				var orgMax float32
+				for _, v := range wg {
+					orgMax = max(orgMax, float32(math.Abs(float64(v))))
+				}
+				for i, t := range toks {
+					x := feat.x[t*feat.cols+c0 : t*feat.cols+c1]
+					var s float64
+					for c, v := range wg {
+						s += float64(x[c]) * float64(v)
+					}
+					ref[i] = s
+				}
+				bestMax, bestErr := orgMax, 1e9
+				for is := 0; is < nShrink; is++ {
+					mv := orgMax * (1 - float32(is)/float32(o.ClipGrid))
+					for c, v := range wg {
+						cur[c] = min(max(v, -mv), mv)
+					}
+					sc, z := groupParams(cur[:len(wg)], f)
+					for c, v := range cur[:len(wg)] {
+						codes[c] = code(v, sc, z, float32(f.MaxQ()))
+					}
+					var e float64
+					for i, t := range toks {
+						x := feat.x[t*feat.cols+c0 : t*feat.cols+c1]
+						var s float64
+						for c := range wg {
+							s += float64(x[c]) * float64(dequant(codes[c], sc, z))
+						}
+						d := s - ref[i]
+						e += d * d
+					}
+					e /= float64(max(len(toks), 1))
+					if e < bestErr {
+						bestErr, bestMax = e, mv
+					}
+				}
+				for c, v := range wg {
+					wg[c] = min(max(v, -bestMax), bestMax)
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,61 @@
+package quant
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ttqproject/ttq/pkg/model"
+)
+
+// BenchmarkTTQPrefill measures TTQ's calibration overhead: one prefill of
+// a 512-token prompt (or the model's context) with TTQ layers, and reports
+// the share of it spent computing statistics and quantizing (calib-frac)
+// and the prefill time relative to full precision (vs-fp). The demo model
+// by default; TTQ_BENCH_MODEL=DIR benchmarks a model directory.
+func BenchmarkTTQPrefill(b *testing.B) {
+	load := func() *model.Model {
+		if dir := os.Getenv("TTQ_BENCH_MODEL"); dir != "" {
+			m, err := model.Load(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return m
+		}
+		return loadDemo(b)
+	}
+	fp, tq := load(), load()
+	defer fp.Close()
+	defer tq.Close()
+	apply(b, tq, "ttq", mustDefault("ttq"), nil)
+	n := min(512, fp.Config.MaxPositions)
+	toks := demoTokens(n, 9)
+	for i := range toks {
+		toks[i] %= fp.Config.VocabSize
+	}
+	prefill := func(m *model.Model) time.Duration {
+		m.BeginRequest()
+		start := time.Now()
+		if _, err := m.Forward(m.NewState(n), toks, model.LastLogits); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var fpTime, tqTime time.Duration
+	calib0, _ := TTQStats(tq)
+	for i := 0; i < b.N; i++ {
+		fpTime += prefill(fp)
+		tqTime += prefill(tq)
+	}
+	calib, _ := TTQStats(tq)
+	b.ReportMetric(float64(calib-calib0)/float64(tqTime), "calib-frac")
+	b.ReportMetric(float64(tqTime)/float64(fpTime), "vs-fp")
+}
+
+func mustDefault(method string) Options {
+	o, err := DefaultOptions(method)
+	if err != nil {
+		panic(err)
+	}
+	return o
+}

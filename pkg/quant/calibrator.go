@@ -1,0 +1,217 @@
+package quant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
+)
+
+// Calibrator is one quantization method. Apply replaces the decoder
+// layers' linear sites of m (q/k/v/o, gate/up/down; embeddings, norms and
+// the LM head stay in full precision, as in the papers) with quantized
+// layers. Static methods leave *QLinear layers computed from calib, the
+// token sequences of the calibration set; test-time methods install
+// request-scoped layers that calibrate on each prompt and ignore calib.
+type Calibrator interface {
+	Name() string
+	Apply(ctx context.Context, m *model.Model, calib [][]int, progress Progress) error
+}
+
+// Progress is told when each decoder layer (block) is done; nil is allowed.
+type Progress func(done, total int)
+
+func (p Progress) report(done, total int) {
+	if p != nil {
+		p(done, total)
+	}
+}
+
+// Options configure every method; each reads the fields it needs.
+type Options struct {
+	Format Format
+	Ragged Ragged
+	AWQ    AWQOptions
+	GPTQ   GPTQOptions
+	TTQ    TTQOptions
+}
+
+// Method is one entry of the registry.
+type Method struct {
+	Name string
+	Desc string
+	// TestTime methods calibrate per request at inference time; they cannot
+	// be saved as a static checkpoint.
+	TestTime bool
+	// NeedsData methods require calibration sequences.
+	NeedsData bool
+	// Grid is the method's default rounding grid (METHODS §1).
+	Grid Grid
+	// Group is the method's default group size.
+	Group int
+	New   func(Options) (Calibrator, error)
+}
+
+var registry = []Method{
+	{Name: "rtn", Desc: "round to nearest per group, min/max range; no data", Grid: GridMinMax, Group: 128,
+		New: func(o Options) (Calibrator, error) { return &RTN{Opts: o}, nil }},
+	{Name: "awq", Desc: "activation-aware scaling (20-point α grid) + clipping search, AutoAWQ procedure", NeedsData: true, Grid: GridMinMax, Group: 128,
+		New: func(o Options) (Calibrator, error) { return &AWQ{Opts: o}, nil }},
+	{Name: "gptq", Desc: "second-order error compensation with the calibration Hessian, IST-DASLab procedure", NeedsData: true, Grid: GridMinMax0, Group: 128,
+		New: func(o Options) (Calibrator, error) { return &GPTQ{Opts: o}, nil }},
+	{Name: "ttq", Desc: "test-time: per-prompt D = (‖X_i‖² + λ)^α, Ŵ = Q(W·D)·D⁻¹ at every prefill", TestTime: true, Grid: GridMinMax, Group: 32,
+		New: func(o Options) (Calibrator, error) { return &TTQ{Opts: o}, nil }},
+}
+
+// Methods lists the registry in a fixed order.
+func Methods() []Method { return append([]Method(nil), registry...) }
+
+// Lookup finds a method by name.
+func Lookup(name string) (Method, error) {
+	var names []string
+	for _, m := range registry {
+		if m.Name == name {
+			return m, nil
+		}
+		names = append(names, m.Name)
+	}
+	return Method{}, fmt.Errorf("quant: unknown method %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// DefaultOptions returns the defaults of a method: 4 bits, its grid and
+// group size, f32 scales, ragged last groups, and each method's published
+// hyper-parameters.
+func DefaultOptions(method string) (Options, error) {
+	m, err := Lookup(method)
+	if err != nil {
+		return Options{}, err
+	}
+	return Options{
+		Format: Format{Bits: 4, Group: m.Group, Grid: m.Grid, Scale: ScaleF32},
+		Ragged: RaggedLastGroup,
+		AWQ:    DefaultAWQOptions(),
+		GPTQ:   DefaultGPTQOptions(),
+		TTQ:    DefaultTTQOptions(),
+	}, nil
+}
+
+// New builds the calibrator of a method.
+func New(method string, o Options) (Calibrator, error) {
+	m, err := Lookup(method)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Format.Validate(); err != nil {
+		return nil, err
+	}
+	if _, ok := raggedNames[o.Ragged]; !ok {
+		return nil, fmt.Errorf("quant: invalid ragged policy %v", o.Ragged)
+	}
+	return m.New(o)
+}
+
+// formatFor applies the ragged policy to a matrix of cols inputs; keep
+// means the matrix stays in full precision.
+func (o Options) formatFor(site model.Site, cols int) (f Format, keep bool, err error) {
+	f = o.Format
+	if !f.Ragged(cols) {
+		return f, false, nil
+	}
+	switch o.Ragged {
+	case RaggedError:
+		return f, false, fmt.Errorf("quant: %s has %d inputs, which group size %d does not divide (choose --ragged last-group, per-row or keep)", site, cols, f.Group)
+	case RaggedPerRow:
+		f.Group = -1
+		return f, false, nil
+	case RaggedKeep:
+		return f, true, nil
+	}
+	return f, false, nil
+}
+
+// layerSites are the sites a method quantizes in decoder layer l.
+func layerSites(l int) []model.Site {
+	out := make([]model.Site, len(model.LayerLinearNames))
+	for i, n := range model.LayerLinearNames {
+		out[i] = model.Site{Layer: l, Name: n}
+	}
+	return out
+}
+
+// errQuantized is returned when a method meets a layer that is already
+// quantized (calibrators start from a full-precision model).
+var errQuantized = errors.New("already quantized")
+
+// denseWeights decodes a full-precision linear layer to float32.
+func denseWeights(m *model.Model, s model.Site) (w []float32, rows, cols int, bias []float32, err error) {
+	l, err := m.Linear(s)
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	if o, ok := l.(*model.Observed); ok {
+		l = o.Linear
+	}
+	d, ok := l.(*model.Dense)
+	if !ok {
+		return nil, 0, 0, nil, fmt.Errorf("quant: %s: %w (%T); methods need a full-precision model", s, errQuantized, l)
+	}
+	rows, cols = d.W.Rows, d.W.Cols
+	w = make([]float32, rows*cols)
+	d.W.RowsTo(w, 0, rows)
+	return w, rows, cols, d.Bias, nil
+}
+
+// denseF32 wraps float32 weights as a model.Dense.
+func denseF32(w []float32, rows, cols int, bias []float32) *model.Dense {
+	return &model.Dense{W: kernels.NewWeightsF32(rows, cols, w), Bias: bias}
+}
+
+// RTN rounds every weight to nearest (METHODS §1).
+type RTN struct{ Opts Options }
+
+func (r *RTN) Name() string { return "rtn" }
+
+// Apply quantizes every decoder-layer linear of m; calib is ignored.
+func (r *RTN) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Progress) error {
+	for l := range m.Layers {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for _, s := range layerSites(l) {
+			w, rows, cols, bias, err := denseWeights(m, s)
+			if err != nil {
+				return err
+			}
+			if err := r.set(m, s, w, rows, cols, bias); err != nil {
+				return err
+			}
+		}
+		progress.report(l+1, len(m.Layers))
+	}
+	return nil
+}
+
+func (r *RTN) set(m *model.Model, s model.Site, w []float32, rows, cols int, bias []float32) error {
+	return setRTN(m, s, w, rows, cols, bias, r.Opts)
+}
+
+// setRTN installs the RTN quantization of w at s (or w itself when the
+// ragged policy keeps the matrix).
+func setRTN(m *model.Model, s model.Site, w []float32, rows, cols int, bias []float32, o Options) error {
+	f, keep, err := o.formatFor(s, cols)
+	if err != nil {
+		return err
+	}
+	if keep {
+		return m.SetLinear(s, denseF32(w, rows, cols, bias))
+	}
+	q, err := Quantize(w, rows, cols, f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s, err)
+	}
+	q.Bias = bias
+	return m.SetLinear(s, q)
+}

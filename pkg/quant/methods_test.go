@@ -1,0 +1,482 @@
+package quant
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/demo"
+)
+
+func loadDemo(t testing.TB) *model.Model {
+	t.Helper()
+	m, _, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// demoTokens is a deterministic token sequence for the demo model.
+func demoTokens(n int, seed uint64) []int {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	out := make([]int, n)
+	out[0] = 1
+	for i := 1; i < n; i++ {
+		out[i] = 3 + rng.IntN(500)
+	}
+	return out
+}
+
+func logits(t testing.TB, m *model.Model, toks []int) []float32 {
+	t.Helper()
+	m.BeginRequest()
+	lg, err := m.Forward(m.NewState(len(toks)), toks, model.AllLogits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lg
+}
+
+// The block runner used by AWQ and GPTQ must compute exactly what the
+// model computes: layer by layer from the embeddings, then the final norm
+// and LM head, bit for bit.
+func TestRunLayerMatchesForward(t *testing.T) {
+	m := loadDemo(t)
+	toks := demoTokens(40, 1)
+	want := logits(t, m, toks)
+	xs, err := embedAll(m, [][]int{toks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := xs[0]
+	for l := range m.Layers {
+		if x, err = runLayer(m, m.Layers[l], x, len(toks), taps{}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, v := m.Config.HiddenSize, m.Config.VocabSize
+	xn := make([]float32, len(x))
+	kernels.RMSNorm(xn, x, m.Norm, float32(m.Config.RMSNormEps))
+	got := make([]float32, len(toks)*v)
+	m.LMHead.Forward(got, xn, len(toks))
+	_ = h
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("logit %d: block runner %g, model %g", i, got[i], want[i])
+		}
+	}
+}
+
+func apply(t testing.TB, m *model.Model, method string, o Options, calib [][]int) {
+	t.Helper()
+	c, err := New(method, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(context.Background(), m, calib, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// α = 0 makes D = I, so TTQ is RTN (minmax, same group) bit for bit.
+func TestTTQAlphaZeroIsRTN(t *testing.T) {
+	for _, group := range []int{32, -1} {
+		o, _ := DefaultOptions("ttq")
+		o.Format.Group = group
+		o.Format.Bits = 3
+		o.TTQ.Alpha = 0
+		mt := loadDemo(t)
+		apply(t, mt, "ttq", o, nil)
+		mr := loadDemo(t)
+		apply(t, mr, "rtn", o, nil)
+		toks := demoTokens(30, 2)
+		a, b := logits(t, mt, toks), logits(t, mr, toks)
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("group %d: logit %d: TTQ(α=0) %g, RTN %g", group, i, a[i], b[i])
+			}
+		}
+	}
+}
+
+// Per-request isolation: a prompt's result does not depend on what ran
+// before it, and decode steps reuse the prefill's calibration.
+func TestTTQRequestScope(t *testing.T) {
+	o, _ := DefaultOptions("ttq")
+	m := loadDemo(t)
+	apply(t, m, "ttq", o, nil)
+	p1, p2 := demoTokens(25, 3), demoTokens(31, 4)
+	alone := logits(t, m, p2)
+	_ = logits(t, m, p1)
+	after := logits(t, m, p2)
+	for i := range alone {
+		if alone[i] != after[i] {
+			t.Fatalf("logit %d of the second prompt changed after another request: %g vs %g", i, after[i], alone[i])
+		}
+	}
+	// Decode: the quantized layer built at prefill is the one decode uses.
+	m.BeginRequest()
+	st := m.NewState(40)
+	if _, err := m.Forward(st, p1, model.LastLogits); err != nil {
+		t.Fatal(err)
+	}
+	tl := m.Layers[0].Attn.Q.(*TTQLinear)
+	cur := tl.cur
+	if _, err := m.Forward(st, []int{5}, model.LastLogits); err != nil {
+		t.Fatal(err)
+	}
+	if tl.cur != cur || cur == nil {
+		t.Fatal("decode step recalibrated")
+	}
+	if _, n := TTQStats(m); n == 0 {
+		t.Fatal("TTQStats counted no calibration")
+	}
+}
+
+// With λ = 0 the statistic's scale cancels: inputs ×2 multiply D by 2
+// (α = 0.5, Σx² ×4) exactly, and Q(W·D)·D⁻¹ is unchanged.
+func TestTTQScaleInvariance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows, cols, n := 16, 96, 20
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	x := make([]float32, n*cols)
+	x2 := make([]float32, n*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		x2[i] = 2 * x[i]
+	}
+	o := DefaultTTQOptions()
+	o.Lambda = 0
+	tl, err := NewTTQLinear(denseF32(w, rows, cols, nil), Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF32}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	effective := func(q *QLinear) []float32 {
+		d := q.Dequantize()
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				d[r*cols+c] *= q.InScale[c]
+			}
+		}
+		return d
+	}
+	a, b := effective(tl.Calibrate(x, n)), effective(tl.Calibrate(x2, n))
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("Ŵ[%d] = %g with x, %g with 2x", i, a[i], b[i])
+		}
+	}
+}
+
+// outlierLayer is a synthetic linear whose input has a few channels 20×
+// larger than the rest, the situation AWQ and TTQ are designed for.
+func outlierLayer() (w []float32, rows, cols int, x []float32, n int) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	rows, cols, n = 64, 256, 512
+	w = make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(0.05 * rng.NormFloat64())
+	}
+	x = make([]float32, n*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		if c := i % cols; c == 7 || c == 100 || c == 200 || c == 201 {
+			x[i] *= 20
+		}
+	}
+	return
+}
+
+func outputError(w, wq []float32, rows, cols int, x []float32, n int) float64 {
+	y := make([]float32, n*rows)
+	yq := make([]float32, n*rows)
+	denseF32(w, rows, cols, nil).Forward(y, x, n)
+	denseF32(wq, rows, cols, nil).Forward(yq, x, n)
+	var s float64
+	for i := range y {
+		d := float64(y[i] - yq[i])
+		s += d * d
+	}
+	return s / float64(len(y))
+}
+
+// ttqEffective is the weight TTQ's layer effectively applies, Q(W·D)·D⁻¹.
+func ttqEffective(t *testing.T, w []float32, rows, cols int, x []float32, n int, f Format, o TTQOptions) []float32 {
+	tl, err := NewTTQLinear(denseF32(w, rows, cols, nil), f, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := tl.Calibrate(x, n)
+	tw := q.Dequantize()
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			tw[r*cols+c] *= q.InScale[c]
+		}
+	}
+	return tw
+}
+
+// On a layer with a few 20× input channels, AWQ's searched scales and TTQ's
+// closed-form scales both cut the output error of RTN. TTQ is checked with
+// D ∝ |x|^0.5, the exponent AWQ's grid favours, in both statistics that
+// give it: (Σx²)^0.25 and (mean|x|)^0.5. The default (Σx²)^0.5 scales
+// channels by their full RMS and over-shoots on this layer (logged, not
+// asserted: it is a property of the method as reconstructed, METHODS §2.2).
+func TestAWQAndTTQBeatRTNOnOutlierChannels(t *testing.T) {
+	w, rows, cols, x, n := outlierLayer()
+	f := Format{Bits: 3, Group: 128, Grid: GridMinMax, Scale: ScaleF32}
+	rq, _ := Quantize(w, rows, cols, f)
+	rtnErr := outputError(w, rq.Dequantize(), rows, cols, x, n)
+
+	sumsq := DefaultTTQOptions()
+	sumsq.Alpha = 0.25
+	meanabs := DefaultTTQOptions()
+	meanabs.Stat = StatMeanAbs
+	ttqSq := outputError(w, ttqEffective(t, w, rows, cols, x, n, f, sumsq), rows, cols, x, n)
+	ttqAbs := outputError(w, ttqEffective(t, w, rows, cols, x, n, f, meanabs), rows, cols, x, n)
+	ttqDefault := outputError(w, ttqEffective(t, w, rows, cols, x, n, f, DefaultTTQOptions()), rows, cols, x, n)
+
+	feat := &awqFeat{x: x, rows: n, cols: cols}
+	s, alpha, err := awqSearch(meanAbs(feat), awqWeightMean(w, rows, cols, 128), DefaultAWQOptions(), func(s []float32) (float64, error) {
+		return outputError(w, fakeQuantScaled(w, rows, cols, s, f, false), rows, cols, x, n), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	awqErr := outputError(w, fakeQuantScaled(w, rows, cols, s, f, false), rows, cols, x, n)
+	t.Logf("output MSE: RTN %.4g, AWQ %.4g (α=%g), TTQ (Σx²)^0.25 %.4g, TTQ (mean|x|)^0.5 %.4g, TTQ default (Σx²)^0.5 %.4g",
+		rtnErr, awqErr, alpha, ttqSq, ttqAbs, ttqDefault)
+	for name, e := range map[string]float64{"AWQ": awqErr, "TTQ sumsq α=0.25": ttqSq, "TTQ meanabs α=0.5": ttqAbs} {
+		if !(e < 0.8*rtnErr) {
+			t.Errorf("%s output MSE %g not well below RTN's %g", name, e, rtnErr)
+		}
+	}
+}
+
+func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	rows, cols, n := 48, 128, 1024
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(0.1 * rng.NormFloat64())
+	}
+	// Inputs living near a 12-dimensional subspace.
+	k := 12
+	mix := make([]float64, k*cols)
+	for i := range mix {
+		mix[i] = rng.NormFloat64()
+	}
+	x := make([]float32, n*cols)
+	for i := 0; i < n; i++ {
+		z := make([]float64, k)
+		for j := range z {
+			z[j] = rng.NormFloat64()
+		}
+		for c := 0; c < cols; c++ {
+			var s float64
+			for j := 0; j < k; j++ {
+				s += z[j] * mix[j*cols+c]
+			}
+			x[i*cols+c] = float32(s + 0.05*rng.NormFloat64())
+		}
+	}
+	for _, f := range []Format{{4, -1, GridMinMax0, ScaleF32}, {3, 32, GridMinMax0, ScaleF32}} {
+		rq, _ := Quantize(w, rows, cols, f)
+		h := newHessian(cols)
+		h.add(x, n)
+		h.n = 1
+		gq, err := GPTQQuantize(w, rows, cols, h.matrix(), f, DefaultGPTQOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		re, ge := outputError(w, rq.Dequantize(), rows, cols, x, n), outputError(w, gq.Dequantize(), rows, cols, x, n)
+		t.Logf("%v: output MSE RTN %.4g, GPTQ %.4g", f, re, ge)
+		if !(ge < 0.5*re) {
+			t.Errorf("%v: GPTQ %g not well below RTN %g", f, ge, re)
+		}
+	}
+}
+
+func TestTTQLowRank(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	rows, cols, n := 32, 64, 10
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	o := DefaultTTQOptions()
+	o.Rank = 4
+	tl, err := NewTTQLinear(denseF32(w, rows, cols, nil), Format{Bits: 8, Group: 32, Grid: GridMinMax, Scale: ScaleF32}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, n*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	// B·A + R reassembles W.
+	ba := make([]float32, rows*cols)
+	am := make([]float32, o.Rank*cols)
+	tl.a.RowsTo(am, 0, o.Rank)
+	bm := make([]float32, rows*o.Rank)
+	tl.b.RowsTo(bm, 0, rows)
+	denseF32(transpose(am, o.Rank, cols), cols, o.Rank, nil).Forward(ba, bm, rows)
+	for i := range w {
+		if math.Abs(float64(ba[i]+tl.r[i]-w[i])) > 1e-5 {
+			t.Fatalf("B·A + R differs from W at %d: %g vs %g", i, ba[i]+tl.r[i], w[i])
+		}
+	}
+	// The low-rank part carries most of W's energy: R is smaller than W.
+	var nw, nr float64
+	for i := range w {
+		nw += float64(w[i] * w[i])
+		nr += float64(tl.r[i] * tl.r[i])
+	}
+	if !(nr < nw) {
+		t.Errorf("‖R‖² = %g not below ‖W‖² = %g", nr, nw)
+	}
+	// At 8 bits the layer's output is W·x up to the residual's rounding.
+	got := make([]float32, n*rows)
+	tl.Forward(got, x, n)
+	want := make([]float32, n*rows)
+	denseF32(w, rows, cols, nil).Forward(want, x, n)
+	for i := range got {
+		if math.Abs(float64(got[i]-want[i])) > 0.3 {
+			t.Fatalf("y[%d] = %g, want ≈ %g", i, got[i], want[i])
+		}
+	}
+	if _, err := NewTTQLinear(denseF32(w, rows, cols, nil), Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF32}, TTQOptions{Alpha: 0.5, Stat: StatSumSq, Rank: 64}); err == nil {
+		t.Error("rank ≥ min(rows, cols) accepted")
+	}
+}
+
+// Every static method saves to a checkpoint that loads back to the same
+// logits, and the same run twice writes the same bytes.
+func TestCheckpointRoundTrip(t *testing.T) {
+	calib := [][]int{demoTokens(64, 20), demoTokens(64, 21)}
+	toks := demoTokens(33, 22)
+	type run struct {
+		method string
+		edit   func(*Options)
+	}
+	for _, r := range []run{
+		{"rtn", func(o *Options) { o.Format.Scale = ScaleF16 }},
+		{"awq", func(o *Options) { o.Format.Bits = 3; o.Format.Group = 32 }},
+		{"gptq", func(o *Options) { o.Format.Group = 32; o.GPTQ.ActOrder = true }},
+		{"gptq", func(o *Options) { o.Format.Grid = GridSym; o.Format.Group = -1 }},
+		{"rtn", func(o *Options) { o.Format.Group = 64; o.Ragged = RaggedKeep }},
+	} {
+		o, _ := DefaultOptions(r.method)
+		r.edit(&o)
+		var files [][]byte
+		for i := 0; i < 2; i++ {
+			m := loadDemo(t)
+			apply(t, m, r.method, o, calib)
+			dir := t.TempDir()
+			if err := Save(dir, m, map[string]string{MetaMethod: r.method}); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			files = append(files, b)
+			cfg, err := demo.ReadFile("config.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if !IsCheckpoint(dir) {
+				t.Fatal("IsCheckpoint false for a saved checkpoint")
+			}
+			lm, meta, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if meta[MetaMethod] != r.method {
+				t.Errorf("metadata method %q", meta[MetaMethod])
+			}
+			if i == 0 {
+				a, b := logits(t, m, toks), logits(t, lm, toks)
+				for j := range a {
+					if a[j] != b[j] {
+						t.Fatalf("%s %v: logit %d %g in memory, %g loaded", r.method, o.Format, j, a[j], b[j])
+					}
+				}
+				if r.method == "gptq" && o.GPTQ.ActOrder {
+					if q := lm.Layers[0].Attn.Q.(*QLinear); q.GIdx == nil {
+						t.Error("act-order checkpoint lost g_idx")
+					}
+				}
+				if o.Ragged == RaggedKeep {
+					if _, ok := lm.Layers[0].MLP.Down.(*model.Dense); !ok {
+						t.Errorf("ragged keep: down_proj is %T", lm.Layers[0].MLP.Down)
+					}
+				}
+			}
+			lm.Close()
+		}
+		if !bytes.Equal(files[0], files[1]) {
+			t.Errorf("%s %v: two identical runs wrote different files", r.method, o.Format)
+		}
+	}
+}
+
+func TestRaggedError(t *testing.T) {
+	o, _ := DefaultOptions("rtn")
+	o.Format.Group = 64
+	o.Ragged = RaggedError
+	c, _ := New("rtn", o)
+	if err := c.Apply(context.Background(), loadDemo(t), nil, nil); err == nil {
+		t.Error("ragged error policy accepted a 172-input matrix at g64")
+	}
+}
+
+func TestMethodsNeedData(t *testing.T) {
+	for _, name := range []string{"awq", "gptq"} {
+		o, _ := DefaultOptions(name)
+		c, _ := New(name, o)
+		if err := c.Apply(context.Background(), loadDemo(t), nil, nil); err == nil {
+			t.Errorf("%s ran without calibration data", name)
+		}
+	}
+	if _, err := Lookup("nope"); err == nil {
+		t.Error("unknown method found")
+	}
+}
+
+func TestSampleCalibration(t *testing.T) {
+	toks := make([]int, 1000)
+	for i := range toks {
+		toks[i] = i
+	}
+	a, err := SampleCalibration(toks, 16, 64, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := SampleCalibration(toks, 16, 64, 0)
+	c, _ := SampleCalibration(toks, 16, 64, 1)
+	if SamplesSHA256(a) != SamplesSHA256(b) || SamplesSHA256(a) == SamplesSHA256(c) {
+		t.Error("sampling is not a function of the seed")
+	}
+	for _, s := range a {
+		if len(s) != 64 || s[63]-s[0] != 63 {
+			t.Fatalf("sample is not a contiguous 64-token window: %v", s[:3])
+		}
+	}
+	if _, err := SampleCalibration(toks[:64], 1, 64, 0); err == nil {
+		t.Error("too short a text accepted")
+	}
+}

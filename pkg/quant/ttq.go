@@ -1,0 +1,372 @@
+package quant
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
+)
+
+// Stat is the per-input-channel activation statistic TTQ raises to α.
+type Stat uint8
+
+const (
+	// StatSumSq is ‖X_i‖² = Σ_t x_{t,i}² (the paper's formula as
+	// reconstructed in METHODS §2.2); it grows with the prompt length.
+	StatSumSq Stat = iota + 1
+	// StatMeanSq is Σ_t x_{t,i}² / T.
+	StatMeanSq
+	// StatMeanAbs is Σ_t |x_{t,i}| / T, AWQ's s_X.
+	StatMeanAbs
+)
+
+var statNames = map[Stat]string{StatSumSq: "sumsq", StatMeanSq: "meansq", StatMeanAbs: "meanabs"}
+
+func (s Stat) String() string {
+	if n, ok := statNames[s]; ok {
+		return n
+	}
+	return "Stat(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseStat accepts "sumsq", "meansq" and "meanabs".
+func ParseStat(s string) (Stat, error) {
+	for k, n := range statNames {
+		if n == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("quant: unknown TTQ statistic %q (want sumsq, meansq or meanabs)", s)
+}
+
+// TTQOptions are TTQ's knobs (METHODS §2.4).
+type TTQOptions struct {
+	Alpha  float64
+	Lambda float64
+	Stat   Stat
+	// Window is the number of leading prompt tokens the statistics are
+	// taken from; 0 means every token of the prefill ("full"). prefix:N
+	// keeps the scored tokens of a perplexity window from shaping their
+	// own weights.
+	Window int
+	// Rank > 0 splits W = B·A + R with a rank-Rank truncated SVD of W,
+	// kept in full precision, and quantizes only R per prompt.
+	Rank int
+}
+
+// DefaultTTQOptions: α = 0.5, λ = 0.1, Σx², full window, no low rank.
+func DefaultTTQOptions() TTQOptions {
+	return TTQOptions{Alpha: 0.5, Lambda: 0.1, Stat: StatSumSq}
+}
+
+// WindowString is "full" or "prefix:N".
+func (o TTQOptions) WindowString() string {
+	if o.Window <= 0 {
+		return "full"
+	}
+	return "prefix:" + strconv.Itoa(o.Window)
+}
+
+// ParseWindow accepts "full" and "prefix:N" (N ≥ 1).
+func ParseWindow(s string) (int, error) {
+	if s == "full" {
+		return 0, nil
+	}
+	if n, ok := strings.CutPrefix(s, "prefix:"); ok {
+		if v, err := strconv.Atoi(n); err == nil && v >= 1 {
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("quant: TTQ window %q: want full or prefix:N with N ≥ 1", s)
+}
+
+func (o TTQOptions) validate() error {
+	switch {
+	case !(o.Alpha >= 0 && o.Alpha <= 1):
+		return fmt.Errorf("quant: TTQ α = %g outside [0, 1]", o.Alpha)
+	case !(o.Lambda >= 0) || math.IsInf(o.Lambda, 0):
+		return fmt.Errorf("quant: TTQ λ = %g must be finite and ≥ 0", o.Lambda)
+	case o.Window < 0:
+		return fmt.Errorf("quant: TTQ window %d < 0", o.Window)
+	case o.Rank < 0:
+		return fmt.Errorf("quant: TTQ rank %d < 0", o.Rank)
+	}
+	if _, ok := statNames[o.Stat]; !ok {
+		return fmt.Errorf("quant: invalid TTQ statistic %v", o.Stat)
+	}
+	return nil
+}
+
+// TTQ installs test-time quantized layers (METHODS §2).
+type TTQ struct{ Opts Options }
+
+func (t *TTQ) Name() string { return "ttq" }
+
+// Apply wraps every decoder-layer linear of m in a TTQLinear; calib is
+// ignored. With Rank > 0 the SVD of each matrix is computed here, once.
+func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Progress) error {
+	if err := t.Opts.TTQ.validate(); err != nil {
+		return err
+	}
+	for l := range m.Layers {
+		for _, s := range layerSites(l) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			lin, err := m.Linear(s)
+			if err != nil {
+				return err
+			}
+			d, ok := lin.(*model.Dense)
+			if !ok {
+				return fmt.Errorf("quant: %s: %w (%T); TTQ needs a full-precision model", s, errQuantized, lin)
+			}
+			f, keep, err := t.Opts.formatFor(s, d.In())
+			if err != nil {
+				return err
+			}
+			if keep {
+				continue
+			}
+			tl, err := NewTTQLinear(d, f, t.Opts.TTQ)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+			if err := m.SetLinear(s, tl); err != nil {
+				return err
+			}
+		}
+		progress.report(l+1, len(m.Layers))
+	}
+	return nil
+}
+
+// TTQLinear quantizes a full-precision layer anew for every request: the
+// first Forward after BeginRequest (the prompt's prefill) measures its
+// input, builds Q(W·D) with D⁻¹ folded into the activations, and every
+// later Forward of the request (decode steps, multiple-choice
+// continuations) reuses it. A TTQLinear serves one request at a time.
+type TTQLinear struct {
+	base   *model.Dense
+	format Format
+	opts   TTQOptions
+	// Low-rank split (Rank > 0): W = B·A + R.
+	a, b kernels.Weights // A: Rank×In, B: Out×Rank
+	r    []float32       // R: Out×In
+
+	mu  sync.Mutex
+	cur *QLinear
+
+	calibNanos atomic.Int64
+	calibCount atomic.Int64
+}
+
+// NewTTQLinear prepares a test-time quantized layer over d.
+func NewTTQLinear(d *model.Dense, f Format, o TTQOptions) (*TTQLinear, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	t := &TTQLinear{base: d, format: f, opts: o}
+	if o.Rank > 0 {
+		if err := t.lowRank(); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// lowRank computes the truncated SVD split of W in float64.
+func (t *TTQLinear) lowRank() error {
+	rows, cols := t.base.W.Rows, t.base.W.Cols
+	k := t.opts.Rank
+	if k >= min(rows, cols) {
+		return fmt.Errorf("quant: TTQ rank %d must be below min(%d, %d)", k, rows, cols)
+	}
+	w := make([]float32, rows*cols)
+	t.base.W.RowsTo(w, 0, rows)
+	w64 := make([]float64, len(w))
+	for i, v := range w {
+		w64[i] = float64(v)
+	}
+	var svd mat.SVD
+	if !svd.Factorize(mat.NewDense(rows, cols, w64), mat.SVDThin) {
+		return fmt.Errorf("quant: SVD did not converge")
+	}
+	var u, v mat.Dense
+	svd.UTo(&u)
+	svd.VTo(&v)
+	sv := svd.Values(nil)
+	bm := make([]float32, rows*k)
+	am := make([]float32, k*cols)
+	for i := 0; i < rows; i++ {
+		for j := 0; j < k; j++ {
+			bm[i*k+j] = float32(u.At(i, j) * sv[j])
+		}
+	}
+	for j := 0; j < k; j++ {
+		for c := 0; c < cols; c++ {
+			am[j*cols+c] = float32(v.At(c, j))
+		}
+	}
+	t.a = kernels.NewWeightsF32(k, cols, am)
+	t.b = kernels.NewWeightsF32(rows, k, bm)
+	// R = W − B·A with the float32 factors actually used at inference.
+	ba := make([]float32, rows*cols)
+	kernels.MatMulT(ba, bm, rows, kernels.NewWeightsF32(cols, k, transpose(am, k, cols)))
+	t.r = make([]float32, rows*cols)
+	for i := range w {
+		t.r[i] = w[i] - ba[i]
+	}
+	return nil
+}
+
+func transpose(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			out[j*rows+i] = x[i*cols+j]
+		}
+	}
+	return out
+}
+
+func (t *TTQLinear) In() int  { return t.base.In() }
+func (t *TTQLinear) Out() int { return t.base.Out() }
+
+// BeginRequest implements model.RequestScoped: the next Forward calibrates.
+func (t *TTQLinear) BeginRequest() {
+	t.mu.Lock()
+	t.cur = nil
+	t.mu.Unlock()
+}
+
+// Forward implements model.Linear.
+func (t *TTQLinear) Forward(dst, x []float32, rows int) {
+	t.mu.Lock()
+	q := t.cur
+	if q == nil {
+		start := time.Now()
+		q = t.Calibrate(x, rows)
+		t.cur = q
+		t.calibNanos.Add(int64(time.Since(start)))
+		t.calibCount.Add(1)
+	}
+	t.mu.Unlock()
+	q.Forward(dst, x, rows)
+	if t.opts.Rank > 0 {
+		n, k := t.Out(), t.opts.Rank
+		xa := getScratch(rows * k)
+		lr := getScratch(rows * n)
+		kernels.MatMulT(*xa, x, rows, t.a)
+		kernels.MatMulT(*lr, *xa, rows, t.b)
+		kernels.Add(dst[:rows*n], *lr)
+		scratch.Put(xa)
+		scratch.Put(lr)
+	}
+}
+
+// Scales returns D for the given activations (rows × In): the statistic
+// over the window's rows, plus λ, to the power α. Entries that come out
+// zero or non-finite (a dead channel with λ = 0) are set to 1, as AutoAWQ
+// does for its scales, so that D⁻¹ stays finite.
+func (t *TTQLinear) Scales(x []float32, rows int) []float64 {
+	return ttqScales(x, rows, t.In(), t.opts)
+}
+
+func ttqScales(x []float32, rows, cols int, o TTQOptions) []float64 {
+	n := rows
+	if o.Window > 0 {
+		n = min(n, o.Window)
+	}
+	st := make([]float64, cols)
+	for r := 0; r < n; r++ {
+		xr := x[r*cols : (r+1)*cols]
+		if o.Stat == StatMeanAbs {
+			for c, v := range xr {
+				st[c] += math.Abs(float64(v))
+			}
+		} else {
+			for c, v := range xr {
+				st[c] += float64(v) * float64(v)
+			}
+		}
+	}
+	for c := range st {
+		if o.Stat != StatSumSq && n > 0 {
+			st[c] /= float64(n)
+		}
+		d := math.Pow(st[c]+o.Lambda, o.Alpha)
+		if !(d > 0) || math.IsInf(d, 0) {
+			d = 1
+		}
+		st[c] = d
+	}
+	return st
+}
+
+// Calibrate builds the request's quantized layer from activations x
+// (rows × In): codes of Q(W·D) (of R·D with low rank) and InScale = D⁻¹.
+func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
+	d := t.Scales(x, rows)
+	n, k := t.Out(), t.In()
+	d32 := make([]float32, k)
+	inv := make([]float32, k)
+	for c, v := range d {
+		d32[c] = float32(v)
+		inv[c] = 1 / d32[c]
+	}
+	f := t.format
+	q := NewQLinear(f, n, k)
+	q.InScale = inv
+	q.Bias = t.base.Bias
+	ng := f.NumGroups(k)
+	kernels.ParallelFor(n, 8, func(lo, hi int) {
+		w := make([]float32, k)
+		codes := make([]uint8, k)
+		sc := make([]float32, ng)
+		zs := make([]int32, ng)
+		for r := lo; r < hi; r++ {
+			if t.r != nil {
+				copy(w, t.r[r*k:(r+1)*k])
+			} else {
+				t.base.W.Row(w, r)
+			}
+			for c := range w {
+				w[c] *= d32[c]
+			}
+			quantizeRow(codes, sc, zs, w, f)
+			q.SetRow(r, codes, sc, zs)
+		}
+	})
+	return q
+}
+
+// TTQStats sums, over m's TTQ layers, the time spent calibrating and the
+// number of calibrations since the model was quantized.
+func TTQStats(m *model.Model) (time.Duration, int) {
+	var d time.Duration
+	var n int
+	for _, s := range m.Sites() {
+		l, err := m.Linear(s)
+		if err != nil {
+			continue
+		}
+		if t, ok := l.(*TTQLinear); ok {
+			d += time.Duration(t.calibNanos.Load())
+			n += int(t.calibCount.Load())
+		}
+	}
+	return d, n
+}
