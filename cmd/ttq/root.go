@@ -90,6 +90,7 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		newEvalCmd(io),
 		newQuantizeCmd(io),
 		newBenchCmd(io),
+		newExportCmd(io),
 		newExitCodesHelp(),
 	)
 	return root
