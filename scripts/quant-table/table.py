@@ -24,7 +24,8 @@ for model, title in [("demo", "stories260K (built-in demo)"), ("babyllama", "bab
         ppl = f"{p['perplexity']['ppl']:.2f} ± {p['perplexity']['ppl_stderr']:.2f}" if p else "n/a"
         acc = f"{100 * q['multiple_choice']['acc']:.1f}" if q else "n/a"
         accn = f"{100 * q['multiple_choice']['acc_norm']:.1f}" if q else "n/a"
-        eb = "32"
-        if p and p.get("quantization"):
-            eb = f"{p['quantization']['effective_bits']:.2f}"
+        # Static methods record their format in the quantize report, TTQ
+        # in the eval report's quantization block.
+        meta = load(f"{model}-{key}-quant.json") or (p or {}).get("quantization")
+        eb = f"{meta['effective_bits']:.2f}" if meta else "32"
         print(f"| {method} | {bits} | {eb} | {ppl} | {acc} | {accn} |")
