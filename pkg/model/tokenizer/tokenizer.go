@@ -44,21 +44,21 @@ type Tokenizer struct {
 
 // Summary describes a loaded tokenizer.
 type Summary struct {
-	Model        string // "BPE"
-	Kind         string // "byte-level" or "sentencepiece"
-	VocabSize    int    // including added tokens
-	Merges       int
-	AddedTokens  int
-	Normalizer   string
-	PreTokenizer string
-	Decoder      string
-	PostProcess  string
-	BOSToken     string
-	BOSID        int
-	EOSToken     string
-	EOSID        int
-	AddBOS       bool // Encode(…, true) starts with BOS
-	AddEOS       bool // Encode(…, true) ends with EOS
+	Model        string `json:"model"`      // "BPE"
+	Kind         string `json:"kind"`       // "byte-level" or "sentencepiece"
+	VocabSize    int    `json:"vocab_size"` // including added tokens
+	Merges       int    `json:"merges"`
+	AddedTokens  int    `json:"added_tokens"`
+	Normalizer   string `json:"normalizer"`
+	PreTokenizer string `json:"pre_tokenizer"`
+	Decoder      string `json:"decoder"`
+	PostProcess  string `json:"post_processor"`
+	BOSToken     string `json:"bos_token"`
+	BOSID        int    `json:"bos_id"`
+	EOSToken     string `json:"eos_token"`
+	EOSID        int    `json:"eos_id"`
+	AddBOS       bool   `json:"add_bos"` // Encode(…, true) starts with BOS
+	AddEOS       bool   `json:"add_eos"` // Encode(…, true) ends with EOS
 }
 
 // Load reads a tokenizer.json file, or the tokenizer.json inside a
