@@ -10,7 +10,7 @@ LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDat
 SHARED   ?= ../shared/data
 FUZZTIME ?= 10s
 
-.PHONY: all build install test test-purego vet fmt-check fuzz-smoke demo demo-check goldens clean
+.PHONY: all build install test test-purego vet fmt-check fuzz-smoke demo demo-check goldens clean regress
 
 all: build
 
@@ -33,6 +33,12 @@ test: fmt-check vet
 
 test-purego:
 	$(GO) test -tags purego ./...
+
+# Regression gate: recompute the committed demo comparison (about half a
+# minute) and exit 3 if a method got worse beyond tolerance
+# (testdata/regress/README.md says how to regenerate the baseline).
+regress:
+	$(GO) run ./cmd/ttq compare --check testdata/regress/baseline.json
 
 # A few seconds of each fuzz target beyond its committed seeds; the targets
 # are found in the source, so new ones join automatically.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
 type importOptions struct {
@@ -19,14 +20,28 @@ type importOptions struct {
 	Merges    string
 	Out       string
 	Force     bool
+	// PlantOutliers "K:N" writes a planted-outlier variant of the
+	// imported model, or of Model (default: the demo) when nothing is
+	// converted.
+	PlantOutliers string
+	PlantSeed     uint64
+	Model         string
 }
 
 func (o importOptions) validate() error {
 	if o.Out == "" {
 		return usagef("-o/--out is required")
 	}
-	if o.Llama2c == "" && o.Tokenizer == "" {
-		return usagef("nothing to import: give --llama2c FILE.bin and/or --tokenizer FILE")
+	if o.Llama2c == "" && o.Tokenizer == "" && o.PlantOutliers == "" {
+		return usagef("nothing to import: give --llama2c FILE.bin and/or --tokenizer FILE, or --plant-outliers K:N")
+	}
+	if o.Model != "" && (o.PlantOutliers == "" || o.Llama2c != "") {
+		return usagef("--model is the source model of --plant-outliers (not combined with --llama2c)")
+	}
+	if o.PlantOutliers != "" {
+		if _, err := transform.ParseSpec(o.PlantOutliers); err != nil {
+			return usagef("--plant-outliers: %v", err)
+		}
 	}
 	return nil
 }
@@ -64,6 +79,9 @@ Existing files in DIR are not overwritten unless --force is given.`,
 	f.StringVar(&opts.Merges, "merges", "", "GPT-2 merges.txt (default: beside vocab.json)")
 	f.StringVarP(&opts.Out, "out", "o", "", "output directory")
 	f.BoolVar(&opts.Force, "force", false, "overwrite existing files in the output directory")
+	f.StringVar(&opts.PlantOutliers, "plant-outliers", "", "write a synthetic stress variant: N hidden channels of every RMSNorm ×K, the matching input columns of q/k/v and gate/up ÷K (same function; see ttq compare)")
+	f.Uint64Var(&opts.PlantSeed, "plant-seed", 0, "seed choosing the planted channels")
+	f.StringVar(&opts.Model, "model", "", "source model directory of --plant-outliers when no --llama2c is converted (default: the demo)")
 	return cmd
 }
 
@@ -82,7 +100,7 @@ func runImport(io *streams, opts importOptions) error {
 		}
 	}
 	targets := []string{}
-	if opts.Llama2c != "" {
+	if opts.Llama2c != "" || opts.PlantOutliers != "" {
 		targets = append(targets, "config.json", "model.safetensors")
 	}
 	if opts.Tokenizer != "" {
@@ -111,6 +129,17 @@ func runImport(io *streams, opts importOptions) error {
 			return err
 		}
 		fmt.Fprintf(io.ErrOut, "ttq: converted %s tokenizer %s\n", tokKind, opts.Tokenizer)
+	}
+	if opts.PlantOutliers != "" {
+		src := opts.Model
+		if opts.Llama2c != "" {
+			src = opts.Out
+		}
+		p, err := plantCheckpoint(src, opts.Out, opts.PlantOutliers, opts.PlantSeed, opts.Tokenizer == "")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(io.ErrOut, "ttq: planted outliers ×%g in hidden channels %v (synthetic stress model)\n", p.Factor, p.Channels)
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: wrote %s\n", opts.Out)
 	return nil

@@ -89,8 +89,9 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		newGenerateCmd(io),
 		newEvalCmd(io),
 		newQuantizeCmd(io),
-		newBenchCmd(io),
+		newCompareCmd(io),
 		newExportCmd(io),
+		newBenchCmd(io),
 		newExitCodesHelp(),
 	)
 	return root
@@ -130,9 +131,12 @@ func run(args []string, io *streams) (code int) {
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: %v\n", err)
 	var ue usageError
+	var re regressionError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
+	case errors.As(err, &re):
+		return exitRegression
 	case errors.As(err, &ue), isCobraUsage(err):
 		return exitUsage
 	}

@@ -1,0 +1,265 @@
+package compare
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/ttqproject/ttq/pkg/eval"
+	"github.com/ttqproject/ttq/pkg/model/demo"
+)
+
+func TestSamplesJSONRoundTrip(t *testing.T) {
+	s := Samples{NLL: Floats{1.5, 2.25, math.Pi}, Acc: Bools{true, false, true}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Samples
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.NLL[0] != 1.5 || back.NLL[1] != 2.25 || back.NLL[2] != float64(float32(math.Pi)) || len(back.Acc) != 3 || back.Acc[1] || !back.Acc[2] || back.KL != nil {
+		t.Fatalf("round trip: %+v from %s", back, b)
+	}
+	// Round makes a computed row equal to its JSON form.
+	if r := (Floats{math.Pi}).Round(); r[0] != back.NLL[2] {
+		t.Fatal("Round differs from the JSON form")
+	}
+	for _, bad := range []string{`{"nll":"***"}`, `{"nll":"AAA="}`, `{"acc":"012"}`, `{"acc":5}`} {
+		if err := json.Unmarshal([]byte(bad), &back); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// report builds a two-dataset report with a baseline and a row whose
+// samples are given.
+func report(base, row Samples) *Report {
+	mk := func(spec RowSpec, s Samples) Row {
+		r := Row{RowSpec: spec, ID: spec.ID(), Complete: true}
+		var nll, kl float64
+		for i := range s.NLL {
+			nll += s.NLL[i]
+			kl += s.KL[i]
+		}
+		n := float64(len(s.NLL))
+		var acc float64
+		for _, a := range s.Acc {
+			if a {
+				acc++
+			}
+		}
+		r.Results = []DatasetResult{
+			{Dataset: "text", PPL: math.Exp(nll / n), MeanNLL: nll / n, KL: kl / n, Samples: Samples{NLL: s.NLL, KL: s.KL}},
+			{Dataset: "mc", Acc: acc / float64(len(s.Acc)), AccNorm: acc / float64(len(s.Acc)), Samples: Samples{Acc: s.Acc, AccNorm: s.Acc}},
+		}
+		return r
+	}
+	return &Report{
+		Schema:   Schema,
+		Settings: Settings{Methods: []string{"awq", "ttq"}, Baseline: "awq", Calib: "c"},
+		Datasets: []DatasetInfo{{Name: "text", Kind: KindPerplexity}, {Name: "mc", Kind: KindMultipleChoice}},
+		Rows: []Row{
+			mk(RowSpec{Method: "awq", Bits: 4, Group: 128, Calib: "c"}, base),
+			mk(RowSpec{Method: "ttq", Bits: 4, Group: 128}, row),
+		},
+	}
+}
+
+func TestDeltasAndCheck(t *testing.T) {
+	base := Samples{NLL: Floats{2, 3, 4, 5}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, true, true, true, true, true, true, false}}
+	// Small consistent improvement (within noise? no: constant shift
+	// means zero paired s.e., so it is significant) and a large loss of
+	// accuracy (6 items lost, none gained: McNemar p = 2/64).
+	row := Samples{NLL: Floats{1.9, 3.1, 3.8, 5.2}, KL: Floats{0.2, 0.3, 0.2, 0.3}, Acc: Bools{false, false, false, false, false, false, true, false}}
+	rep := report(base, row)
+	ComputeDeltas(rep, DefaultZ)
+	d := rep.Rows[1].Delta
+	if rep.Rows[0].Delta != nil || d == nil || d.Against != "awq-w4-g128@c" {
+		t.Fatalf("deltas: %+v / %+v", rep.Rows[0].Delta, d)
+	}
+	// NLL differences (−0.1, 0.1, −0.2, 0.2): mean 0, within noise.
+	if s := d.Stat("text", "ppl"); s == nil || math.Abs(s.TestDiff) > 1e-12 || !s.WithinNoise {
+		t.Fatalf("ppl delta %+v", s)
+	}
+	// KL differences (0.1, 0.2, 0.1, 0.2): mean 0.15, s.e. √(1/300)/2.
+	if s := d.Stat("text", "kl"); s == nil || math.Abs(s.TestDiff-0.15) > 1e-12 || math.Abs(s.StdErr-math.Sqrt(1.0/300)/2) > 1e-12 || s.WithinNoise {
+		t.Fatalf("kl delta %+v", s)
+	}
+	if s := d.Stat("mc", "acc"); s == nil || math.Abs(*s.P-2.0/64) > 1e-12 || s.WithinNoise || math.Abs(s.Diff+0.75) > 1e-12 {
+		t.Fatalf("acc delta %+v", s)
+	}
+
+	// The gate: the same report passes against itself; the row with
+	// more KL and fewer right answers fails on exactly those metrics.
+	regs, err := Check(rep, rep, DefaultTolerance())
+	if err != nil || len(regs) != 0 {
+		t.Fatalf("self-check: %v %v", regs, err)
+	}
+	cur := report(base, base)
+	cur.Rows[1].Results = rep.Rows[1].Results
+	old := report(base, base)
+	regs, err = Check(old, cur, DefaultTolerance())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, r := range regs {
+		got[r.Row+" "+r.Metric] = true
+	}
+	if len(regs) != 3 || !got["ttq-w4-g128 kl"] || !got["ttq-w4-g128 acc"] || !got["ttq-w4-g128 acc_norm"] {
+		t.Fatalf("regressions %v", regs)
+	}
+	// A perplexity regression: every token 0.01 nats worse.
+	worse := Samples{NLL: Floats{2.01, 3.01, 4.01, 5.01}, KL: base.KL, Acc: base.Acc}
+	cur = report(base, worse)
+	regs, _ = Check(old, cur, DefaultTolerance())
+	if len(regs) != 1 || regs[0].Metric != "ppl" || math.Abs(regs[0].Diff-0.01) > 1e-12 {
+		t.Fatalf("ppl regression: %v", regs)
+	}
+	// ... which a 0.02-nat floor forgives.
+	tol := DefaultTolerance()
+	tol.MinNLL = 0.02
+	if regs, _ = Check(old, cur, tol); len(regs) != 0 {
+		t.Fatalf("with floor: %v", regs)
+	}
+	// Unpairable data is an error, not a pass.
+	cur.Rows[1].Results[0].Samples.NLL = Floats{1}
+	if _, err := Check(old, cur, tol); err == nil {
+		t.Fatal("mismatched samples accepted")
+	}
+	cur.Rows = cur.Rows[:1]
+	if _, err := Check(old, cur, tol); err == nil {
+		t.Fatal("missing row accepted")
+	}
+}
+
+func TestMergeRefusesMismatches(t *testing.T) {
+	s := Samples{NLL: Floats{1, 2}, KL: Floats{0, 0}, Acc: Bools{true, false}}
+	a, b := report(s, s), report(s, s)
+	a.Rows, b.Rows = a.Rows[:1], b.Rows[1:]
+	m, err := Merge([]*Report{a, b}, DefaultZ)
+	if err != nil || len(m.Rows) != 2 || m.Rows[1].Delta == nil {
+		t.Fatalf("merge: %+v %v", m, err)
+	}
+	c := report(s, s)
+	c.Settings.Baseline = "ttq"
+	if _, err := Merge([]*Report{a, c}, DefaultZ); err == nil {
+		t.Fatal("different settings merged")
+	}
+	d := report(s, s)
+	d.Rows[0].Fingerprint = "other"
+	if _, err := Merge([]*Report{a, d}, DefaultZ); err == nil {
+		t.Fatal("conflicting rows merged")
+	}
+}
+
+func TestCacheRoundTrip(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	r := report(Samples{NLL: Floats{1}, KL: Floats{0}, Acc: Bools{true}}, Samples{NLL: Floats{1}, KL: Floats{0}, Acc: Bools{true}}).Rows[0]
+	r.Fingerprint = Fingerprint("x", 1)
+	if _, ok := c.Get(r.Fingerprint); ok {
+		t.Fatal("hit in an empty cache")
+	}
+	if err := c.Put(r); err != nil {
+		t.Fatal(err)
+	}
+	got, ok := c.Get(r.Fingerprint)
+	if !ok || got.ID != r.ID || got.Results[0].Samples.NLL[0] != 1 {
+		t.Fatalf("cache returned %+v %v", got, ok)
+	}
+	// A damaged entry is a miss.
+	if err := os.WriteFile(filepath.Join(c.Dir, r.Fingerprint[:2], r.Fingerprint+".json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(r.Fingerprint); ok {
+		t.Fatal("damaged entry returned")
+	}
+	if Fingerprint("x", 1) == Fingerprint("x", 2) || Fingerprint("ab", "c") == Fingerprint("a", "bc") {
+		t.Fatal("fingerprints collide")
+	}
+}
+
+// TestLogitCacheReplays: windows come back identical from the cache, a
+// replayed context can still be continued, and KL against the cached
+// reference equals KL against the model itself.
+func TestLogitCacheReplays(t *testing.T) {
+	m, _, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s := eval.FromModel(m)
+	c := NewLogitCache(s, 1<<30)
+	win := []int{1, 40, 300, 12, 7, 99, 5, 250}
+	st := c.NewState(16)
+	a, err := st.Forward(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a = append([]float32(nil), a...)
+	st2 := c.NewState(16)
+	b, err := st2.Forward(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatal("replayed logits differ")
+		}
+	}
+	// Continue the replayed sequence after truncation.
+	st2.Truncate(4)
+	got, err := st2.Forward([]int{77})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := s.NewState(16)
+	if _, err := direct.Forward(win[:4]); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := direct.Forward([]int{77})
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("continuation logit %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	w, err := eval.MakeWindows(append(win, win...), eval.ProtocolGPTQ, 8, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, _, err := eval.PerplexityScores(context.Background(), s, w, c, eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.KL == nil || r1.KL.Mean != 0 {
+		t.Fatalf("model against its cached self: KL %+v", r1.KL)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(`{"schema":"ttq.compare/v1","rows":[{"method":"rtn","bits":4,"group":128,"id":"rtn-w4-g128","results":[{"dataset":"w","samples":{"nll":"AACAPw==","acc":"01"}}]}]}`))
+	f.Add([]byte(`{"schema":"ttq.compare/v1","rows":[{"method":"fp","id":"x"}]}`))
+	f.Add([]byte(`{"schema":"other"}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rep, err := Parse(data)
+		if err != nil {
+			return
+		}
+		for _, r := range rep.Rows {
+			if r.ID != r.RowSpec.ID() {
+				t.Fatalf("row %q accepted with id %q", r.RowSpec.ID(), r.ID)
+			}
+		}
+		// Whatever parses can be rendered and re-checked without panics.
+		ComputeDeltas(rep, DefaultZ)
+		rep.Table()
+		rep.DomainMatrix()
+		_, _ = Check(rep, rep, DefaultTolerance())
+	})
+}
