@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,28 +205,11 @@ func looksLikeTiktoken(data []byte) bool {
 	return true
 }
 
-// writeFileAtomic writes through a temporary file in the same directory, so
-// that a crash never leaves a half-written file under the final name.
+// writeFileAtomic writes a command's small output files (configs,
+// tokenizers) so that an interrupted run never leaves half a file.
 func writeFileAtomic(path string, data []byte) error {
 	if len(data) == 0 {
 		return errors.New("internal: empty file for " + path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.WriteFile(path, data)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -76,20 +77,7 @@ func (c Cache) Put(r Row) error {
 	}
 	// Write-then-rename: concurrent shards sharing a cache directory
 	// never see half a file.
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".row-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), p)
+	return atomicfile.WriteFile(p, b)
 }
 
 // DefaultCacheDir is ttq's cache under the user's cache directory.

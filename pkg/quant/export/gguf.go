@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"io"
 	"math"
 	"strings"
@@ -142,12 +143,12 @@ func WriteGGUF(path string, m *model.Model, v *Vocab, o GGUFOptions) (*GGUFRepor
 	if err != nil {
 		return nil, err
 	}
-	f, err := createAtomic(path)
+	f, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.abort()
-	bw := bufio.NewWriterSize(f.f, 1<<20)
+	defer f.Abort()
+	bw := bufio.NewWriterSize(f, 1<<20)
 	if _, err := bw.Write(header); err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func WriteGGUF(path string, m *model.Model, v *Vocab, o GGUFOptions) (*GGUFRepor
 	if err := bw.Flush(); err != nil {
 		return nil, err
 	}
-	if err := f.commit(); err != nil {
+	if err := f.Commit(); err != nil {
 		return nil, err
 	}
 	rep.Bytes = int64(n)
