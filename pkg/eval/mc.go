@@ -12,8 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -384,90 +382,8 @@ type itemStats struct {
 // On context cancellation it returns the result for the items finished so
 // far together with ctx.Err().
 func MultipleChoice(ctx context.Context, s Scorer, reqs []MCRequest, opts Options) (*MCResult, error) {
-	vocab := s.VocabSize()
-	maxLen := s.MaxContext()
-	capacity := 1
-	for i, r := range reqs {
-		if len(r.Continuations) < 2 || len(r.ChoiceChars) != len(r.Continuations) || r.Label < 0 || r.Label >= len(r.Continuations) {
-			return nil, fmt.Errorf("eval: request %d is malformed", i+1)
-		}
-		for _, id := range r.Context {
-			if id < 0 || id >= vocab {
-				return nil, fmt.Errorf("eval: request %d: token id %d out of range for a vocabulary of %d", i+1, id, vocab)
-			}
-		}
-		if len(r.Context) == 0 {
-			return nil, fmt.Errorf("eval: request %d has an empty context", i+1)
-		}
-		for _, c := range r.Continuations {
-			if len(c) == 0 {
-				return nil, fmt.Errorf("eval: request %d has an empty continuation", i+1)
-			}
-			for _, id := range c {
-				if id < 0 || id >= vocab {
-					return nil, fmt.Errorf("eval: request %d: token id %d out of range for a vocabulary of %d", i+1, id, vocab)
-				}
-			}
-			need := len(r.Context) + len(c) - 1
-			if maxLen > 0 {
-				need = min(need, maxLen)
-			}
-			capacity = max(capacity, need)
-		}
-	}
-	stats := make([]itemStats, len(reqs))
-	start := time.Now()
-	var mu sync.Mutex
-	var done, correct int
-	err := forEach(ctx, len(reqs), opts.Workers, func() (func(i int) error, error) {
-		st := s.NewState(capacity)
-		var seq []int
-		return func(i int) error {
-			is, err := scoreItem(st, &reqs[i], vocab, maxLen, &seq)
-			if err != nil {
-				return fmt.Errorf("item %d: %w", i+1, err)
-			}
-			stats[i] = is
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			if is.acc {
-				correct++
-			}
-			if opts.Progress != nil {
-				opts.Progress(done, len(reqs), float64(correct)/float64(done))
-			}
-			return nil
-		}, nil
-	})
-	elapsed := time.Since(start).Seconds()
-	if err != nil && ctx.Err() == nil {
-		return nil, err
-	}
-	res := &MCResult{ItemsPlanned: len(reqs), Seconds: elapsed}
-	var acc, accNorm []float64
-	for _, is := range stats {
-		if !is.done {
-			continue
-		}
-		res.Items++
-		acc = append(acc, b2f(is.acc))
-		accNorm = append(accNorm, b2f(is.accNorm))
-		res.SharedPrefixChoices += is.shared
-		res.FullPassChoices += is.full
-		res.TruncatedChoices += is.truncatedConts
-		res.EvaluatedTokens += is.evaluatedToks
-	}
-	res.Complete = res.Items == len(reqs)
-	res.Acc, res.AccStdErr = meanStderr(acc)
-	res.AccNorm, res.AccNormStdErr = meanStderr(accNorm)
-	if elapsed > 0 {
-		res.TokensPerSecond = float64(res.EvaluatedTokens) / elapsed
-	}
-	if !res.Complete {
-		return res, ctx.Err()
-	}
-	return res, nil
+	res, _, err := MultipleChoiceScores(ctx, s, reqs, opts)
+	return res, err
 }
 
 func b2f(b bool) float64 {

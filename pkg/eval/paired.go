@@ -22,8 +22,8 @@ type TokenScores struct {
 	KL []float64
 }
 
-// PerplexityScores is Perplexity that also returns the per-position scores.
-// The result is the one Perplexity computes for the same arguments.
+// PerplexityScores is Perplexity that also returns the per-position scores
+// (Perplexity is this function with the scores dropped).
 //
 // On context cancellation it returns the result and scores of the windows
 // finished so far together with ctx.Err().
@@ -58,13 +58,7 @@ func PerplexityScores(ctx context.Context, s Scorer, w *Windows, ref Scorer, opt
 		}
 		return func(i int) error {
 			buf = w.Window(i, buf)
-			var ws windowStats
-			var err error
-			if ref != nil {
-				ws, err = scoreWindow(st, rst, buf, w.First, vocab, lsA, lsB)
-			} else {
-				ws, err = scoreWindowNLLs(st, buf, w.First, vocab)
-			}
+			ws, err := scoreWindow(st, rst, buf, w.First, vocab, lsA, lsB)
 			if err != nil {
 				return fmt.Errorf("window %d: %w", i, err)
 			}
@@ -108,22 +102,6 @@ func PerplexityScores(ctx context.Context, s Scorer, w *Windows, ref Scorer, opt
 	return res, ts, nil
 }
 
-// scoreWindowNLLs is scoreWindow without a reference, keeping every NLL.
-func scoreWindowNLLs(st State, win []int, first, vocab int) (windowStats, error) {
-	st.Truncate(0)
-	logits, err := forward(st, win, vocab)
-	if err != nil {
-		return windowStats{}, err
-	}
-	ws := windowStats{done: true, nllQ: make([]float64, 0, len(win)-1-first)}
-	for j := first; j < len(win)-1; j++ {
-		nll := -logProb(logits[j*vocab:(j+1)*vocab], win[j+1])
-		ws.addNLL(nll)
-		ws.nllQ = append(ws.nllQ, nll)
-	}
-	return ws, nil
-}
-
 // ItemScore is one multiple-choice item's outcome.
 type ItemScore struct {
 	// Done is false for items not reached before a cancellation.
@@ -136,8 +114,8 @@ type ItemScore struct {
 
 // MultipleChoiceScores is MultipleChoice that also returns every item's
 // outcome (index-aligned with reqs), for paired tests such as McNemar's
-// between two models on the same items. The result is the one
-// MultipleChoice computes for the same arguments.
+// between two models on the same items (MultipleChoice is this function
+// with the outcomes dropped).
 func MultipleChoiceScores(ctx context.Context, s Scorer, reqs []MCRequest, opts Options) (*MCResult, []ItemScore, error) {
 	items := make([]ItemScore, len(reqs))
 	var mu sync.Mutex

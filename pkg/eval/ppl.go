@@ -6,7 +6,6 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Protocol names a perplexity protocol. Numbers from different protocols
@@ -241,65 +240,8 @@ func mergeMoments(n1 int, mean1, m21 float64, n2 int, mean2, m22 float64) (int, 
 // On context cancellation it returns the result for the windows finished so
 // far together with ctx.Err().
 func Perplexity(ctx context.Context, s Scorer, w *Windows, ref Scorer, opts Options) (*PerplexityResult, error) {
-	vocab := s.VocabSize()
-	if err := checkScorer(s, w, vocab); err != nil {
-		return nil, err
-	}
-	if ref != nil {
-		if ref.VocabSize() != vocab {
-			return nil, fmt.Errorf("eval: reference vocabulary %d differs from the model's %d", ref.VocabSize(), vocab)
-		}
-		if err := checkScorer(ref, w, vocab); err != nil {
-			return nil, fmt.Errorf("reference: %w", err)
-		}
-	}
-	stats := make([]windowStats, w.N)
-	start := time.Now()
-	var mu sync.Mutex
-	var runNLL float64
-	var runN, done int
-	err := forEach(ctx, w.N, opts.Workers, func() (func(i int) error, error) {
-		st := s.NewState(w.Ctx)
-		var rst State
-		if ref != nil {
-			rst = ref.NewState(w.Ctx)
-		}
-		var buf []int
-		var lsA, lsB []float64
-		if ref != nil {
-			lsA, lsB = make([]float64, vocab), make([]float64, vocab)
-		}
-		return func(i int) error {
-			buf = w.Window(i, buf)
-			ws, err := scoreWindow(st, rst, buf, w.First, vocab, lsA, lsB)
-			if err != nil {
-				return fmt.Errorf("window %d: %w", i, err)
-			}
-			stats[i] = ws
-			mu.Lock()
-			defer mu.Unlock()
-			done++
-			runNLL += ws.nll
-			runN += ws.n
-			if opts.Progress != nil {
-				opts.Progress(done, w.N, math.Exp(runNLL/float64(runN)))
-			}
-			return nil
-		}, nil
-	})
-	elapsed := time.Since(start).Seconds()
-	if err != nil && ctx.Err() == nil {
-		return nil, err
-	}
-	res := summarize(w, stats, ref != nil)
-	res.Seconds = elapsed
-	if elapsed > 0 {
-		res.TokensPerSecond = float64(res.EvaluatedTokens) / elapsed
-	}
-	if !res.Complete {
-		return res, ctx.Err()
-	}
-	return res, nil
+	res, _, err := PerplexityScores(ctx, s, w, ref, opts)
+	return res, err
 }
 
 // KLDivergence compares the next-token distributions of test against those
@@ -358,7 +300,9 @@ func scoreWindow(st, ref State, win []int, first, vocab int, lsA, lsB []float64)
 		row := logits[j*vocab : (j+1)*vocab]
 		tgt := win[j+1]
 		if ref == nil {
-			ws.addNLL(-logProb(row, tgt))
+			nll := -logProb(row, tgt)
+			ws.addNLL(nll)
+			ws.nllQ = append(ws.nllQ, nll)
 			continue
 		}
 		rrow := rl[j*vocab : (j+1)*vocab]
