@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -809,7 +810,7 @@ func computeCompare(ctx context.Context, io *streams, o *compareOptions) (*compa
 			settings = map[string]any{"options": qo, "test_time": meth.TestTime, "calib": calibSHA256(s.Calib),
 				"nsamples": mo.NSamples, "calib_seqlen": mo.CalibSeqLen, "seed": mo.Seed}
 		}
-		fps[i] = compare.Fingerprint(compare.Schema, version, cm.info, s, settings, infos)
+		fps[i] = compare.Fingerprint(compare.Schema, buildIdentity(), cm.info, s, settings, infos)
 	}
 
 	rep := &compare.Report{
@@ -1252,3 +1253,35 @@ func plantCheckpoint(src, out, spec string, seed uint64, copyTokenizer bool) (tr
 	}
 	return p, nil
 }
+
+// buildIdentity names the code that computes cached rows. A release's
+// version says it; a development build ("dev", the same string for every
+// local change) is identified by the hash of its own executable, so that
+// editing the code never serves rows computed by an older binary.
+func buildIdentity() string {
+	if version != "dev" {
+		return version
+	}
+	buildIdentityOnce.Do(func() {
+		buildIdentityValue = "dev"
+		exe, err := os.Executable()
+		if err != nil {
+			return
+		}
+		f, err := os.Open(exe)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err == nil {
+			buildIdentityValue = "dev+" + hex.EncodeToString(h.Sum(nil))[:16]
+		}
+	})
+	return buildIdentityValue
+}
+
+var (
+	buildIdentityOnce  sync.Once
+	buildIdentityValue string
+)
