@@ -24,6 +24,10 @@ type benchKernel struct {
 	Elem kernels.Elem
 	Bits int // > 0: quantized weights
 	Dot  bool
+	// I8 runs the quantized matrix-vector product with int8 activations
+	// (kernels.SetInt8Activations); the other quantized kernels run with
+	// float32 activations whatever TTQ_QGEMV_I8 says.
+	I8 bool
 }
 
 var benchKernels = []benchKernel{
@@ -35,6 +39,7 @@ var benchKernels = []benchKernel{
 	{Name: "gemv-q8", M: 1, Bits: 8},
 	{Name: "gemm-q4", M: 512, Bits: 4},
 	{Name: "gemv-q4", M: 1, Bits: 4},
+	{Name: "gemv-q4-i8", M: 1, Bits: 4, I8: true},
 	{Name: "gemm-q3", M: 512, Bits: 3},
 	{Name: "gemv-q3", M: 1, Bits: 3},
 	{Name: "gemm-q2", M: 512, Bits: 2},
@@ -143,7 +148,7 @@ labelled compute- or memory-bound.
 
 With no --kernel every kernel runs; with no --m/--k/--n each runs on the
 standard shapes: k = n = 4096 at m = 512 (gemm*) or m = 1 (gemv*), the
-11008×4096 MLP matrix for gemv-q4, and the demo model's 172×64 matrix.
+11008×4096 MLP matrix for gemv-q4 and gemv-q4-i8 (int8 activations), and the demo model's 172×64 matrix.
 Matrix-vector weights are cycled through copies of at least 128 MiB so they
 come from memory. Quantized weights are g128 with zero points. Use the
 global --threads to set the core count (the limits use the same).`,
@@ -191,10 +196,10 @@ func benchCases(opts benchOptions) []benchCase {
 			cs = append(cs, benchCase{kern, 1, dotLen, 1})
 		default:
 			cs = append(cs, benchCase{kern, kern.M, 4096, 4096})
-			if kern.Name == "gemv-q4" {
+			if kern.Name == "gemv-q4" || kern.Name == "gemv-q4-i8" {
 				cs = append(cs, benchCase{kern, 1, 4096, 11008})
 			}
-			if kern.Name == "gemv" || kern.Name == "gemv-q4" || kern.Name == "gemm" || kern.Name == "gemm-q4" {
+			if kern.Name == "gemv" || kern.Name == "gemv-q4" || kern.Name == "gemv-q4-i8" || kern.Name == "gemm" || kern.Name == "gemm-q4" {
 				// stories260K's MLP up-projection: hidden 172, dim 64.
 				cs = append(cs, benchCase{kern, kern.M, 64, 172})
 			}
@@ -265,6 +270,7 @@ func runBenchCase(c benchCase, minTime time.Duration) benchRow {
 	m, k, n := c.m, c.k, c.n
 	r := rand.New(rand.NewPCG(uint64(m), uint64(k*n)))
 	row := benchRow{Kernel: c.kern.Name, M: m, K: k, N: n}
+	defer kernels.SetInt8Activations(kernels.SetInt8Activations(c.kern.I8))
 	var fn func(i int)
 	var wbytes int
 	switch {

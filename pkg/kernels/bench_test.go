@@ -104,3 +104,32 @@ func BenchmarkQMatMulT(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQGemvInt8 compares the two decode paths of 4-bit weights,
+// float32 activations (act=f32) and int8 activations (act=i8), side by
+// side in one run.
+func BenchmarkQGemvInt8(b *testing.B) {
+	shapes := [][3]int{{1, 4096, 4096}, {1, 11008, 4096}, {4, 4096, 4096}}
+	for _, s := range shapes {
+		m, n, k := s[0], s[1], s[2]
+		for _, group := range []int{32, 128} {
+			for _, i8 := range []bool{false, true} {
+				act := map[bool]string{false: "f32", true: "i8"}[i8]
+				benchPaths(b, fmt.Sprintf("int4-g%d/act=%s/m=%d,n=%d,k=%d", group, act, m, n, k), func(b *testing.B) {
+					r := rand.New(rand.NewPCG(5, 6))
+					x := randVec(r, m*k)
+					w := randQCase(r, 4, group, n, k, false, false).w
+					dst := make([]float32, m*n)
+					b.SetBytes(int64(w.Bytes()))
+					old := SetInt8Activations(i8)
+					defer SetInt8Activations(old)
+					start := cpuSeconds()
+					for b.Loop() {
+						QMatMulT(dst, x, m, w)
+					}
+					reportFlops(b, 2*float64(m*n*k), start)
+				})
+			}
+		}
+	}
+}

@@ -43,3 +43,14 @@ func qdequant2AVX2(dst []float32, src *byte, sc, off *float32, group int) { pani
 func qdequant3AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
 func fmaLoopAVX2(iters int, a, b float32) float32                         { panic(errNoAsm) }
 func sumAVX2(x []float32) float32                                         { panic(errNoAsm) }
+func qgemvQuad4I8AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
+func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool) { panic(errNoAsm) }
+func scaleMinMaxAVX2(w []float32, d *float32) (lo, hi float32, nan bool) { panic(errNoAsm) }
+func minMaxAVX2(w []float32) (lo, hi float32, nan bool)                  { panic(errNoAsm) }
+func quantizeAVX2(codes []uint8, w *float32, s, z, maxq float32)         { panic(errNoAsm) }
+func pack4AVX2(dst []byte, codes *uint8)                                 { panic(errNoAsm) }

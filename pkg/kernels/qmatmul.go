@@ -27,6 +27,8 @@ func QMatMulT(dst, x []float32, m int, w QWeights) {
 	case m == 0 || n == 0:
 	case k == 0:
 		clear(dst[:m*n])
+	case m < gemmMinRows && useI8Act && qI8Applies(w):
+		qMatMulRowsI8(dst, x, m, w)
 	case m < gemmMinRows && qChunked(w):
 		qMatMulRows(dst, x, m, w)
 	default:

@@ -140,3 +140,45 @@ func fmaLoopAVX2(iters int, a, b float32) float32
 //
 //go:noescape
 func sumAVX2(x []float32) float32
+
+// qgemvQuad4I8AVX2 computes four rows of the int8-activation product for
+// 4-bit codes whose group is a multiple of 64 (or the whole row); see
+// qgemvQuad4I8Generic, its twin, for the contract.
+//
+//go:noescape
+func qgemvQuad4I8AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// qgemvQuad4I8G32AVX2 is qgemvQuad4I8AVX2 for groups of 32.
+//
+//go:noescape
+func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// colStatAVX2 adds Σ_{r<rows} x[r*stride+c]² (|x| when abs) to dst[c] for
+// c < len(dst), a multiple of 16, in float64. Twin: colStatGeneric.
+//
+//go:noescape
+func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool)
+
+// scaleMinMaxAVX2 scales w by d in place (len(w) a multiple of 8) and
+// returns its minimum, maximum and whether it holds a NaN. Twin:
+// scaleMinMaxGeneric.
+//
+//go:noescape
+func scaleMinMaxAVX2(w []float32, d *float32) (lo, hi float32, nan bool)
+
+// minMaxAVX2 is scaleMinMaxAVX2 without the scaling.
+//
+//go:noescape
+func minMaxAVX2(w []float32) (lo, hi float32, nan bool)
+
+// quantizeAVX2 rounds len(codes) (a multiple of 8) weights from w to the
+// grid (s, z, maxq). Twin: quantizeGeneric.
+//
+//go:noescape
+func quantizeAVX2(codes []uint8, w *float32, s, z, maxq float32)
+
+// pack4AVX2 packs 2·len(dst) (a multiple of 32) 4-bit codes in pairs.
+// Twin: the scalar loop of PackCodes.
+//
+//go:noescape
+func pack4AVX2(dst []byte, codes *uint8)

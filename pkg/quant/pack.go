@@ -1,19 +1,11 @@
 package quant
 
+import "github.com/ttqproject/ttq/pkg/kernels"
+
 // packRow packs codes of f.Bits bits into dst (f.RowBytes(len(codes))
 // bytes), block by block as the packings table says. Codes must be ≤ MaxQ.
 func packRow(dst []byte, codes []uint8, bits int) {
-	p := packings[bits]
-	n := len(codes)
-	for b, c0 := 0, 0; c0 < n; b, c0 = b+p.BlockBytes, c0+p.ValuesPerBlock {
-		var acc uint64
-		for j := 0; j < p.ValuesPerBlock && c0+j < n; j++ {
-			acc |= uint64(codes[c0+j]) << (j * bits)
-		}
-		for k := 0; k < p.BlockBytes; k++ {
-			dst[b+k] = byte(acc >> (8 * k))
-		}
-	}
+	kernels.PackCodes(dst, codes, bits)
 }
 
 // unpackRow decodes len(dst) codes of bits bits from src.

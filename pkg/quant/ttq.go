@@ -291,17 +291,10 @@ func ttqScales(x []float32, rows, cols int, o TTQOptions) []float64 {
 		n = min(n, o.Window)
 	}
 	st := make([]float64, cols)
-	for r := 0; r < n; r++ {
-		xr := x[r*cols : (r+1)*cols]
-		if o.Stat == StatMeanAbs {
-			for c, v := range xr {
-				st[c] += math.Abs(float64(v))
-			}
-		} else {
-			for c, v := range xr {
-				st[c] += float64(v) * float64(v)
-			}
-		}
+	if o.Stat == StatMeanAbs {
+		kernels.ColumnSumAbs(st, x, n)
+	} else {
+		kernels.ColumnSumSq(st, x, n)
 	}
 	for c := range st {
 		if o.Stat != StatSumSq && n > 0 {
@@ -343,10 +336,7 @@ func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
 			} else {
 				t.base.W.Row(w, r)
 			}
-			for c := range w {
-				w[c] *= d32[c]
-			}
-			quantizeRow(codes, sc, zs, w, f)
+			quantizeRowScaled(codes, sc, zs, w, d32, f)
 			q.SetRow(r, codes, sc, zs)
 		}
 	})

@@ -1,0 +1,239 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// withI8 runs fn with the int8-activation path set to on.
+func withI8(on bool, fn func()) {
+	old := SetInt8Activations(on)
+	defer SetInt8Activations(old)
+	fn()
+}
+
+// unpermuteActs recovers x̂ = q·d in natural order from quantizeActs'
+// layout, and each input's block scale.
+func unpermuteActs(xq []int8, dx []float32) (xh, d []float64) {
+	k := len(xq)
+	xh, d = make([]float64, k), make([]float64, k)
+	for c := 0; c < k; c++ {
+		s0, j := c&^63, c%64
+		h, jj := j/32, j%32
+		q := xq[s0+(jj&1)*32+16*h+jj/2]
+		d[c] = float64(dx[s0/8+4*h])
+		xh[c] = float64(q) * d[c]
+	}
+	return xh, d
+}
+
+func TestQuantizeActs(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, k := range []int{64, 128, 448} {
+		for _, group := range []int{32, 64, 128, k} {
+			x := randVec(r, k)
+			// A block of zeros, a block with one outlier, tiny values.
+			clear(x[32:64])
+			if k > 64 {
+				x[70] = 1000
+				for c := 96; c < 128; c++ {
+					x[c] *= 1e-30
+				}
+			}
+			ng := (k + group - 1) / group
+			xq, dx, xsum := make([]int8, k), make([]float32, k/8), make([]float32, ng)
+			quantizeActs(xq, dx, xsum, x, group)
+			xh, d := unpermuteActs(xq, dx)
+			want := make([]float64, ng)
+			for c := 0; c < k; c++ {
+				b := x[c&^31 : c&^31+32]
+				var amax float64
+				for _, v := range b {
+					amax = max(amax, math.Abs(float64(v)))
+				}
+				if math.Abs(d[c]-amax/127) > 1e-6*amax/127 {
+					t.Fatalf("k=%d: block scale of %d = %g, want max|x|/127 = %g", k, c, d[c], amax/127)
+				}
+				if e := math.Abs(float64(x[c]) - xh[c]); e > 0.5*d[c]*(1+1e-5) {
+					t.Fatalf("k=%d: x[%d] = %g rounds to %g, error %g > d/2 = %g", k, c, x[c], xh[c], e, d[c]/2)
+				}
+				want[c/group] += xh[c]
+			}
+			for g := range want {
+				if math.Abs(float64(xsum[g])-want[g]) > 1e-5*math.Abs(want[g])+1e-6 {
+					t.Fatalf("k=%d group=%d: xsum[%d] = %g, want %g", k, group, g, xsum[g], want[g])
+				}
+			}
+		}
+	}
+	// A non-finite block poisons its scale, so the product is NaN.
+	x := make([]float32, 64)
+	x[40] = float32(math.Inf(1))
+	xq, dx, xsum := make([]int8, 64), make([]float32, 8), make([]float32, 1)
+	quantizeActs(xq, dx, xsum, x, 64)
+	if !math.IsNaN(float64(dx[4])) || math.IsNaN(float64(dx[0])) || !math.IsNaN(float64(xsum[0])) {
+		t.Fatalf("infinite input: dx = %v, xsum = %v; want NaN for the second block only", dx, xsum)
+	}
+}
+
+func TestQGemvQuadI8Paths(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no assembly kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, steps := range []int{1, 2, 3, 8, 9} {
+		k := steps * 64
+		for _, group := range []int{32, 64, 128, 192, k} {
+			if group > k && group != 32 {
+				continue
+			}
+			ng := (k + group - 1) / group
+			for _, nx := range []int{0, 8, 16} {
+				for _, strided := range []bool{true, false} {
+					woff := r.IntN(5)
+					rb := k/2 + r.IntN(3)
+					w := make([]byte, woff+4*rb)
+					for i := range w {
+						w[i] = byte(r.Uint32())
+					}
+					w = w[woff:]
+					ss, zs := max(ng, nx)+r.IntN(2), max(ng, nx)
+					s := randVec(r, 4*ss)
+					z := make([]byte, 4*zs)
+					for i := range z {
+						z[i] = byte(r.IntN(16))
+					}
+					ws, sst, zst := rb, ss, zs
+					if !strided {
+						ws, sst, zst = 0, 0, 0
+					}
+					xq := make([]int8, k)
+					for i := range xq {
+						xq[i] = int8(r.IntN(255) - 127)
+					}
+					xq[r.IntN(k)] = 127
+					xq[r.IntN(k)] = -127
+					dx := make([]float32, k/8)
+					for i := 0; i < k/8; i += 4 {
+						v := float32(r.Float64() * 0.01)
+						dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
+					}
+					xsum := randVec(r, nx)
+					var want, got [4]float32
+					qgemvQuad4I8Generic(want[:], xq, dx, xsum, w, ws, s, sst, z, zst, group)
+					withPath(kernelPath{"avx2", true}, func() {
+						qgemvQuadI8(got[:], xq, dx, xsum, w, ws, s, sst, z, zst, group)
+					})
+					for row := range got {
+						var mag float64
+						for c := 0; c < k; c++ {
+							mag += 15 * 127 * math.Abs(float64(dx[c/8])*float64(s[row*sst+c/group]))
+						}
+						for g, v := range xsum {
+							mag += math.Abs(float64(v) * float64(s[row*sst+g]) * float64(z[row*zst+g]))
+						}
+						if math.Abs(float64(got[row]-want[row])) > 2*sumTol(mag) {
+							t.Fatalf("k=%d group=%d xsum=%d strided=%v: row %d = %g, twin %g", k, group, nx, strided, row, got[row], want[row])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// i8Bound is the documented error bound of the int8 path for one output:
+// Σ_c |Ŵ[c]|·d_b(c)/2 over the scaled activations, with a margin for the
+// float32 rounding of x·(127/max), plus the float32 summation error.
+func i8Bound(x []float32, row int, c qCase, mag float64) float64 {
+	w := c.w
+	k, g, ng := w.Cols, w.GroupSize(), w.NumGroups()
+	xs := slices.Clone(x)
+	if w.InScale != nil {
+		for i := range xs {
+			xs[i] *= w.InScale[i]
+		}
+	}
+	var bound float64
+	for b0 := 0; b0 < k; b0 += 32 {
+		var amax float64
+		for _, v := range xs[b0 : b0+32] {
+			amax = max(amax, math.Abs(float64(v)))
+		}
+		for col := b0; col < b0+32; col++ {
+			gi := col / g
+			z := float64(symZero(w.Bits))
+			if w.Zeros != nil {
+				z = float64(w.Zeros[row*ng+gi])
+			}
+			wh := (float64(c.codes[row*k+col]) - z) * float64(w.Scales[row*ng+gi])
+			bound += math.Abs(wh) * amax / 127 / 2 * (1 + 1e-5)
+		}
+	}
+	return bound + 4*sumTol(mag)
+}
+
+func TestQMatMulTInt8(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, p := range kernelPaths() {
+		for _, k := range []int{64, 192, 512} {
+			for _, group := range []int{32, 64, 128, -1} {
+				for _, sym := range []bool{false, true} {
+					m, n := 1+r.IntN(7), 1+r.IntN(13)
+					c := randQCase(r, 4, group, n, k, sym, r.IntN(2) == 0)
+					x := randVec(r, m*k)
+					want, mag := refQMatMulT(x, m, c)
+					dst, check := guarded(t, m*n, r.IntN(3))
+					withPath(p, func() { withI8(true, func() { QMatMulT(dst, x, m, c.w) }) })
+					check(p.name)
+					for i, v := range dst {
+						b := i8Bound(x[i/n*k:(i/n+1)*k], i%n, c, mag[i])
+						if e := math.Abs(float64(v) - want[i]); e > b {
+							t.Fatalf("%s k=%d g%d sym=%v: dst[%d] = %g, want %g ± %g (error %g)", p.name, k, group, sym, i, v, want[i], b, e)
+						}
+					}
+				}
+			}
+		}
+	}
+	// Shapes the path does not serve run the float kernels unchanged.
+	for _, s := range []struct{ bits, group, k int }{{4, 16, 128}, {4, 32, 96}, {3, 64, 128}, {8, 64, 128}} {
+		c := randQCase(r, s.bits, s.group, 5, s.k, false, false)
+		x := randVec(r, 2*s.k)
+		a, b := make([]float32, 10), make([]float32, 10)
+		QMatMulT(a, x, 2, c.w)
+		withI8(true, func() { QMatMulT(b, x, 2, c.w) })
+		if !slices.Equal(a, b) {
+			t.Fatalf("int%d g%d k=%d: int8 setting changed a shape it does not serve", s.bits, s.group, s.k)
+		}
+	}
+}
+
+// FuzzQDotI8 holds the int8-activation product to the float64 product of
+// the dequantized weights within its documented bound, on every path.
+func FuzzQDotI8(f *testing.F) {
+	f.Add(uint8(0), uint8(1), uint8(1), uint8(4), uint8(0), uint64(1))
+	f.Add(uint8(1), uint8(2), uint8(3), uint8(5), uint8(1), uint64(2))
+	f.Add(uint8(2), uint8(8), uint8(7), uint8(9), uint8(2), uint64(3))
+	f.Add(uint8(3), uint8(5), uint8(2), uint8(16), uint8(3), uint64(4))
+	f.Fuzz(func(t *testing.T, g8, steps8, m8, n8, flags uint8, seed uint64) {
+		group := []int{32, 64, 128, -1}[g8%4]
+		k, m, n := 64*(1+int(steps8%12)), 1+int(m8%7), int(n8%20)
+		r := rand.New(rand.NewPCG(seed, uint64(k*m*n)))
+		c := randQCase(r, 4, group, n, k, flags&1 != 0, flags&2 != 0)
+		x := randVec(r, m*k)
+		want, mag := refQMatMulT(x, m, c)
+		for _, p := range kernelPaths() {
+			dst, check := guarded(t, m*n, int(seed%3))
+			withPath(p, func() { withI8(true, func() { QMatMulT(dst, x, m, c.w) }) })
+			check(p.name)
+			for i, v := range dst {
+				if e := math.Abs(float64(v) - want[i]); e > i8Bound(x[i/n*k:(i/n+1)*k], i%n, c, mag[i]) {
+					t.Fatalf("%s g%d m=%d n=%d k=%d: dst[%d] = %g, want %g", p.name, group, m, n, k, i, v, want[i])
+				}
+			}
+		}
+	})
+}
