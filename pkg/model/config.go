@@ -54,6 +54,10 @@ type Rope struct {
 	OriginalMaxPositions int     `json:"original_max_position_embeddings,omitempty"`
 }
 
+// maxConfigDim bounds every size in config.json (2^24: vocabularies,
+// contexts and widths of real models are far below it).
+const maxConfigDim = 1 << 24
+
 // KVDim is the width of the key and value projections.
 func (c Config) KVDim() int { return c.NumKVHeads * c.HeadDim }
 
@@ -129,6 +133,11 @@ func ParseConfig(data []byte) (Config, error) {
 		}
 		if *p <= 0 {
 			return 0, fmt.Errorf("config.json: %s = %d must be positive", name, *p)
+		}
+		// Far beyond any released model; larger values are corrupt files
+		// that would otherwise turn into enormous allocations.
+		if *p > maxConfigDim {
+			return 0, fmt.Errorf("config.json: %s = %d exceeds the supported maximum %d", name, *p, maxConfigDim)
 		}
 		return *p, nil
 	}

@@ -97,3 +97,10 @@ func TestLlama3InvFreqHandDerived(t *testing.T) {
 		t.Errorf("linear inv_freq = %v, want [0.5 0.005]", lin)
 	}
 }
+
+func TestParseConfigRejectsAbsurdSizes(t *testing.T) {
+	_, err := ParseConfig([]byte(`{"architectures":["LlamaForCausalLM"],` + llamaBase + `, "head_dim": 2000000000}`))
+	if err == nil || !strings.Contains(err.Error(), "head_dim = 2000000000 exceeds the supported maximum") {
+		t.Fatalf("error %v", err)
+	}
+}
