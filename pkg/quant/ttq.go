@@ -118,6 +118,9 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Pro
 		return err
 	}
 	for l := range m.Layers {
+		// q/k/v read one input (the attention norm's output) and gate/up
+		// another: each group computes D once per request (METHODS §2.4).
+		attnIn, mlpIn := new(sharedScales), new(sharedScales)
 		for _, s := range layerSites(l) {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -140,6 +143,12 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Pro
 			tl, err := NewTTQLinear(d, f, t.Opts.TTQ)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
+			}
+			switch s.Name {
+			case "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj":
+				tl.shared = attnIn
+			case "mlp.gate_proj", "mlp.up_proj":
+				tl.shared = mlpIn
 			}
 			if err := m.SetLinear(s, tl); err != nil {
 				return err
@@ -165,6 +174,8 @@ type TTQLinear struct {
 
 	mu  sync.Mutex
 	cur *QLinear
+	// shared, when set, holds D for the layers that read the same input.
+	shared *sharedScales
 
 	calibNanos atomic.Int64
 	calibCount atomic.Int64
@@ -250,6 +261,40 @@ func (t *TTQLinear) BeginRequest() {
 	t.mu.Lock()
 	t.cur = nil
 	t.mu.Unlock()
+	if t.shared != nil {
+		t.shared.reset()
+	}
+}
+
+// sharedScales remembers the D computed for one input of one request, so
+// that the other layers reading the same activations (q/k/v, gate/up) skip
+// recomputing the statistics. The input is recognized by its backing array
+// and row count; BeginRequest clears it, because the model reuses its
+// buffers from one request to the next.
+type sharedScales struct {
+	mu   sync.Mutex
+	x    *float32
+	rows int
+	d    []float64
+}
+
+func (s *sharedScales) reset() {
+	s.mu.Lock()
+	s.x, s.d = nil, nil
+	s.mu.Unlock()
+}
+
+func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d != nil && len(x) > 0 && s.x == &x[0] && s.rows == rows {
+		return s.d
+	}
+	s.d = compute()
+	if len(x) > 0 {
+		s.x, s.rows = &x[0], rows
+	}
+	return s.d
 }
 
 // Forward implements model.Linear.
@@ -312,7 +357,12 @@ func ttqScales(x []float32, rows, cols int, o TTQOptions) []float64 {
 // Calibrate builds the request's quantized layer from activations x
 // (rows × In): codes of Q(W·D) (of R·D with low rank) and InScale = D⁻¹.
 func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
-	d := t.Scales(x, rows)
+	var d []float64
+	if t.shared != nil {
+		d = t.shared.get(x, rows, func() []float64 { return t.Scales(x, rows) })
+	} else {
+		d = t.Scales(x, rows)
+	}
 	n, k := t.Out(), t.In()
 	d32 := make([]float32, k)
 	inv := make([]float32, k)
