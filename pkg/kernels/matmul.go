@@ -107,7 +107,19 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // micro-kernel over every pair of panels, accumulating over k blocks in
 // dst.
 func matMulPacked(dst, x []float32, m int, w Weights) {
-	k, n := w.Cols, w.Rows
+	gemmPacked(dst, x, m, w.Rows, w.Cols, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
+		packB(bp, w, j0, j1, pc, kcb)
+	})
+}
+
+// blockPacker fills bp with the panels of weight rows [j0, j1) over the k
+// block [pc, pc+kcb), in packPanel's layout. scratch is a per-worker buffer
+// of the length gemmPacked was given, for packers that decode rows first.
+type blockPacker func(bp, scratch []float32, j0, j1, pc, kcb int)
+
+// gemmPacked is the driver shared by the float and the quantized products:
+// dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack.
+func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
 	apBuf := getFloats(&packedAPool, mpad*k)
@@ -118,16 +130,16 @@ func matMulPacked(dst, x []float32, m int, w Weights) {
 	panels := (n + nr - 1) / nr
 	grain := max(1, minTaskFlops/(2*nr*m*k))
 	ParallelFor(panels, grain, func(lo, hi int) {
-		bpBuf := getFloats(&packedBPool, ncBlock*kcBlock)
+		bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+scratchLen)
 		defer packedBPool.Put(bpBuf)
-		bp := *bpBuf
+		bp, scratch := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:ncBlock*kcBlock+scratchLen]
 		var tile [mr * nr]float32
 		for q0 := lo; q0 < hi; q0 += ncBlock / nr {
 			q1 := min(hi, q0+ncBlock/nr)
 			for pc := 0; pc < k; pc += kcBlock {
 				kcb := min(kcBlock, k-pc)
 				acc := pc > 0
-				packB(bp, w, q0*nr, min(q1*nr, n), pc, kcb)
+				pack(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb)
 				ablk := ap[pc*mpad : (pc+kcb)*mpad]
 				for ip := 0; ip < mp; ip++ {
 					a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]

@@ -196,58 +196,15 @@ func qMatMulPacked(dst, x []float32, m int, w QWeights) {
 	defer qFloatPool.Put(xbuf)
 	xp := *xbuf
 	qInputs(xp, nil, x, m, w)
-
-	mp := (m + mr - 1) / mr
-	mpad := mp * mr
-	apBuf := getFloats(&packedAPool, mpad*k)
-	defer packedAPool.Put(apBuf)
-	ap := *apBuf
-	packA(ap, xp, m, k, mpad)
-
-	panels := (n + nr - 1) / nr
-	grain := max(1, minTaskFlops/(2*nr*m*k))
-	ParallelFor(panels, grain, func(lo, hi int) {
-		bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+nr*kcBlock)
-		defer packedBPool.Put(bpBuf)
-		bp, rows := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:]
-		var tile [mr * nr]float32
-		for q0 := lo; q0 < hi; q0 += ncBlock / nr {
-			q1 := min(hi, q0+ncBlock/nr)
-			for pc := 0; pc < k; pc += kcBlock {
-				kcb := min(kcBlock, k-pc)
-				acc := pc > 0
-				for q := q0; q < q1; q++ {
-					j := q * nr
-					cnt := min(nr, n-j)
-					for r := 0; r < cnt; r++ {
-						qDequantRow(rows[r*kcb:(r+1)*kcb], w, j+r, pc)
-					}
-					src := unsafe.Slice((*byte)(unsafe.Pointer(&rows[0])), 4*nr*kcb)
-					packPanel(bp[(q-q0)*nr*kcb:(q-q0+1)*nr*kcb], src, 4*kcb, cnt, kcb, ElemF32)
-				}
-				ablk := ap[pc*mpad : (pc+kcb)*mpad]
-				for ip := 0; ip < mp; ip++ {
-					a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]
-					i0 := ip * mr
-					rows := min(mr, m-i0)
-					for q := q0; q < q1; q++ {
-						b := bp[(q-q0)*nr*kcb : (q-q0+1)*nr*kcb]
-						j0 := q * nr
-						cols := min(nr, n-j0)
-						if rows == mr && cols == nr {
-							gemmTile(a, b, kcb, dst[i0*n+j0:], n, acc)
-							continue
-						}
-						for i := 0; i < rows && acc; i++ {
-							copy(tile[i*nr:i*nr+cols], dst[(i0+i)*n+j0:(i0+i)*n+j0+cols])
-						}
-						gemmTile(a, b, kcb, tile[:], nr, acc)
-						for i := 0; i < rows; i++ {
-							copy(dst[(i0+i)*n+j0:(i0+i)*n+j0+cols], tile[i*nr:i*nr+cols])
-						}
-					}
-				}
+	gemmPacked(dst, xp, m, n, k, nr*kcBlock, func(bp, rows []float32, j0, j1, pc, kcb int) {
+		for q := 0; j0+q*nr < j1; q++ {
+			j := j0 + q*nr
+			cnt := min(nr, j1-j)
+			for r := 0; r < cnt; r++ {
+				qDequantRow(rows[r*kcb:(r+1)*kcb], w, j+r, pc)
 			}
+			src := unsafe.Slice((*byte)(unsafe.Pointer(&rows[0])), 4*nr*kcb)
+			packPanel(bp[q*nr*kcb:(q+1)*nr*kcb], src, 4*kcb, cnt, kcb, ElemF32)
 		}
 	})
 }
