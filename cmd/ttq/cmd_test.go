@@ -185,6 +185,7 @@ func TestBadInputIsOneLine(t *testing.T) {
 		{[]string{"import", "-o", t.TempDir()}, 2, "nothing to import"},
 		{[]string{"import", "--tokenizer", filepath.Join("..", "..", "testdata", "models", "tiny-llama2", "config.json"), "-o", t.TempDir()}, 1, "config.json"},
 		{[]string{"no-such-command"}, 2, "unknown command"},
+		{[]string{"eval", "--dataset", filepath.Join(t.TempDir(), "nope.txt")}, 1, "not a built-in dataset (wikitext, piqa)"},
 	}
 	for _, tc := range cases {
 		code, _, errOut := runTTQ(t, tc.args...)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -295,8 +296,8 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		var txt eval.Text
 		if file == "" {
 			txt, err = eval.WikiText(opts.Split, p)
-		} else {
-			txt, err = eval.ReadTextFile(file, p)
+		} else if txt, err = eval.ReadTextFile(file, p); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--dataset %s: not a built-in dataset (wikitext, piqa) and %w", file, err)
 		}
 		if err != nil {
 			return err
