@@ -140,13 +140,7 @@ func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
 		quantizeActs(xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng], xi, group)
 	}
 
-	zeros, zs := w.Zeros, ng
-	if zeros == nil {
-		zeros, zs = make([]byte, ng), 0
-		for i := range zeros {
-			zeros[i] = symZero(bits)
-		}
-	}
+	zeros, zs := w.zeroPoints()
 	block := max(4, (128<<10)/max(rb, 1)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
 	ParallelFor((n+3)/4, (grain+3)/4, func(lo, hi int) {

@@ -111,13 +111,7 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 	xp, xsum := (*buf)[:m*k], (*buf)[m*k:]
 	qInputs(xp, xsum, x, m, w)
 
-	zeros, zs := w.Zeros, ng
-	if zeros == nil {
-		zeros, zs = make([]byte, ng), 0
-		for i := range zeros {
-			zeros[i] = symZero(bits)
-		}
-	}
+	zeros, zs := w.zeroPoints()
 	block := max(4, (128<<10)/max(rb, 1)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
 	ParallelFor((n+3)/4, (grain+3)/4, func(lo, hi int) {

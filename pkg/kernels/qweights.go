@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // QWeights is a read-only Rows×Cols matrix stored as integer codes of Bits
@@ -68,6 +70,31 @@ func (w QWeights) NumGroups() int {
 
 // symZero is the zero point of a symmetric grid.
 func symZero(bits int) uint8 { return uint8(1 << (bits - 1)) }
+
+// zeroPoints returns the zero points and their row stride: the stored ones,
+// or for a symmetric grid one shared read-only row of the constant
+// 2^(bits−1) with stride 0, so that decode calls allocate nothing.
+func (w QWeights) zeroPoints() ([]byte, int) {
+	ng := w.NumGroups()
+	if w.Zeros != nil {
+		return w.Zeros, ng
+	}
+	return symZeroRow(w.Bits, ng), 0
+}
+
+// symZeroRows caches, per bit width, the longest symmetric zero-point row
+// asked for so far. Concurrent callers may both build a row; either is
+// correct, since the contents depend only on the width.
+var symZeroRows [9]atomic.Pointer[[]byte]
+
+func symZeroRow(bits, n int) []byte {
+	if p := symZeroRows[bits].Load(); p != nil && len(*p) >= n {
+		return (*p)[:n]
+	}
+	row := bytes.Repeat([]byte{symZero(bits)}, n)
+	symZeroRows[bits].Store(&row)
+	return row
+}
 
 // Validate checks the slices against the shape and the zero points against
 // the bit width.
