@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/ttqproject/ttq/pkg/model/tokenizer/pretok"
 )
 
 // ConvertGPT2 converts GPT-2's vocab.json (encoder.json) and merges.txt
@@ -67,7 +69,7 @@ type TiktokenOptions struct {
 }
 
 // Llama3Pattern is Meta Llama 3's pre-tokenizer regex.
-const Llama3Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+const Llama3Pattern = pretok.Llama3Pattern
 
 // Llama3TiktokenOptions returns the pattern and the 256 special tokens
 // (128000…128255) of meta-llama/llama3 llama/tokenizer.py.

@@ -13,7 +13,7 @@ type matcher interface {
 }
 
 // gpt2Pattern is the regex ByteLevel{use_regex: true} splits with.
-const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+const gpt2Pattern = pretok.GPT2Pattern
 
 func compileRegex(p string) (matcher, error) {
 	re, err := pretok.Compile(p)

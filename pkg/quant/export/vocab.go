@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer/pretok"
 )
 
 // GGUF token types (llama.h's enum llama_token_type, gguf-py TokenType).
@@ -24,13 +25,10 @@ const (
 // converter, convert_hf_to_gguf.py get_vocab_base_pre, names them by
 // hashing a test encoding, ttq by the Split pattern itself).
 var preByPattern = map[string]string{
-	tokenizer.Llama3Pattern: "llama-bpe",
-	`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`: "qwen2",
-	gpt2Pattern: "gpt-2",
+	pretok.Llama3Pattern: "llama-bpe",
+	pretok.Qwen2Pattern:  "qwen2",
+	pretok.GPT2Pattern:   "gpt-2",
 }
-
-// gpt2Pattern is the regex ByteLevel applies when use_regex is set.
-const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
 // Vocab is a tokenizer as GGUF stores it (the tokenizer.ggml.* keys).
 type Vocab struct {
@@ -284,7 +282,7 @@ func bytePre(pres []component) (string, error) {
 		}
 	}
 	if useRegex {
-		split = append(split, gpt2Pattern)
+		split = append(split, pretok.GPT2Pattern)
 	}
 	if len(split) != 1 {
 		return "", fmt.Errorf("export: tokenizer.json: byte-level tokenizer with %d split patterns; ttq maps exactly one regex to tokenizer.ggml.pre", len(split))
