@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 )
@@ -223,7 +224,12 @@ func (m *Model) attend(s *State, l, t int) {
 	pos0 := s.pos
 	blocks := (t + attnBlock - 1) / attnBlock
 	kernels.ParallelFor(c.NumKVHeads*blocks, 1, func(lo, hi int) {
-		var kh, vt, qh, sc, oh []float32
+		// Scratch outlives the call in a pool: decoding runs this once per
+		// token and layer, and fresh buffers each time would dominate.
+		buf := attnScratchPool.Get().(*attnScratch)
+		defer attnScratchPool.Put(buf)
+		kh, vt, qh, sc, oh := buf.kh, buf.vt, buf.qh, buf.sc, buf.oh
+		defer func() { buf.kh, buf.vt, buf.qh, buf.sc, buf.oh = kh, vt, qh, sc, oh }()
 		for item := lo; item < hi; item++ {
 			g, b := item/blocks, item%blocks
 			i0, i1 := b*attnBlock, min((b+1)*attnBlock, t)
@@ -283,6 +289,10 @@ func (m *Model) attend(s *State, l, t int) {
 		}
 	})
 }
+
+type attnScratch struct{ kh, vt, qh, sc, oh []float32 }
+
+var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {
