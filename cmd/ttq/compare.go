@@ -262,11 +262,8 @@ func (o *compareOptions) validate() error {
 	if len(o.Datasets) == 0 && len(o.EvalDomains) == 0 {
 		return usagef("--datasets is empty")
 	}
-	if _, err := eval.ParseBOSPolicy(o.BOS); err != nil {
-		return usagef("--bos %q: want auto, on or off", o.BOS)
-	}
-	if _, err := eval.ParseProtocol(o.Protocol); err != nil {
-		return usagef("--protocol %q: want gptq or llamacpp", o.Protocol)
+	if err := validateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
+		return err
 	}
 	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 {
 		return usagef("--ctx, --max-windows, --max-items and --parallel must not be negative")

@@ -68,11 +68,8 @@ func (o *evalOptions) validate() error {
 	if kind == kindMultipleChoice && strings.HasPrefix(o.Dataset, "mc:") && file == "" {
 		return usagef("--dataset mc:FILE needs a file name")
 	}
-	if _, err := eval.ParseBOSPolicy(o.BOS); err != nil {
-		return usagef("--bos %q: want auto, on or off", o.BOS)
-	}
-	if _, err := eval.ParseProtocol(o.Protocol); err != nil {
-		return usagef("--protocol %q: want gptq or llamacpp", o.Protocol)
+	if err := validateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
+		return err
 	}
 	if o.Ctx < 0 || o.MaxWindows < 0 || o.Threads < 0 || o.Parallel < 0 {
 		return usagef("--ctx, --max-windows, --threads and --parallel must not be negative")
@@ -475,4 +472,16 @@ func (r *evalReport) rows() [][]string {
 		rows = append(rows, []string{"status", "interrupted: partial result for " + r.doneText()})
 	}
 	return rows
+}
+
+// validateBOSAndProtocol checks the evaluation flags that eval and compare
+// share.
+func validateBOSAndProtocol(bos, protocol string) error {
+	if _, err := eval.ParseBOSPolicy(bos); err != nil {
+		return usagef("--bos %q: want auto, on or off", bos)
+	}
+	if _, err := eval.ParseProtocol(protocol); err != nil {
+		return usagef("--protocol %q: want gptq or llamacpp", protocol)
+	}
+	return nil
 }
