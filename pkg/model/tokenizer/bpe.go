@@ -14,6 +14,7 @@ import (
 type bpeModel struct {
 	vocab        map[string]int
 	merges       map[uint64]uint64 // pair (a<<32|b) → rank<<32 | merged id
+	mergeList    [][2]string       // as listed in the file, rank order
 	nMerges      int
 	unkID        int // -1 when the model has no unk_token
 	unkToken     string
@@ -37,6 +38,7 @@ func newBPEModel(vocab map[string]int, merges [][2]string, unk string, byteFallb
 	m := &bpeModel{
 		vocab:        vocab,
 		merges:       make(map[uint64]uint64, len(merges)),
+		mergeList:    merges,
 		nMerges:      len(merges),
 		unkID:        -1,
 		unkToken:     unk,

@@ -13,8 +13,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,6 +43,32 @@ type Tokenizer struct {
 	bosTok, eosTok string
 	procName       string
 }
+
+// AddedToken is one entry of tokenizer.json's added_tokens.
+type AddedToken struct {
+	ID      int
+	Content string
+	Special bool
+}
+
+// Vocab returns a copy of the BPE model's vocabulary (token → id), without
+// the added tokens.
+func (t *Tokenizer) Vocab() map[string]int { return maps.Clone(t.model.vocab) }
+
+// Merges returns the BPE merges in rank order, as listed in tokenizer.json.
+func (t *Tokenizer) Merges() [][2]string { return slices.Clone(t.model.mergeList) }
+
+// AddedTokens returns the added tokens in tokenizer.json's order.
+func (t *Tokenizer) AddedTokens() []AddedToken {
+	out := make([]AddedToken, len(t.added))
+	for i, a := range t.added {
+		out[i] = AddedToken{ID: a.ID, Content: a.Content, Special: a.Special}
+	}
+	return out
+}
+
+// UnkToken returns the model's unk_token, "" when it has none.
+func (t *Tokenizer) UnkToken() string { return t.model.unkToken }
 
 // Summary describes a loaded tokenizer.
 type Summary struct {

@@ -54,21 +54,13 @@ type Vocab struct {
 	AddSpacePrefix bool
 }
 
+// tokenizerJSON holds the pipeline components of tokenizer.json, whose
+// types decide the GGUF tokenizer model and pre-tokenizer; the vocabulary,
+// merges and added tokens come from the loaded tokenizer.
 type tokenizerJSON struct {
-	AddedTokens []struct {
-		ID      int    `json:"id"`
-		Content string `json:"content"`
-		Special bool   `json:"special"`
-	} `json:"added_tokens"`
 	Normalizer   json.RawMessage `json:"normalizer"`
 	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
 	Decoder      json.RawMessage `json:"decoder"`
-	Model        struct {
-		Type     string          `json:"type"`
-		Vocab    map[string]int  `json:"vocab"`
-		Merges   json.RawMessage `json:"merges"`
-		UnkToken *string         `json:"unk_token"`
-	} `json:"model"`
 }
 
 // component is one normalizer, pre-tokenizer or decoder node.
@@ -139,9 +131,6 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 	if err := json.Unmarshal(tokJSON, &tj); err != nil {
 		return nil, fmt.Errorf("export: tokenizer.json: %w", err)
 	}
-	if tj.Model.Type != "BPE" {
-		return nil, fmt.Errorf("export: tokenizer.json: model type %q: GGUF export supports BPE tokenizers only", tj.Model.Type)
-	}
 	norms, err := flatten(tj.Normalizer, 0)
 	if err != nil {
 		return nil, err
@@ -197,7 +186,8 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 	v.Tokens = make([]string, vocabSize)
 	v.Types = make([]int32, vocabSize)
 	set := make([]bool, vocabSize)
-	for s, id := range tj.Model.Vocab {
+	vocab := tok.Vocab()
+	for s, id := range vocab {
 		if id < 0 || id >= vocabSize {
 			return nil, fmt.Errorf("export: tokenizer.json: token %q has id %d outside [0, %d)", s, id, vocabSize)
 		}
@@ -206,7 +196,7 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 			v.Types[id] = TokenByte
 		}
 	}
-	for _, a := range tj.AddedTokens {
+	for _, a := range tok.AddedTokens() {
 		if a.ID < 0 || a.ID >= vocabSize {
 			return nil, fmt.Errorf("export: tokenizer.json: added token %q has id %d outside [0, %d)", a.Content, a.ID, vocabSize)
 		}
@@ -217,8 +207,8 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 			v.Types[a.ID] = TokenUserDefined
 		}
 	}
-	if tj.Model.UnkToken != nil {
-		if id, ok := tok.ID(*tj.Model.UnkToken); ok && id < vocabSize {
+	if unk := tok.UnkToken(); unk != "" {
+		if id, ok := tok.ID(unk); ok && id < vocabSize {
 			v.UNK, v.Types[id] = id, TokenUnknown
 		}
 	}
@@ -228,10 +218,7 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 		}
 	}
 
-	merges, err := parseMerges(tj.Model.Merges)
-	if err != nil {
-		return nil, err
-	}
+	merges := tok.Merges()
 	if byteLevel {
 		v.Merges = make([]string, len(merges))
 		for i, m := range merges {
@@ -241,7 +228,7 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 		v.Scores = make([]float32, vocabSize)
 		built := make([]bool, vocabSize)
 		for r, m := range merges {
-			id, ok := tj.Model.Vocab[m[0]+m[1]]
+			id, ok := vocab[m[0]+m[1]]
 			if !ok || built[id] {
 				continue
 			}
@@ -292,36 +279,6 @@ func bytePre(pres []component) (string, error) {
 		return "", fmt.Errorf("export: tokenizer.json: unknown pre-tokenizer regex %q: llama.cpp would tokenize it differently (ttq knows the Llama 3 (llama-bpe), Qwen2 (qwen2) and GPT-2 (gpt-2) patterns)", split[0])
 	}
 	return pre, nil
-}
-
-func parseMerges(raw json.RawMessage) ([][2]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var strs []string
-	if err := json.Unmarshal(raw, &strs); err == nil {
-		out := make([][2]string, len(strs))
-		for i, s := range strs {
-			a, b, ok := strings.Cut(s, " ")
-			if !ok {
-				return nil, fmt.Errorf("export: tokenizer.json: merge %d %q is not two tokens separated by a space", i, s)
-			}
-			out[i] = [2]string{a, b}
-		}
-		return out, nil
-	}
-	var pairs [][]string
-	if err := json.Unmarshal(raw, &pairs); err != nil {
-		return nil, fmt.Errorf("export: tokenizer.json: merges: %w", err)
-	}
-	out := make([][2]string, len(pairs))
-	for i, p := range pairs {
-		if len(p) != 2 {
-			return nil, fmt.Errorf("export: tokenizer.json: merge %d has %d parts, want 2", i, len(p))
-		}
-		out[i] = [2]string{p[0], p[1]}
-	}
-	return out, nil
 }
 
 func spaceToG(s string) string { return strings.ReplaceAll(s, " ", "\u0120") }
