@@ -12,3 +12,11 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
 // useAVX2 selects the assembly kernels. It is a variable only so that tests
 // can run both paths on one machine; nothing else writes it.
 var useAVX2 = hasAVX2 && !noASMFromEnv()
+
+// hasAVX512 reports whether this CPU (and OS) runs the AVX-512 kernels:
+// foundation, byte/word and vector-length extensions, on top of AVX2.
+var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+
+// useAVX512 selects the AVX-512 kernels where one exists; like useAVX2 it
+// is a variable for the tests. TTQ_NOAVX512=1 keeps the AVX2 kernels.
+var useAVX512 = hasAVX512 && useAVX2 && !envBool("TTQ_NOAVX512")

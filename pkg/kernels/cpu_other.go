@@ -6,8 +6,10 @@ package kernels
 // below are never reached; they exist so that the dispatching code
 // compiles identically on every platform.
 var (
-	hasAVX2 = false
-	useAVX2 = false
+	hasAVX2   = false
+	useAVX2   = false
+	hasAVX512 = false
+	useAVX512 = false
 )
 
 const errNoAsm = "kernels: assembly kernel called in a build without assembly"
@@ -54,3 +56,6 @@ func scaleMinMaxAVX2(w []float32, d *float32) (lo, hi float32, nan bool) { panic
 func minMaxAVX2(w []float32) (lo, hi float32, nan bool)                  { panic(errNoAsm) }
 func quantizeAVX2(codes []uint8, w *float32, s, z, maxq float32)         { panic(errNoAsm) }
 func pack4AVX2(dst []byte, codes *uint8)                                 { panic(errNoAsm) }
+func qgemvRow4AVX512(xp, xsum []float32, w *byte, s *float32, z *byte, group int) float32 {
+	panic(errNoAsm)
+}

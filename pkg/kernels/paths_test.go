@@ -9,23 +9,26 @@ import (
 // kernel on each path this build and CPU offer, in the manner of
 // zeebo/xxh3's withAVX2/withGeneric.
 type kernelPath struct {
-	name string
-	avx2 bool
+	name         string
+	avx2, avx512 bool
 }
 
 func kernelPaths() []kernelPath {
-	ps := []kernelPath{{"generic", false}}
+	ps := []kernelPath{{"generic", false, false}}
 	if hasAVX2 {
-		ps = append(ps, kernelPath{"avx2", true})
+		ps = append(ps, kernelPath{"avx2", true, false})
+	}
+	if hasAVX512 {
+		ps = append(ps, kernelPath{"avx2+avx512", true, true})
 	}
 	return ps
 }
 
-// withPath runs fn with the dispatch variable set for p.
+// withPath runs fn with the dispatch variables set for p.
 func withPath(p kernelPath, fn func()) {
-	old := useAVX2
-	useAVX2 = p.avx2
-	defer func() { useAVX2 = old }()
+	old, old512 := useAVX2, useAVX512
+	useAVX2, useAVX512 = p.avx2, p.avx512
+	defer func() { useAVX2, useAVX512 = old, old512 }()
 	fn()
 }
 
@@ -71,16 +74,21 @@ func TestDispatchFlags(t *testing.T) {
 	for _, p := range kernelPaths() {
 		withPath(p, func() {
 			if got := Accelerated(); got != p.name {
-				t.Errorf("Accelerated() = %q with useAVX2=%v", got, p.avx2)
+				t.Errorf("Accelerated() = %q with useAVX2=%v, useAVX512=%v", got, p.avx2, p.avx512)
 			}
 		})
 	}
-	defer SetAccelerated(useAVX2)
-	if SetAccelerated(false) || Accelerated() != "generic" {
+	defer func(a, b bool) { useAVX2, useAVX512 = a, b }(useAVX2, useAVX512)
+	if SetAccelerated(false) || Accelerated() != "generic" || useAVX512 {
 		t.Error("SetAccelerated(false) left the assembly on")
 	}
-	if on := SetAccelerated(true); on != hasAVX2 || (Accelerated() == "avx2") != hasAVX2 {
-		t.Errorf("SetAccelerated(true) = %v on a CPU/build with hasAVX2 = %v", on, hasAVX2)
+	t.Setenv("TTQ_NOAVX512", "")
+	if on := SetAccelerated(true); on != hasAVX2 || (Accelerated() != "generic") != hasAVX2 || useAVX512 != hasAVX512 {
+		t.Errorf("SetAccelerated(true) = %v, %q on a CPU/build with hasAVX2 = %v, hasAVX512 = %v", on, Accelerated(), hasAVX2, hasAVX512)
+	}
+	t.Setenv("TTQ_NOAVX512", "1")
+	if SetAccelerated(true); useAVX512 {
+		t.Error("TTQ_NOAVX512=1 leaves the AVX-512 kernels on")
 	}
 }
 

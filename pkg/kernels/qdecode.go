@@ -108,20 +108,46 @@ func qCode(row []byte, bits, c int) uint8 {
 	return uint8(acc >> (c % b.codes * bits) & (1<<bits - 1))
 }
 
-// permuteRow writes x in the kernels' order for bits-bit codes: whole
-// chunks permuted, the tail copied.
-func permuteRow(dst, x []float32, bits int) {
-	c := qChunks[bits]
-	full := len(x) - len(x)%c.codes
-	if c.perm == nil {
+// permuteRow writes x in the order of chunk ch: whole chunks permuted, the
+// tail copied.
+func permuteRow(dst, x []float32, ch qChunk) {
+	full := len(x) - len(x)%ch.codes
+	if ch.perm == nil {
 		copy(dst, x)
 		return
 	}
-	for c0 := 0; c0 < full; c0 += c.codes {
-		d, s := dst[c0:c0+c.codes], x[c0:c0+c.codes]
-		for i, p := range c.perm {
+	for c0 := 0; c0 < full; c0 += ch.codes {
+		d, s := dst[c0:c0+ch.codes], x[c0:c0+ch.codes]
+		for i, p := range ch.perm {
 			d[i] = s[p]
 		}
 	}
 	copy(dst[full:len(x)], x[full:])
+}
+
+// qChunk4x32 is the chunk of the AVX-512 matrix-vector kernel for 4-bit
+// codes: 16 bytes widened into the 16 lanes of one register, so the even
+// codes (low nibbles) come first, then the odd ones.
+var qChunk4x32 = qChunk{32, 16, permInterleave(16, 2)}
+
+// qGemvChunk is the chunk the matrix-vector product of w runs on: the wide
+// AVX-512 one where the CPU has it and every group boundary falls on it,
+// else the chunk of w's width.
+func qGemvChunk(w QWeights) qChunk {
+	if useAVX512 && w.Bits == 4 && (w.GroupSize()%qChunk4x32.codes == 0 || w.NumGroups() == 1) {
+		return qChunk4x32
+	}
+	return qChunks[w.Bits]
+}
+
+// decodeChunkIn is decodeChunk for chunk ch, which may be wider than the
+// chunk of the width (qChunk4x32).
+func decodeChunkIn(dst []float32, src []byte, bits int, ch qChunk) {
+	if ch.codes == qChunks[bits].codes {
+		decodeChunk(dst, src, bits)
+		return
+	}
+	for i, p := range ch.perm {
+		dst[i] = float32(qCode(src, bits, int(p)))
+	}
 }

@@ -11,8 +11,7 @@ package kernels
 // the kernels' chunk order (see qChunk). k and group are multiples of the
 // chunk, len(xsum) a multiple of 8. The zero points enter through the sums
 // of x over each group (xsum), so the inner loop multiplies bare codes.
-func qgemvQuadGeneric(bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
-	ch := qChunks[bits]
+func qgemvQuadGeneric(ch qChunk, bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
 	k := len(xp)
 	var buf [32]float32
 	for r := 0; r < 4; r++ {
@@ -21,7 +20,7 @@ func qgemvQuadGeneric(bits int, dst, xp, xsum []float32, w []byte, wstride int, 
 		for g, g0 := 0, 0; g0 < k; g, g0 = g+1, g0+group {
 			var acc float32
 			for c := g0; c < min(g0+group, k); c += ch.codes {
-				decodeChunk(buf[:ch.codes], row[c/ch.codes*ch.bytes:], bits)
+				decodeChunkIn(buf[:ch.codes], row[c/ch.codes*ch.bytes:], bits, ch)
 				for i, q := range buf[:ch.codes] {
 					acc += q * xp[c+i]
 				}

@@ -123,7 +123,7 @@ func TestQGemvQuadI8Paths(t *testing.T) {
 					xsum := randVec(r, nx)
 					var want, got [4]float32
 					qgemvQuad4I8Generic(want[:], xq, dx, xsum, w, ws, s, sst, z, zst, group)
-					withPath(kernelPath{"avx2", true}, func() {
+					withPath(kernelPath{"avx2", true, false}, func() {
 						qgemvQuadI8(got[:], xq, dx, xsum, w, ws, s, sst, z, zst, group)
 					})
 					for row := range got {

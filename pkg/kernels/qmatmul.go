@@ -48,7 +48,7 @@ var qFloatPool = sync.Pool{New: func() any { return new([]float32) }}
 // qInputs lays out the m activation rows for the kernels: xp[i] is row i
 // scaled by InScale and permuted into chunk order, xsum[i*ng+g] the sum of
 // its scaled values over group g.
-func qInputs(xp, xsum, x []float32, m int, w QWeights) {
+func qInputs(xp, xsum, x []float32, m int, w QWeights, ch qChunk) {
 	k, g, ng := w.Cols, w.GroupSize(), w.NumGroups()
 	for i := 0; i < m; i++ {
 		xs := x[i*k : (i+1)*k]
@@ -71,22 +71,21 @@ func qInputs(xp, xsum, x []float32, m int, w QWeights) {
 			}
 		}
 		if &xs[0] == &out[0] {
-			permuteInPlace(out, w.Bits)
+			permuteInPlace(out, ch)
 		} else {
-			permuteRow(out, xs, w.Bits)
+			permuteRow(out, xs, ch)
 		}
 	}
 }
 
-func permuteInPlace(x []float32, bits int) {
-	ch := qChunks[bits]
+func permuteInPlace(x []float32, ch qChunk) {
 	if ch.perm == nil {
 		return
 	}
 	var tmp [32]float32
 	for c0 := 0; c0+ch.codes <= len(x); c0 += ch.codes {
 		copy(tmp[:ch.codes], x[c0:c0+ch.codes])
-		permuteRow(x[c0:c0+ch.codes], tmp[:ch.codes], bits)
+		permuteRow(x[c0:c0+ch.codes], tmp[:ch.codes], ch)
 	}
 }
 
@@ -95,7 +94,10 @@ func permuteInPlace(x []float32, bits int) {
 // stays in L2.
 func qMatMulRows(dst, x []float32, m int, w QWeights) {
 	k, n, bits := w.Cols, w.Rows, w.Bits
-	ch := qChunks[bits]
+	ch := qGemvChunk(w)
+	// The wide chunk is read by the single-row kernel (see
+	// qgemv512_amd64.s for why one row at a time).
+	rowKernel := ch.codes != qChunks[bits].codes
 	ng := w.NumGroups()
 	kfull := k - k%ch.codes
 	group := w.GroupSize()
@@ -109,7 +111,7 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 	buf := getFloats(&qFloatPool, m*k+m*ng)
 	defer qFloatPool.Put(buf)
 	xp, xsum := (*buf)[:m*k], (*buf)[m*k:]
-	qInputs(xp, xsum, x, m, w)
+	qInputs(xp, xsum, x, m, w, ch)
 
 	zeros, zs := w.zeroPoints()
 	block := max(4, (128<<10)/max(rb, 1)) &^ 3
@@ -123,12 +125,17 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 				xi, si := xp[i*k:(i+1)*k], xsum[i*ng:(i+1)*ng]
 				d := dst[i*n : (i+1)*n]
 				j := j0
+				if rowKernel {
+					for ; j < j1; j++ {
+						d[j] = qgemvRow(ch, bits, xi[:kfull], si[:ng8], w.Packed[j*rb:], w.Scales[j*ng:], zeros[j*zs:], group)
+					}
+				}
 				for ; j+4 <= j1; j += 4 {
-					qgemvQuad(bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
+					qgemvQuad(ch, bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
 				}
 				for ; j < j1; j++ {
 					// A lone row runs as a quad of copies of itself.
-					qgemvQuad(bits, tmp[:], xi[:kfull], si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
+					qgemvQuad(ch, bits, tmp[:], xi[:kfull], si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
 					d[j] = tmp[0]
 				}
 				if kfull == k && ng8 == ng {
@@ -154,13 +161,15 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 }
 
 // qgemvQuad checks the bounds of a four-row kernel call and dispatches it.
-func qgemvQuad(bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
-	ch := qChunks[bits]
+func qgemvQuad(ch qChunk, bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
 	k := len(xp)
 	ng := (k + group - 1) / group
 	if len(dst) < 4 || k%ch.codes != 0 || group%ch.codes != 0 || len(xsum)%8 != 0 ||
 		len(w) < 3*wstride+k/ch.codes*ch.bytes || len(s) < 3*ss+max(ng, len(xsum)) || len(z) < 3*zs+len(xsum) {
 		panic("kernels: qgemvQuad out of range")
+	}
+	if ch.codes != qChunks[bits].codes {
+		panic("kernels: qgemvQuad with a chunk its kernels do not read")
 	}
 	if useAVX2 && k > 0 {
 		switch bits {
@@ -178,7 +187,24 @@ func qgemvQuad(bits int, dst, xp, xsum []float32, w []byte, wstride int, s []flo
 			return
 		}
 	}
-	qgemvQuadGeneric(bits, dst, xp, xsum, w, wstride, s, ss, z, zs, group)
+	qgemvQuadGeneric(ch, bits, dst, xp, xsum, w, wstride, s, ss, z, zs, group)
+}
+
+// qgemvRow checks the bounds of a single-row kernel call and dispatches it:
+// the AVX-512 kernel for the wide chunk, else the four-row twin on one row.
+func qgemvRow(ch qChunk, bits int, xp, xsum []float32, w []byte, s []float32, z []byte, group int) float32 {
+	k := len(xp)
+	ng := (k + group - 1) / group
+	if k%ch.codes != 0 || group%ch.codes != 0 || len(xsum)%8 != 0 ||
+		len(w) < k/ch.codes*ch.bytes || len(s) < max(ng, len(xsum)) || len(z) < len(xsum) {
+		panic("kernels: qgemvRow out of range")
+	}
+	if useAVX512 && bits == 4 && ch.codes == qChunk4x32.codes && k > 0 {
+		return qgemvRow4AVX512(xp, xsum, &w[0], &s[0], unsafe.SliceData(z), group)
+	}
+	var out [4]float32
+	qgemvQuadGeneric(ch, bits, out[:], xp, xsum, w, 0, s, 0, z, 0, group)
+	return out[0]
 }
 
 // qMatMulPacked is the prefill product: the float32 blocked product of
@@ -189,7 +215,7 @@ func qMatMulPacked(dst, x []float32, m int, w QWeights) {
 	xbuf := getFloats(&qFloatPool, m*k)
 	defer qFloatPool.Put(xbuf)
 	xp := *xbuf
-	qInputs(xp, nil, x, m, w)
+	qInputs(xp, nil, x, m, w, qChunks[w.Bits])
 	gemmPacked(dst, xp, m, n, k, nr*kcBlock, func(bp, rows []float32, j0, j1, pc, kcb int) {
 		for q := 0; j0+q*nr < j1; q++ {
 			j := j0 + q*nr

@@ -252,9 +252,22 @@ func TestQGemvQuadPaths(t *testing.T) {
 		t.Skip("no assembly kernels in this build or on this CPU")
 	}
 	r := rand.New(rand.NewPCG(9, 10))
+	type variant struct {
+		bits int
+		ch   qChunk
+		path kernelPath
+	}
+	var variants []variant
 	for _, bits := range []int{2, 3, 4, 8} {
-		ch := qChunks[bits]
-		for _, chunks := range []int{0, 1, 2, 3, 8, 9} {
+		variants = append(variants, variant{bits, qChunks[bits], kernelPath{"avx2", true, false}})
+	}
+	if hasAVX512 {
+		// The single-row kernel, run on each of the four rows in turn.
+		variants = append(variants, variant{4, qChunk4x32, kernelPath{"avx2+avx512", true, true}})
+	}
+	for _, v := range variants {
+		bits, ch := v.bits, v.ch
+		for _, chunks := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9} {
 			k := chunks * ch.codes
 			for _, group := range []int{ch.codes, 2 * ch.codes, 4 * ch.codes, max(k, ch.codes)} {
 				ng := (k + group - 1) / group
@@ -279,9 +292,15 @@ func TestQGemvQuadPaths(t *testing.T) {
 						}
 						xp, xsum := randVec(r, k), randVec(r, nx)
 						var want, got [4]float32
-						qgemvQuadGeneric(bits, want[:], xp, xsum, w, ws, s, sst, z, zst, group)
-						withPath(kernelPath{"avx2", true}, func() {
-							qgemvQuad(bits, got[:], xp, xsum, w, ws, s, sst, z, zst, group)
+						qgemvQuadGeneric(ch, bits, want[:], xp, xsum, w, ws, s, sst, z, zst, group)
+						withPath(v.path, func() {
+							if ch.codes == qChunks[bits].codes {
+								qgemvQuad(ch, bits, got[:], xp, xsum, w, ws, s, sst, z, zst, group)
+								return
+							}
+							for row := range got {
+								got[row] = qgemvRow(ch, bits, xp, xsum, w[row*ws:], s[row*sst:], z[row*zst:], group)
+							}
 						})
 						for row := range got {
 							var mag float64
@@ -292,7 +311,7 @@ func TestQGemvQuadPaths(t *testing.T) {
 								mag += math.Abs(float64(v) * float64(s[row*sst+g]) * float64(z[row*zst+g]))
 							}
 							if math.Abs(float64(got[row]-want[row])) > 2*sumTol(mag) {
-								t.Fatalf("int%d k=%d group=%d xsum=%d strided=%v: row %d = %g, twin %g", bits, k, group, nx, strided, row, got[row], want[row])
+								t.Fatalf("%s int%d/%d k=%d group=%d xsum=%d strided=%v: row %d = %g, twin %g", v.path.name, bits, ch.codes, k, group, nx, strided, row, got[row], want[row])
 							}
 						}
 					}
@@ -324,7 +343,7 @@ func TestQDequantPaths(t *testing.T) {
 				want := make([]float32, n)
 				qdequantGeneric(bits, want, src, sc, of, group)
 				got, check := guarded(t, n, off)
-				withPath(kernelPath{"avx2", true}, func() { qdequant(bits, got, src, sc, of, group) })
+				withPath(kernelPath{"avx2", true, false}, func() { qdequant(bits, got, src, sc, of, group) })
 				check(fmt.Sprintf("int%d n=%d group=%d", bits, n, group))
 				for i := range got {
 					tol := 1e-6 * (float64(int(1)<<bits)*math.Abs(float64(sc[i/group])) + math.Abs(float64(of[i/group])))

@@ -91,6 +91,13 @@ func expSumAVX2(dst, src []float32, shift float32) float32
 //go:noescape
 func qgemvQuad4AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
 
+// qgemvRow4AVX512 returns one row of the 4-bit product over the wide chunk
+// qChunk4x32: row 0 of qgemvQuadGeneric(qChunk4x32, 4, …) with wstride, ss
+// and zs zero; group is a multiple of 32.
+//
+//go:noescape
+func qgemvRow4AVX512(xp, xsum []float32, w *byte, s *float32, z *byte, group int) float32
+
 // qgemvQuad8AVX2 is qgemvQuad4AVX2 for 8-bit codes.
 //
 //go:noescape
