@@ -242,3 +242,44 @@ func packPanel(dst []float32, src []byte, stride, rows, kc int, e Elem) {
 		packPanelGeneric(dst[done*nr:], src[done*es:], stride, rows, kc-done, e)
 	}
 }
+
+// MatMul computes dst = x · w for a row-major k×n matrix w whose rows lie
+// ldw ≥ n apart (a window of a wider matrix, such as the positions of a
+// key/value cache): x is m×k row-major, dst is m×n row-major. It is MatMulT
+// without the transposition, for the attention's probabilities times
+// values, which a cache that stores positions as rows hands over in place.
+// Below gemmMinRows activation rows each output row is a sum of scaled
+// rows of w (Axpy); from gemmMinRows on, rows of w are copied into the
+// packed panels of the blocked product, which need no transposition since
+// a panel row is nr consecutive outputs. Accumulation is in float32.
+func MatMul(dst, x []float32, m int, w []float32, k, n, ldw int) {
+	if m < 0 || k < 0 || n < 0 || ldw < n || len(x) < m*k || len(dst) < m*n || (k > 0 && len(w) < (k-1)*ldw+n) {
+		panic("kernels: MatMul slice too short")
+	}
+	switch {
+	case m == 0 || n == 0:
+	case k == 0:
+		clear(dst[:m*n])
+	case m < gemmMinRows:
+		for i := 0; i < m; i++ {
+			d := dst[i*n : (i+1)*n]
+			clear(d)
+			for p, a := range x[i*k : (i+1)*k] {
+				Axpy(a, w[p*ldw:p*ldw+n], d)
+			}
+		}
+	default:
+		gemmPacked(dst, x, m, n, k, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
+			for q := 0; j0+q*nr < j1; q++ {
+				j := j0 + q*nr
+				cnt := min(nr, j1-j)
+				panel := bp[q*nr*kcb : (q+1)*nr*kcb]
+				for p := 0; p < kcb; p++ {
+					row := panel[p*nr : (p+1)*nr]
+					copy(row, w[(pc+p)*ldw+j:(pc+p)*ldw+j+cnt])
+					clear(row[cnt:])
+				}
+			}
+		})
+	}
+}

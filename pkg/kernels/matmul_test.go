@@ -231,3 +231,42 @@ func TestPackPanelPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulPaths holds MatMul (x·w, w row-major with a row stride) to
+// the float64 definition on both sides of gemmMinRows, with windows of a
+// wider matrix and block-crossing shapes.
+func TestMatMulPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	defer SetThreads(0)
+	shapes := [][3]int{{1, 1, 1}, {1, 64, 37}, {3, 16, 200}, {7, 17, 5}, {8, 64, 300}, {13, 33, 257}, {70, 128, 513}, {6, 0, 4}, {9, 5, 0}}
+	for _, threads := range []int{1, 2} {
+		SetThreads(threads)
+		for _, s := range shapes {
+			m, n, k := s[0], s[1], s[2]
+			for _, extra := range []int{0, 3} {
+				ldw := n + extra
+				x := randVec(r, m*k)
+				w := randVec(r, max(0, k*ldw))
+				// The reference reads w transposed, its window only.
+				wt := make([]float32, n*k)
+				for p := 0; p < k; p++ {
+					for j := 0; j < n; j++ {
+						wt[j*k+p] = w[p*ldw+j]
+					}
+				}
+				want, mag := naiveMatMulT(x, m, wt, n, k)
+				for _, p := range kernelPaths() {
+					what := fmt.Sprintf("%s threads=%d m=%d n=%d k=%d ldw=%d", p.name, threads, m, n, k, ldw)
+					dst, check := guarded(t, m*n, 1)
+					withPath(p, func() { MatMul(dst, x, m, w, k, n, ldw) })
+					check(what)
+					for i, g := range dst {
+						if math.Abs(float64(g)-want[i]) > sumTol(mag[i]) {
+							t.Fatalf("%s: dst[%d] = %g, want %g", what, i, g, want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

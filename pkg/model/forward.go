@@ -15,15 +15,21 @@ var ErrContextFull = errors.New("model: context is full")
 
 // State is one sequence's key/value cache and scratch buffers. A State
 // belongs to one goroutine at a time.
+//
+// The cache is laid out per key/value head: keys[l][(g*capacity+p)*HeadDim
+// + d] is dimension d of head g's key at position p (values alike), so the
+// keys and values one head attends to are one contiguous run that the
+// matrix products read in place, and a decode step copies nothing but its
+// own new rows.
 type State struct {
 	cfg      Config
 	pos      int
 	capacity int
-	keys     [][]float32 // per layer, capacity × KVDim
+	keys     [][]float32 // per layer, NumKVHeads × capacity × HeadDim
 	values   [][]float32
 
 	// Scratch, grown to the largest batch seen.
-	x, xn, q, k, v, att, gate, up []float32
+	x, xn, q, k, v, att, gate, up, cos, sin []float32
 }
 
 // NewState returns an empty cache for up to capacity positions.
@@ -73,6 +79,8 @@ func (s *State) grow(t int) {
 	need(&s.att, t*c.QDim())
 	need(&s.gate, t*c.IntermediateSize)
 	need(&s.up, t*c.IntermediateSize)
+	need(&s.cos, t*c.HeadDim/2)
+	need(&s.sin, t*c.HeadDim/2)
 }
 
 // Logits selects which positions a forward pass returns logits for.
@@ -116,7 +124,7 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 	for i, id := range tokens {
 		m.Embed.Row(x[i*h:(i+1)*h], id)
 	}
-	cos, sin := m.rotary(s.pos, t)
+	cos, sin := m.rotary(s.cos, s.sin, s.pos, t)
 	eps := float32(c.RMSNormEps)
 	for l := range m.Layers {
 		layer := &m.Layers[l]
@@ -149,12 +157,12 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 	return logits, nil
 }
 
-// rotary returns cos and sin tables, t × HeadDim/2, for positions pos…pos+t-1.
-// Angles are formed in float64 so that large positions lose no precision.
-func (m *Model) rotary(pos, t int) (cos, sin []float32) {
+// rotary fills cos and sin (at least t × HeadDim/2 each) with the tables for
+// positions pos…pos+t-1 and returns them cut to that length. Angles are
+// formed in float64 so that large positions lose no precision.
+func (m *Model) rotary(cos, sin []float32, pos, t int) ([]float32, []float32) {
 	half := m.Config.HeadDim / 2
-	cos = make([]float32, t*half)
-	sin = make([]float32, t*half)
+	cos, sin = cos[:t*half], sin[:t*half]
 	for i := 0; i < t; i++ {
 		p := float64(pos + i)
 		for j, f := range m.invFreq {
@@ -201,8 +209,14 @@ func (m *Model) attention(s *State, l int, xn []float32, t int, cos, sin []float
 	applyRotary(s.q, t, c.NumHeads, hd, cos, sin)
 	applyRotary(s.k, t, c.NumKVHeads, hd, cos, sin)
 	keys, values := s.keys[l], s.values[l]
-	copy(keys[s.pos*kvd:], s.k[:t*kvd])
-	copy(values[s.pos*kvd:], s.v[:t*kvd])
+	for i := 0; i < t; i++ {
+		for g := 0; g < c.NumKVHeads; g++ {
+			src := s.k[i*kvd+g*hd : i*kvd+(g+1)*hd]
+			dst := (g*s.capacity + s.pos + i) * hd
+			copy(keys[dst:dst+hd], src)
+			copy(values[dst:dst+hd], s.v[i*kvd+g*hd:i*kvd+(g+1)*hd])
+		}
+	}
 
 	m.attend(s, l, t)
 }
@@ -212,15 +226,17 @@ func (m *Model) attention(s *State, l int, xn []float32, t int, cos, sin []float
 const attnBlock = 64
 
 // attend computes softmax(q·kᵀ/√d)·v for the t new queries against all
-// cached keys, as two matrix products per key/value head and query block, so
-// that the GEMM kernels do the work. The queries of all heads sharing a
-// key/value head (grouped-query attention) are stacked into one product.
+// cached keys, as two matrix products per key/value head and query block,
+// so that the GEMM kernels do the work on the cache in place. The queries
+// of all heads sharing a key/value head (grouped-query attention) are
+// stacked into one product, query by query: row i·group + r is query i of
+// the block for head g·group + r, so that a decode step's rows are already
+// adjacent in s.q and its output rows in s.att.
 func (m *Model) attend(s *State, l, t int) {
 	c := m.Config
-	hd, kvd := c.HeadDim, c.KVDim()
+	hd := c.HeadDim
 	group := c.NumHeads / c.NumKVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	keys, values := s.keys[l], s.values[l]
 	pos0 := s.pos
 	blocks := (t + attnBlock - 1) / attnBlock
 	kernels.ParallelFor(c.NumKVHeads*blocks, 1, func(lo, hi int) {
@@ -228,8 +244,8 @@ func (m *Model) attend(s *State, l, t int) {
 		// token and layer, and fresh buffers each time would dominate.
 		buf := attnScratchPool.Get().(*attnScratch)
 		defer attnScratchPool.Put(buf)
-		kh, vt, qh, sc, oh := buf.kh, buf.vt, buf.qh, buf.sc, buf.oh
-		defer func() { buf.kh, buf.vt, buf.qh, buf.sc, buf.oh = kh, vt, qh, sc, oh }()
+		qh, sc, oh := buf.qh, buf.sc, buf.oh
+		defer func() { buf.qh, buf.sc, buf.oh = qh, sc, oh }()
 		for item := lo; item < hi; item++ {
 			g, b := item/blocks, item%blocks
 			i0, i1 := b*attnBlock, min((b+1)*attnBlock, t)
@@ -240,34 +256,33 @@ func (m *Model) attend(s *State, l, t int) {
 				first = max(0, pos0+i0-c.SlidingWindow+1)
 			}
 			nk := n - first
-			kh = grow(kh, nk*hd)
-			vt = grow(vt, hd*nk)
-			for j := 0; j < nk; j++ {
-				src := (first + j) * kvd
-				copy(kh[j*hd:(j+1)*hd], keys[src+g*hd:src+(g+1)*hd])
-				for d := 0; d < hd; d++ {
-					vt[d*nk+j] = values[src+g*hd+d]
-				}
-			}
+			head := g * s.capacity * hd
+			kh := s.keys[l][head+first*hd : head+n*hd]
+			vh := s.values[l][head+first*hd : head+n*hd]
 			rows := group * bt
-			qh = grow(qh, rows*hd)
-			for r := 0; r < group; r++ {
-				h := g*group + r
+			// Query i's group of heads is one run of s.q (and of s.att).
+			run := func(buf []float32, i int) []float32 {
+				at := ((i0+i)*c.NumHeads + g*group) * hd
+				return buf[at : at+group*hd]
+			}
+			q := run(s.q, 0)
+			if bt > 1 {
+				qh = grow(qh, rows*hd)
 				for i := 0; i < bt; i++ {
-					src := ((i0+i)*c.NumHeads + h) * hd
-					copy(qh[(r*bt+i)*hd:(r*bt+i+1)*hd], s.q[src:src+hd])
+					copy(qh[i*group*hd:(i+1)*group*hd], run(s.q, i))
 				}
+				q = qh
 			}
 			sc = grow(sc, rows*nk)
-			kernels.MatMulT(sc, qh, rows, kernels.NewWeightsF32(nk, hd, kh))
-			for r := 0; r < group; r++ {
-				for i := 0; i < bt; i++ {
-					p := pos0 + i0 + i
-					lo := 0
-					if c.SlidingWindow > 0 {
-						lo = max(0, p-c.SlidingWindow+1) - first
-					}
-					row := sc[(r*bt+i)*nk : (r*bt+i+1)*nk]
+			kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
+			for i := 0; i < bt; i++ {
+				p := pos0 + i0 + i
+				lo := 0
+				if c.SlidingWindow > 0 {
+					lo = max(0, p-c.SlidingWindow+1) - first
+				}
+				for r := 0; r < group; r++ {
+					row := sc[(i*group+r)*nk : (i*group+r+1)*nk]
 					vis := row[lo : p+1-first]
 					for j := range vis {
 						vis[j] *= scale
@@ -277,20 +292,20 @@ func (m *Model) attend(s *State, l, t int) {
 					clear(row[p+1-first:])
 				}
 			}
+			if bt == 1 {
+				kernels.MatMul(run(s.att, 0), sc, rows, vh, nk, hd, hd)
+				continue
+			}
 			oh = grow(oh, rows*hd)
-			kernels.MatMulT(oh, sc, rows, kernels.NewWeightsF32(hd, nk, vt))
-			for r := 0; r < group; r++ {
-				h := g*group + r
-				for i := 0; i < bt; i++ {
-					dst := ((i0+i)*c.NumHeads + h) * hd
-					copy(s.att[dst:dst+hd], oh[(r*bt+i)*hd:(r*bt+i+1)*hd])
-				}
+			kernels.MatMul(oh, sc, rows, vh, nk, hd, hd)
+			for i := 0; i < bt; i++ {
+				copy(run(s.att, i), oh[i*group*hd:(i+1)*group*hd])
 			}
 		}
 	})
 }
 
-type attnScratch struct{ kh, vt, qh, sc, oh []float32 }
+type attnScratch struct{ qh, sc, oh []float32 }
 
 var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
 
