@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 type generateOptions struct {
@@ -49,6 +50,9 @@ type generateResult struct {
 	PrefillSeconds float64       `json:"prefill_seconds"`
 	DecodeSeconds  float64       `json:"decode_seconds"`
 	DecodeTokPerS  float64       `json:"decode_tokens_per_second"`
+	// TTQCalibSeconds is the part of the prefill spent taking statistics
+	// and re-quantizing (test-time methods only).
+	TTQCalibSeconds *float64 `json:"ttq_calibration_seconds,omitempty"`
 }
 
 func newGenerateCmd(io *streams) *cobra.Command {
@@ -81,6 +85,9 @@ model is used. Decoding is greedy when --temperature is 0.`,
 	f.Uint64Var(&opts.Seed, "seed", 0, "random seed for sampling")
 	f.BoolVar(&opts.NoBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document instead of streaming text")
+	// A generated answer is what TTQ is for: the prompt at full precision,
+	// the tokens on the weights quantized for it.
+	opts.Method.TTQPrefill = "dense"
 	addMethodFlags(f, &opts.Method, "quantize the model in memory before generating: rtn, awq, gptq or ttq (default: run as loaded)")
 	return cmd
 }
@@ -143,6 +150,10 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 		return err
 	}
 	res.PrefillSeconds = time.Since(start).Seconds()
+	if calib, n := quant.TTQStats(m); n > 0 {
+		sec := calib.Seconds()
+		res.TTQCalibSeconds = &sec
+	}
 	start = time.Now()
 	eos := tok.EOS()
 	for len(res.Tokens) < opts.MaxTokens {

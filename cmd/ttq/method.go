@@ -48,6 +48,9 @@ type methodOptions struct {
 	TTQStat   string
 	TTQWindow string
 	TTQRank   int
+	// TTQPrefill "" is the command's default: generate's "dense",
+	// otherwise the paper's "quantized" scoring.
+	TTQPrefill string
 }
 
 // addMethodFlags registers the method flags on fs; methodHelp lists the
@@ -75,6 +78,7 @@ func addMethodFlags(fs *pflag.FlagSet, o *methodOptions, methodHelp string) {
 	fs.StringVar(&o.TTQStat, "ttq-stat", "sumsq", "ttq: per-channel statistic: sumsq (Σx²), meansq or meanabs")
 	fs.StringVar(&o.TTQWindow, "ttq-window", "full", "ttq: prompt tokens the statistic is taken from: full or prefix:N (strictly causal scoring)")
 	fs.IntVar(&o.TTQRank, "ttq-rank", 0, "ttq: rank r of the full-precision low-rank part (W = BA + R, only R quantized per prompt)")
+	fs.StringVar(&o.TTQPrefill, "ttq-prefill", o.TTQPrefill, "ttq: how the prompt runs: quantized (the paper's scoring, on the weights quantized for it) or dense (full precision while its statistics are taken; the generated tokens run quantized); generate defaults to dense, everything else to quantized")
 }
 
 // quantOptions validates the flags and turns them into pkg/quant options.
@@ -122,6 +126,11 @@ func (o methodOptions) quantOptions() (quant.Method, quant.Options, error) {
 	}
 	if q.TTQ.Window, err = quant.ParseWindow(o.TTQWindow); err != nil {
 		return meth, q, usagef("--ttq-window %q: want full or prefix:N", o.TTQWindow)
+	}
+	if o.TTQPrefill != "" {
+		if q.TTQ.Prefill, err = quant.ParsePrefill(o.TTQPrefill); err != nil {
+			return meth, q, usagef("--ttq-prefill %q: want quantized or dense", o.TTQPrefill)
+		}
 	}
 	if !(o.TTQAlpha >= 0 && o.TTQAlpha <= 1) || !(o.TTQLambda >= 0) || o.TTQRank < 0 {
 		return meth, q, usagef("--ttq-alpha must be in [0, 1], --ttq-lambda ≥ 0 and --ttq-rank ≥ 0")
@@ -192,6 +201,11 @@ func applyMethod(ctx context.Context, io *streams, lm *loadedModel, o methodOpti
 	case "ttq":
 		opts["ttq"] = map[string]any{"alpha": qo.TTQ.Alpha, "lambda": qo.TTQ.Lambda, "stat": qo.TTQ.Stat.String(),
 			"window": qo.TTQ.WindowString(), "rank": qo.TTQ.Rank}
+		if qo.TTQ.Prefill != quant.PrefillQuantized {
+			// Only the non-default mode is recorded, so that reports and
+			// compare's cache keys of the paper's scoring stay as they were.
+			opts["ttq"].(map[string]any)["prefill"] = qo.TTQ.Prefill.String()
+		}
 	}
 	res.Options, _ = json.Marshal(opts)
 	var calib [][]int

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
@@ -478,5 +479,63 @@ func TestSampleCalibration(t *testing.T) {
 	}
 	if _, err := SampleCalibration(toks[:64], 1, 64, 0); err == nil {
 		t.Error("too short a text accepted")
+	}
+}
+
+// A request's later steps run on the layer quantized for its prompt, and
+// the next request re-quantizes into the same buffers without a trace of
+// the previous one; PrefillDense computes the prompt itself exactly as the
+// full-precision layer does (its reference: the unquantized Dense).
+func TestTTQRequestModes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	rows, cols, n := 48, 96, 7
+	w := make([]float32, rows*cols)
+	for i := range w {
+		w[i] = float32(rng.NormFloat64())
+	}
+	prompt := func() []float32 {
+		x := make([]float32, n*cols)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * (1 + float64(i%cols%5)))
+		}
+		return x
+	}
+	x1, x2, step := prompt(), prompt(), prompt()[:cols]
+	f := Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF16}
+	for _, mode := range []Prefill{PrefillQuantized, PrefillDense} {
+		o := DefaultTTQOptions()
+		o.Prefill = mode
+		dense := denseF32(w, rows, cols, nil)
+		tl, err := NewTTQLinear(dense, f, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range [][]float32{x1, x2} {
+			tl.BeginRequest()
+			got := make([]float32, n*rows)
+			tl.Forward(got, x, n)
+			ref := tl.Calibrate(x, n)
+			want := make([]float32, n*rows)
+			if mode == PrefillDense {
+				dense.Forward(want, x, n)
+			} else {
+				ref.Forward(want, x, n)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%v: prefill output differs from the reference", mode)
+			}
+			gotStep, wantStep := make([]float32, rows), make([]float32, rows)
+			tl.Forward(gotStep, step, 1)
+			ref.Forward(wantStep, step, 1)
+			if !slices.Equal(gotStep, wantStep) {
+				t.Fatalf("%v: decode step differs from the layer quantized for the prompt", mode)
+			}
+		}
+	}
+	if _, err := ParsePrefill("dense"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParsePrefill("fast"); err == nil {
+		t.Fatal("ParsePrefill accepted an unknown mode")
 	}
 }

@@ -61,6 +61,42 @@ type TTQOptions struct {
 	// Rank > 0 splits W = B·A + R with a rank-Rank truncated SVD of W,
 	// kept in full precision, and quantizes only R per prompt.
 	Rank int
+	// Prefill says how the prompt itself is computed; the later steps of
+	// a request always run on the quantized weights.
+	Prefill Prefill
+}
+
+// Prefill is how a TTQ layer computes the prompt whose statistics it takes.
+type Prefill uint8
+
+const (
+	// PrefillQuantized, the paper's scoring (METHODS §2): the prompt runs
+	// on the weights quantized for it, so its perplexity measures them.
+	PrefillQuantized Prefill = iota
+	// PrefillDense runs the prompt at full precision while its statistics
+	// are taken, then quantizes once for the decode steps: a request costs
+	// the full-precision prefill plus one re-quantization, and every
+	// generated token is a quantized one.
+	PrefillDense
+)
+
+var prefillNames = map[Prefill]string{PrefillQuantized: "quantized", PrefillDense: "dense"}
+
+func (p Prefill) String() string {
+	if n, ok := prefillNames[p]; ok {
+		return n
+	}
+	return fmt.Sprintf("Prefill(%d)", uint8(p))
+}
+
+// ParsePrefill accepts "quantized" and "dense".
+func ParsePrefill(s string) (Prefill, error) {
+	for p, n := range prefillNames {
+		if n == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("quant: TTQ prefill %q: want quantized or dense", s)
 }
 
 // DefaultTTQOptions: α = 0.5, λ = 0.1, Σx², full window, no low rank.
@@ -102,6 +138,9 @@ func (o TTQOptions) validate() error {
 	}
 	if _, ok := statNames[o.Stat]; !ok {
 		return fmt.Errorf("quant: invalid TTQ statistic %v", o.Stat)
+	}
+	if _, ok := prefillNames[o.Prefill]; !ok {
+		return fmt.Errorf("quant: invalid TTQ prefill %v", o.Prefill)
 	}
 	return nil
 }
@@ -163,7 +202,9 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Pro
 // first Forward after BeginRequest (the prompt's prefill) measures its
 // input, builds Q(W·D) with D⁻¹ folded into the activations, and every
 // later Forward of the request (decode steps, multiple-choice
-// continuations) reuses it. A TTQLinear serves one request at a time.
+// continuations) reuses it. A TTQLinear serves one request at a time, so
+// each request re-quantizes into the same buffers: fresh ones per request
+// cost more in page faults than the quantization itself.
 type TTQLinear struct {
 	base   *model.Dense
 	format Format
@@ -174,6 +215,8 @@ type TTQLinear struct {
 
 	mu  sync.Mutex
 	cur *QLinear
+	// own holds the buffers every request re-quantizes into.
+	own *QLinear
 	// shared, when set, holds D for the layers that read the same input.
 	shared *sharedScales
 
@@ -301,14 +344,22 @@ func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []fl
 func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	t.mu.Lock()
 	q := t.cur
-	if q == nil {
+	prefill := q == nil
+	if prefill {
 		start := time.Now()
-		q = t.Calibrate(x, rows)
-		t.cur = q
+		if t.own == nil {
+			t.own = t.newQuantized()
+		}
+		t.calibrateInto(t.own, x, rows)
+		q, t.cur = t.own, t.own
 		t.calibNanos.Add(int64(time.Since(start)))
 		t.calibCount.Add(1)
 	}
 	t.mu.Unlock()
+	if prefill && t.opts.Prefill == PrefillDense {
+		t.base.Forward(dst, x, rows)
+		return
+	}
 	q.Forward(dst, x, rows)
 	if t.opts.Rank > 0 {
 		n, k := t.Out(), t.opts.Rank
@@ -354,9 +405,24 @@ func ttqScales(x []float32, rows, cols int, o TTQOptions) []float64 {
 	return st
 }
 
-// Calibrate builds the request's quantized layer from activations x
-// (rows × In): codes of Q(W·D) (of R·D with low rank) and InScale = D⁻¹.
+// Calibrate builds a quantized layer from activations x (rows × In): codes
+// of Q(W·D) (of R·D with low rank) and InScale = D⁻¹. The layer is the
+// caller's; Forward re-quantizes into buffers of its own instead.
 func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
+	q := t.newQuantized()
+	t.calibrateInto(q, x, rows)
+	return q
+}
+
+func (t *TTQLinear) newQuantized() *QLinear {
+	q := NewQLinear(t.format, t.Out(), t.In())
+	q.InScale = make([]float32, t.In())
+	q.Bias = t.base.Bias
+	return q
+}
+
+// calibrateInto overwrites q (from newQuantized) with the layer for x.
+func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 	var d []float64
 	if t.shared != nil {
 		d = t.shared.get(x, rows, func() []float64 { return t.Scales(x, rows) })
@@ -365,15 +431,11 @@ func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
 	}
 	n, k := t.Out(), t.In()
 	d32 := make([]float32, k)
-	inv := make([]float32, k)
 	for c, v := range d {
 		d32[c] = float32(v)
-		inv[c] = 1 / d32[c]
+		q.InScale[c] = 1 / d32[c]
 	}
 	f := t.format
-	q := NewQLinear(f, n, k)
-	q.InScale = inv
-	q.Bias = t.base.Bias
 	ng := f.NumGroups(k)
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		w := make([]float32, k)
@@ -390,7 +452,6 @@ func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
 			q.SetRow(r, codes, sc, zs)
 		}
 	})
-	return q
 }
 
 // TTQStats sums, over m's TTQ layers, the time spent calibrating and the
