@@ -1,0 +1,359 @@
+// Command e2ebench measures ttq's end-to-end inference speed on one model —
+// prompt processing and decode tokens/s and peak RSS, at full precision,
+// 8-bit and 4-bit RTN checkpoints and TTQ 4-bit — and, given a llama.cpp
+// build, llama-bench's figures on the same weights exported to GGUF (F16,
+// Q8_0, Q4_0), with ttq's ratio to them (issue #9).
+//
+//	go run ./scripts/e2ebench -model DIR [-llamacpp ../shared/tools/llama.cpp-b4747] [-threads 1,2] [-rounds 3]
+//
+// Every figure is the median of -rounds rounds; within a round the
+// configurations and the two programs alternate, so that the noise of a
+// shared machine falls on both sides of each ratio. Decode runs from a short
+// prompt, as llama-bench's tg does from an empty context; prompt processing
+// uses a WikiText-2 prefix of about -prompt tokens, like its pp.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+)
+
+type config struct {
+	name     string
+	quantize []string // ttq quantize flags for a checkpoint; nil: run as loaded
+	method   []string // generate flags that quantize in memory
+	gguf     string   // llama.cpp type of the same weights
+}
+
+var configs = []config{
+	{name: "bf16", gguf: "f16"},
+	{name: "rtn8 g32", quantize: []string{"--method", "rtn", "--bits", "8", "--group", "32"}, gguf: "q8_0"},
+	{name: "rtn4 g32", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
+	{name: "ttq4 g32", method: []string{"--method", "ttq", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
+}
+
+type sample struct {
+	pp, tg float64 // tokens/s
+	rssMiB float64
+}
+
+type row struct {
+	Config   string  `json:"config"`
+	Threads  int     `json:"threads"`
+	TTQPP    float64 `json:"ttq_prompt_tokens_per_second"`
+	TTQTG    float64 `json:"ttq_decode_tokens_per_second"`
+	TTQRSS   float64 `json:"ttq_peak_rss_mib"`
+	LlamaPP  float64 `json:"llamacpp_prompt_tokens_per_second,omitempty"`
+	LlamaTG  float64 `json:"llamacpp_decode_tokens_per_second,omitempty"`
+	LlamaRSS float64 `json:"llamacpp_peak_rss_mib,omitempty"`
+	PromptN  int     `json:"prompt_tokens"`
+}
+
+func main() {
+	modelDir := flag.String("model", "", "full-precision Hugging Face model directory (required)")
+	llama := flag.String("llamacpp", "", "llama.cpp build directory with bin/llama-bench (optional)")
+	threadList := flag.String("threads", "1,2", "comma-separated thread counts")
+	rounds := flag.Int("rounds", 3, "rounds; figures are medians")
+	promptTokens := flag.Int("prompt", 512, "prompt-processing length in tokens (approximate for ttq)")
+	genTokens := flag.Int("gen", 48, "tokens generated per decode measurement")
+	textFile := flag.String("text", "../shared/data/wikitext-2-raw/wiki.test.raw", "text the prompt is cut from")
+	work := flag.String("work", "", "directory for the binary, checkpoints and GGUF files (default: a temporary one, removed)")
+	asJSON := flag.Bool("json", false, "print JSON rows instead of a table")
+	flag.Parse()
+	if err := run(*modelDir, *llama, *threadList, *rounds, *promptTokens, *genTokens, *textFile, *work, *asJSON); err != nil {
+		fmt.Fprintln(os.Stderr, "e2ebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int, textFile, work string, asJSON bool) error {
+	if modelDir == "" {
+		return errors.New("-model is required")
+	}
+	if rounds < 1 || promptTokens < 8 || genTokens < 1 {
+		return errors.New("-rounds, -prompt ≥ 8 and -gen must be positive")
+	}
+	var threads []int
+	for _, s := range strings.Split(threadList, ",") {
+		t, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || t < 1 {
+			return fmt.Errorf("-threads %q: want positive integers", threadList)
+		}
+		threads = append(threads, t)
+	}
+	if work == "" {
+		dir, err := os.MkdirTemp("", "e2ebench")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		work = dir
+	}
+	ttq := filepath.Join(work, "ttq")
+	if out, err := exec.Command("go", "build", "-o", ttq, "./cmd/ttq").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(textFile)
+	if err != nil {
+		return err
+	}
+	prompt, n, err := promptOf(ttq, modelDir, string(text), promptTokens)
+	if err != nil {
+		return err
+	}
+	// Checkpoints and exports are made once, outside the timed runs.
+	models := map[string]string{}
+	ggufs := map[string]string{}
+	for _, c := range configs {
+		models[c.name] = modelDir
+		if c.quantize != nil {
+			dst := filepath.Join(work, strings.ReplaceAll(c.name, " ", "-"))
+			if _, err := os.Stat(dst); err != nil {
+				args := append([]string{"quantize", modelDir, "-o", dst}, c.quantize...)
+				if out, err := exec.Command(ttq, args...).CombinedOutput(); err != nil {
+					return fmt.Errorf("ttq %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+			models[c.name] = dst
+		}
+		if llama != "" && ggufs[c.gguf] == "" {
+			dst := filepath.Join(work, c.gguf+".gguf")
+			if _, err := os.Stat(dst); err != nil {
+				args := []string{"export", modelDir, "--format", "gguf", "--type", c.gguf, "-o", dst}
+				if out, err := exec.Command(ttq, args...).CombinedOutput(); err != nil {
+					return fmt.Errorf("ttq %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+			ggufs[c.gguf] = dst
+		}
+	}
+	type key struct {
+		config  string
+		threads int
+	}
+	ttqRuns := map[key][]sample{}
+	llamaRuns := map[key][]sample{}
+	for r := 0; r < rounds; r++ {
+		for _, t := range threads {
+			for _, c := range configs {
+				k := key{c.name, t}
+				s, err := ttqSample(ttq, models[c.name], c.method, prompt, genTokens, t)
+				if err != nil {
+					return fmt.Errorf("%s, %d threads: %w", c.name, t, err)
+				}
+				ttqRuns[k] = append(ttqRuns[k], s)
+				if llama != "" {
+					s, err := llamaSample(llama, ggufs[c.gguf], promptTokens, genTokens, t)
+					if err != nil {
+						return fmt.Errorf("llama-bench %s, %d threads: %w", c.gguf, t, err)
+					}
+					llamaRuns[k] = append(llamaRuns[k], s)
+				}
+			}
+		}
+	}
+	var rows []row
+	for _, t := range threads {
+		for _, c := range configs {
+			k := key{c.name, t}
+			rw := row{Config: c.name, Threads: t, PromptN: n}
+			rw.TTQPP, rw.TTQTG, rw.TTQRSS = medians(ttqRuns[k])
+			if llama != "" {
+				rw.LlamaPP, rw.LlamaTG, rw.LlamaRSS = medians(llamaRuns[k])
+			}
+			rows = append(rows, rw)
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	return render(rows, llama != "", genTokens, rounds)
+}
+
+// promptOf cuts text to about n tokens of the model's tokenizer: it asks
+// ttq for the token count of a first guess and rescales once or twice.
+func promptOf(ttq, modelDir, text string, n int) (string, int, error) {
+	chars := 4 * n
+	for range 4 {
+		p := cut(text, chars)
+		res, err := generate(ttq, modelDir, nil, p, 1, 1)
+		if err != nil {
+			return "", 0, err
+		}
+		got := len(res.PromptTokens)
+		if got >= n*95/100 && got <= n || chars >= len(text) {
+			return p, got, nil
+		}
+		chars = chars * n / max(got, 1)
+		if got > n {
+			chars = chars * 99 / 100
+		}
+	}
+	p := cut(text, chars)
+	res, err := generate(ttq, modelDir, nil, p, 1, 1)
+	if err != nil {
+		return "", 0, err
+	}
+	return p, len(res.PromptTokens), nil
+}
+
+func cut(text string, chars int) string {
+	if chars >= len(text) {
+		return text
+	}
+	for chars > 0 && (text[chars]&0xC0) == 0x80 {
+		chars-- // keep whole UTF-8 sequences
+	}
+	return text[:chars]
+}
+
+type generateResult struct {
+	PromptTokens   []int   `json:"prompt_tokens"`
+	Tokens         []int   `json:"tokens"`
+	PrefillSeconds float64 `json:"prefill_seconds"`
+	DecodeTokPerS  float64 `json:"decode_tokens_per_second"`
+	rssMiB         float64
+}
+
+func generate(ttq, modelDir string, method []string, prompt string, gen, threads int) (generateResult, error) {
+	args := append([]string{"generate", modelDir, "--prompt", prompt, "-n", strconv.Itoa(gen),
+		"--threads", strconv.Itoa(threads), "--json"}, method...)
+	cmd := exec.Command(ttq, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return generateResult{}, fmt.Errorf("ttq generate: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var res generateResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		return res, fmt.Errorf("ttq generate --json: %w", err)
+	}
+	res.rssMiB = peakRSSMiB(cmd.ProcessState)
+	return res, nil
+}
+
+// ttqSample runs one prompt-processing and one decode measurement. A
+// sampled EOS could end decode early; the model's greedy continuation of
+// these prompts does not, and a short run is refused rather than timed.
+func ttqSample(ttq, modelDir string, method []string, prompt string, gen, threads int) (sample, error) {
+	pp, err := generate(ttq, modelDir, method, prompt, 1, threads)
+	if err != nil {
+		return sample{}, err
+	}
+	tg, err := generate(ttq, modelDir, method, "Once upon a time", gen, threads)
+	if err != nil {
+		return sample{}, err
+	}
+	if len(tg.Tokens) < gen {
+		return sample{}, fmt.Errorf("decode stopped after %d of %d tokens", len(tg.Tokens), gen)
+	}
+	return sample{
+		pp:     float64(len(pp.PromptTokens)) / pp.PrefillSeconds,
+		tg:     tg.DecodeTokPerS,
+		rssMiB: max(pp.rssMiB, tg.rssMiB),
+	}, nil
+}
+
+func llamaSample(dir, gguf string, pp, tg, threads int) (sample, error) {
+	cmd := exec.Command(filepath.Join(dir, "bin", "llama-bench"), "-m", gguf, "-p", strconv.Itoa(pp),
+		"-n", strconv.Itoa(tg), "-t", strconv.Itoa(threads), "-r", "1", "-o", "json")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return sample{}, fmt.Errorf("%v: %s", err, lastLine(stderr.String()))
+	}
+	var tests []struct {
+		NPrompt int     `json:"n_prompt"`
+		NGen    int     `json:"n_gen"`
+		AvgTS   float64 `json:"avg_ts"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &tests); err != nil {
+		return sample{}, fmt.Errorf("llama-bench -o json: %w", err)
+	}
+	s := sample{rssMiB: peakRSSMiB(cmd.ProcessState)}
+	for _, t := range tests {
+		switch {
+		case t.NPrompt > 0 && t.NGen == 0:
+			s.pp = t.AvgTS
+		case t.NGen > 0 && t.NPrompt == 0:
+			s.tg = t.AvgTS
+		}
+	}
+	if s.pp == 0 || s.tg == 0 {
+		return s, errors.New("llama-bench reported no pp or tg test")
+	}
+	return s, nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func peakRSSMiB(ps *os.ProcessState) float64 {
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		return float64(ru.Maxrss) / 1024 // Linux reports KiB
+	}
+	return 0
+}
+
+func medians(s []sample) (pp, tg, rss float64) {
+	med := func(f func(sample) float64) float64 {
+		v := make([]float64, len(s))
+		for i, x := range s {
+			v[i] = f(x)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return med(func(x sample) float64 { return x.pp }), med(func(x sample) float64 { return x.tg }),
+		med(func(x sample) float64 { return x.rssMiB })
+}
+
+func render(rows []row, llama bool, gen, rounds int) error {
+	header := []string{"config", "threads", fmt.Sprintf("pp%d tok/s", rows[0].PromptN), fmt.Sprintf("tg%d tok/s", gen), "peak RSS MiB"}
+	if llama {
+		header = append(header, "llama.cpp pp", "llama.cpp tg", "llama.cpp RSS", "pp ratio", "tg ratio")
+	}
+	t := tablewriter.NewTable(os.Stdout, tablewriter.WithHeaderAutoFormat(tw.Off))
+	hdr := make([]any, len(header))
+	for i, h := range header {
+		hdr[i] = h
+	}
+	t.Header(hdr...)
+	for _, r := range rows {
+		line := []string{r.Config, strconv.Itoa(r.Threads), f1(r.TTQPP), f1(r.TTQTG), f1(r.TTQRSS)}
+		if llama {
+			line = append(line, f1(r.LlamaPP), f1(r.LlamaTG), f1(r.LlamaRSS),
+				fmt.Sprintf("%.2f×", r.TTQPP/r.LlamaPP), fmt.Sprintf("%.2f×", r.TTQTG/r.LlamaTG))
+		}
+		if err := t.Append(line); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	fmt.Printf("medians of %d interleaved rounds; ttq's prompt is %d WikiText-2 tokens, its decode starts from \"Once upon a time\"\n", rounds, rows[0].PromptN)
+	return nil
+}
+
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
