@@ -20,3 +20,8 @@ var hasAVX512 = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.
 // useAVX512 selects the AVX-512 kernels where one exists; like useAVX2 it
 // is a variable for the tests. TTQ_NOAVX512=1 keeps the AVX2 kernels.
 var useAVX512 = hasAVX512 && useAVX2 && !envBool("TTQ_NOAVX512")
+
+// hasVNNI512 reports whether the AVX-512 int8 dot product (VPDPBUSD) is
+// there too; the int8-activation row kernel needs it, and useAVX512 gates
+// it like every AVX-512 kernel.
+var hasVNNI512 = hasAVX512 && cpu.X86.HasAVX512VNNI

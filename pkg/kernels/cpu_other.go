@@ -6,10 +6,11 @@ package kernels
 // below are never reached; they exist so that the dispatching code
 // compiles identically on every platform.
 var (
-	hasAVX2   = false
-	useAVX2   = false
-	hasAVX512 = false
-	useAVX512 = false
+	hasAVX2    = false
+	useAVX2    = false
+	hasAVX512  = false
+	useAVX512  = false
+	hasVNNI512 = false
 )
 
 const errNoAsm = "kernels: assembly kernel called in a build without assembly"
@@ -26,6 +27,9 @@ func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)          { panic(
 func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)         { panic(errNoAsm) }
 func expSumAVX2(dst, src []float32, shift float32) float32              { panic(errNoAsm) }
+func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+	panic(errNoAsm)
+}
 
 func qgemvQuad4AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)

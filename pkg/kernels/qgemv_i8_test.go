@@ -237,3 +237,70 @@ func FuzzQDotI8(f *testing.F) {
 		}
 	})
 }
+
+// The AVX-512 VNNI row kernel against its twin, row 0 of the four-row
+// generic kernel on each row, over step counts, group sizes, zero-point
+// sums and row counts and strides.
+func TestQGemvRowsI8Paths(t *testing.T) {
+	if !hasVNNI512 {
+		t.Skip("no AVX-512 VNNI kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, steps := range []int{1, 2, 3, 8, 9, 32} {
+		k := steps * 64
+		for _, group := range []int{32, 64, 128, 192, k} {
+			if k%group != 0 && group != 32 {
+				continue
+			}
+			ng := (k + group - 1) / group
+			for _, nx := range []int{0, 8, 16} {
+				if nx > ng {
+					continue
+				}
+				rows := 1 + r.IntN(5)
+				rb, ss, zs := k/2+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
+				woff := r.IntN(5)
+				w := make([]byte, woff+rows*rb)
+				for i := range w {
+					w[i] = byte(r.Uint32())
+				}
+				w = w[woff:]
+				s := randVec(r, rows*ss)
+				z := make([]byte, rows*zs)
+				for i := range z {
+					z[i] = byte(r.IntN(16))
+				}
+				xq := make([]int8, k)
+				for i := range xq {
+					xq[i] = int8(r.IntN(255) - 127)
+				}
+				xq[r.IntN(k)], xq[r.IntN(k)] = 127, -127
+				dx := make([]float32, k/8)
+				for i := 0; i < k/8; i += 4 {
+					v := float32(r.Float64() * 0.01)
+					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
+				}
+				xsum := randVec(r, nx)
+				got, check := guarded(t, rows, r.IntN(3))
+				withPath(kernelPath{"avx2+avx512", true, true}, func() {
+					qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
+				})
+				check("avx2+avx512")
+				for row := range got {
+					var want [4]float32
+					qgemvQuad4I8Generic(want[:], xq, dx, xsum, w[row*rb:], 0, s[row*ss:], 0, z[row*zs:], 0, group)
+					var mag float64
+					for c := 0; c < k; c++ {
+						mag += 15 * 127 * math.Abs(float64(dx[c/8])*float64(s[row*ss+c/group]))
+					}
+					for g, v := range xsum {
+						mag += math.Abs(float64(v) * float64(s[row*ss+g]) * float64(z[row*zs+g]))
+					}
+					if math.Abs(float64(got[row]-want[0])) > 2*sumTol(mag) {
+						t.Fatalf("k=%d group=%d xsum=%d: row %d = %g, twin %g", k, group, nx, row, got[row], want[0])
+					}
+				}
+			}
+		}
+	}
+}

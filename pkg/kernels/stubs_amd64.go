@@ -189,3 +189,11 @@ func quantizeAVX2(codes []uint8, w *float32, s, z, maxq float32)
 //
 //go:noescape
 func pack4AVX2(dst []byte, codes *uint8)
+
+// qgemvRowsI8AVX512 computes len(dst) rows of the int8-activation product
+// for 4-bit codes with AVX-512 VNNI, one row after another: row r is row 0
+// of qgemvQuad4I8Generic at w[r*wstride:], s[r*ss:], z[r*zs:]; group is 32
+// or a multiple of 64.
+//
+//go:noescape
+func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
