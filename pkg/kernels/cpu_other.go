@@ -15,18 +15,19 @@ var (
 
 const errNoAsm = "kernels: assembly kernel called in a build without assembly"
 
-func dotAVX2(x, y []float32) float32                                    { panic(errNoAsm) }
-func axpyAVX2(a float32, x, y []float32)                                { panic(errNoAsm) }
-func gemm6x16AVX2(a, b *float32, kc int, c *float32, ldc int, acc bool) { panic(errNoAsm) }
-func gemvF32AVX2(dst, x []float32, w []byte)                            { panic(errNoAsm) }
-func gemvF16AVX2(dst, x []float32, w []byte)                            { panic(errNoAsm) }
-func gemvBF16AVX2(dst, x []float32, w []byte)                           { panic(errNoAsm) }
-func f16ToF32AVX2(dst []float32, src []byte)                            { panic(errNoAsm) }
-func bf16ToF32AVX2(dst []float32, src []byte)                           { panic(errNoAsm) }
-func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
-func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)          { panic(errNoAsm) }
-func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)         { panic(errNoAsm) }
-func expSumAVX2(dst, src []float32, shift float32) float32              { panic(errNoAsm) }
+func dotAVX2(x, y []float32) float32                                      { panic(errNoAsm) }
+func axpyAVX2(a float32, x, y []float32)                                  { panic(errNoAsm) }
+func gemm6x16AVX2(a, b *float32, kc int, c *float32, ldc int, acc bool)   { panic(errNoAsm) }
+func gemm6x32AVX512(a, b *float32, kc int, c *float32, ldc int, acc bool) { panic(errNoAsm) }
+func gemvF32AVX2(dst, x []float32, w []byte)                              { panic(errNoAsm) }
+func gemvF16AVX2(dst, x []float32, w []byte)                              { panic(errNoAsm) }
+func gemvBF16AVX2(dst, x []float32, w []byte)                             { panic(errNoAsm) }
+func f16ToF32AVX2(dst []float32, src []byte)                              { panic(errNoAsm) }
+func bf16ToF32AVX2(dst []float32, src []byte)                             { panic(errNoAsm) }
+func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)            { panic(errNoAsm) }
+func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)            { panic(errNoAsm) }
+func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)           { panic(errNoAsm) }
+func expSumAVX2(dst, src []float32, shift float32) float32                { panic(errNoAsm) }
 func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)
 }

@@ -149,6 +149,11 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker) {
 						b := bp[(q-q0)*nr*kcb : (q-q0+1)*nr*kcb]
 						j0 := q * nr
 						cols := min(nr, n-j0)
+						if useAVX512 && rows == mr && q+1 < q1 && j0+2*nr <= n {
+							gemmTilePair(bp[(q-q0)*nr*kcb:(q-q0+2)*nr*kcb], a, kcb, dst[i0*n+j0:], n, acc)
+							q++
+							continue
+						}
 						if rows == mr && cols == nr {
 							gemmTile(a, b, kcb, dst[i0*n+j0:], n, acc)
 							continue
@@ -178,6 +183,21 @@ func gemmTile(a, b []float32, kc int, c []float32, ldc int, acc bool) {
 		return
 	}
 	gemm6x16Generic(a, b, kc, c, ldc, acc)
+}
+
+// gemmTilePair runs the micro-kernel on the two adjacent panels of b
+// (2·kc·nr values) into the mr×2nr tile at c: the AVX-512 kernel where it
+// runs, else gemmTile twice.
+func gemmTilePair(b, a []float32, kc int, c []float32, ldc int, acc bool) {
+	if kc < 1 || len(a) < kc*mr || len(b) < 2*kc*nr || ldc < 2*nr || len(c) < (mr-1)*ldc+2*nr {
+		panic("kernels: gemm tile pair out of range")
+	}
+	if useAVX512 {
+		gemm6x32AVX512(&a[0], &b[0], kc, &c[0], ldc, acc)
+		return
+	}
+	gemmTile(a, b[:kc*nr], kc, c, ldc, acc)
+	gemmTile(a, b[kc*nr:], kc, c[nr:], ldc, acc)
 }
 
 // packA lays x (m×k) out as the micro-kernel reads it: for each k block

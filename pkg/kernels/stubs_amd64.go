@@ -197,3 +197,9 @@ func pack4AVX2(dst []byte, codes *uint8)
 //
 //go:noescape
 func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// gemm6x32AVX512 runs the 6×16 micro-kernel on two adjacent weight panels
+// at once: gemm6x16AVX2 on (b, c) and on (b + nr·kc, c + nr).
+//
+//go:noescape
+func gemm6x32AVX512(a, b *float32, kc int, c *float32, ldc int, acc bool)
