@@ -64,3 +64,7 @@ func pack4AVX2(dst []byte, codes *uint8)                                 { panic
 func qgemvRow4AVX512(xp, xsum []float32, w *byte, s *float32, z *byte, group int) float32 {
 	panic(errNoAsm)
 }
+
+func gemvF32AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
+func gemvF16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
+func gemvBF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }

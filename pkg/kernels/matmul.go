@@ -88,6 +88,19 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 		gemvGeneric(dst, x, w, e)
 		return
 	}
+	if useAVX512 && len(x)%16 == 0 {
+		switch e {
+		case ElemF32:
+			gemvF32AVX512(dst, x, w)
+		case ElemF16:
+			gemvF16AVX512(dst, x, w)
+		case ElemBF16:
+			gemvBF16AVX512(dst, x, w)
+		default:
+			panic("kernels: gemv unknown element type")
+		}
+		return
+	}
 	switch e {
 	case ElemF32:
 		gemvF32AVX2(dst, x, w)

@@ -123,7 +123,7 @@ func TestGemvPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for _, e := range []Elem{ElemF32, ElemF16, ElemBF16} {
 		for _, rows := range []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 13} {
-			for _, k := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257} {
+			for _, k := range []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 64, 80, 100, 192, 257} {
 				x := randVec(r, k)
 				wb, wv := encode(randVec(r, rows*k), e)
 				for _, woff := range []int{0, 1, 2, 3} {

@@ -203,3 +203,16 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 //
 //go:noescape
 func gemm6x32AVX512(a, b *float32, kc int, c *float32, ldc int, acc bool)
+
+// gemvF32AVX512, gemvF16AVX512 and gemvBF16AVX512 are the matrix-vector
+// kernels of gemvF32AVX2 & co. one row at a time with AVX-512; len(x) is a
+// multiple of 16. Twin: gemvGeneric.
+//
+//go:noescape
+func gemvF32AVX512(dst, x []float32, w []byte)
+
+//go:noescape
+func gemvF16AVX512(dst, x []float32, w []byte)
+
+//go:noescape
+func gemvBF16AVX512(dst, x []float32, w []byte)
