@@ -125,10 +125,14 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 				xi, si := xp[i*k:(i+1)*k], xsum[i*ng:(i+1)*ng]
 				d := dst[i*n : (i+1)*n]
 				j := j0
-				if rowKernel {
+				switch {
+				case rowKernel:
 					for ; j < j1; j++ {
 						d[j] = qgemvRow(ch, bits, xi[:kfull], si[:ng8], w.Packed[j*rb:], w.Scales[j*ng:], zeros[j*zs:], group)
 					}
+				case useAVX512 && bits == 8:
+					qgemvRows8(d[j0:j1], xi[:kfull], si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+					j = j1
 				}
 				for ; j+4 <= j1; j += 4 {
 					qgemvQuad(ch, bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
@@ -205,6 +209,30 @@ func qgemvRow(ch qChunk, bits int, xp, xsum []float32, w []byte, s []float32, z 
 	var out [4]float32
 	qgemvQuadGeneric(ch, bits, out[:], xp, xsum, w, 0, s, 0, z, 0, group)
 	return out[0]
+}
+
+// qgemvRows8 checks the bounds of an 8-bit multi-row kernel call (rows
+// len(dst), row r at w[r*wstride:], s[r*ss:], z[r*zs:]) and dispatches it:
+// the AVX-512 kernel where it runs, else the four-row twin on each row.
+func qgemvRows8(dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
+	k, n := len(xp), len(dst)
+	ng := (k + group - 1) / group
+	if n == 0 {
+		return
+	}
+	if k%16 != 0 || group%16 != 0 || len(xsum)%8 != 0 ||
+		len(w) < (n-1)*wstride+k || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
+		panic("kernels: qgemvRows8 out of range")
+	}
+	if useAVX512 && k > 0 {
+		qgemvRows8AVX512(dst, xp, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+		return
+	}
+	var out [4]float32
+	for r := range dst {
+		qgemvQuadGeneric(qChunks[8], 8, out[:], xp, xsum, w[r*wstride:], 0, s[r*ss:], 0, z[r*zs:], 0, group)
+		dst[r] = out[0]
+	}
 }
 
 // qMatMulPacked is the prefill product: the float32 blocked product of

@@ -256,14 +256,16 @@ func TestQGemvQuadPaths(t *testing.T) {
 		bits int
 		ch   qChunk
 		path kernelPath
+		rows bool // the multi-row kernel (qgemvRows8)
 	}
 	var variants []variant
 	for _, bits := range []int{2, 3, 4, 8} {
-		variants = append(variants, variant{bits, qChunks[bits], kernelPath{"avx2", true, false}})
+		variants = append(variants, variant{bits, qChunks[bits], kernelPath{"avx2", true, false}, false})
 	}
 	if hasAVX512 {
 		// The single-row kernel, run on each of the four rows in turn.
-		variants = append(variants, variant{4, qChunk4x32, kernelPath{"avx2+avx512", true, true}})
+		variants = append(variants, variant{4, qChunk4x32, kernelPath{"avx2+avx512", true, true}, false})
+		variants = append(variants, variant{8, qChunks[8], kernelPath{"avx2+avx512", true, true}, true})
 	}
 	for _, v := range variants {
 		bits, ch := v.bits, v.ch
@@ -294,6 +296,10 @@ func TestQGemvQuadPaths(t *testing.T) {
 						var want, got [4]float32
 						qgemvQuadGeneric(ch, bits, want[:], xp, xsum, w, ws, s, sst, z, zst, group)
 						withPath(v.path, func() {
+							if v.rows {
+								qgemvRows8(got[:], xp, xsum, w, ws, s, sst, z, zst, group)
+								return
+							}
 							if ch.codes == qChunks[bits].codes {
 								qgemvQuad(ch, bits, got[:], xp, xsum, w, ws, s, sst, z, zst, group)
 								return

@@ -216,3 +216,10 @@ func gemvF16AVX512(dst, x []float32, w []byte)
 
 //go:noescape
 func gemvBF16AVX512(dst, x []float32, w []byte)
+
+// qgemvRows8AVX512 computes len(dst) rows of the 8-bit product one after
+// another: row r is row 0 of qgemvQuadGeneric(qChunks[8], 8, …) at
+// w[r*wstride:], s[r*ss:], z[r*zs:]; group is a multiple of 16.
+//
+//go:noescape
+func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
