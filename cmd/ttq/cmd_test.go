@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/ttqproject/ttq/pkg/kernels"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,6 +98,29 @@ func TestGenerateJSONIsDeterministic(t *testing.T) {
 	var rc generateResult
 	if code != 0 || json.Unmarshal([]byte(c), &rc) != nil || rc.Text == ra.Text {
 		t.Fatalf("a different seed gave the same text (exit %d)", code)
+	}
+}
+
+// generate's decode runs int8 activations unless --activations f32, and
+// leaves the process-wide kernel setting as it found it.
+func TestGenerateActivations(t *testing.T) {
+	before := kernels.Int8Activations()
+	for _, act := range []string{"int8", "f32"} {
+		code, out, errOut := runTTQ(t, "generate", "--method", "rtn", "--group", "32", "--prompt", "Lily saw a cat",
+			"--max-tokens", "20", "--json", "--activations", act)
+		var r generateResult
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("--activations %s: exit %d: %s", act, code, errOut)
+		}
+		if r.Activations != act || len(r.Tokens) != 20 {
+			t.Fatalf("--activations %s: reported %q, %d tokens", act, r.Activations, len(r.Tokens))
+		}
+		if kernels.Int8Activations() != before {
+			t.Fatalf("--activations %s left the int8 path switched to %v", act, !before)
+		}
+	}
+	if code, _, _ := runTTQ(t, "generate", "--activations", "fp8"); code != 2 {
+		t.Fatalf("--activations fp8: exit %d, want 2 (usage)", code)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Command e2ebench measures ttq's end-to-end inference speed on one model —
 // prompt processing and decode tokens/s and peak RSS, at full precision,
 // 8-bit and 4-bit RTN checkpoints and TTQ 4-bit, the 4-bit ones also with
-// int8 activations in decode (TTQ_QGEMV_I8=1) — and, given a llama.cpp
+// float32 activations in decode (--activations f32) — and, given a llama.cpp
 // build, llama-bench's figures on the same weights exported to GGUF (F16,
 // Q8_0, Q4_0), with ttq's ratio to them (issue #9).
 //
@@ -35,20 +35,18 @@ import (
 type config struct {
 	name     string
 	quantize []string // ttq quantize flags for a checkpoint; nil: run as loaded
-	method   []string // generate flags that quantize in memory
+	method   []string // further generate flags (in-memory quantization, activations)
 	gguf     string   // llama.cpp type of the same weights
-	env      []string // extra environment of ttq's runs
 }
 
 var configs = []config{
 	{name: "bf16", gguf: "f16"},
 	{name: "rtn8 g32", quantize: []string{"--method", "rtn", "--bits", "8", "--group", "32"}, gguf: "q8_0"},
 	{name: "rtn4 g32", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
-	{name: "rtn4 g32 i8", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0",
-		env: []string{"TTQ_QGEMV_I8=1"}},
+	{name: "rtn4 g32 f32-act", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0",
+		method: []string{"--activations", "f32"}},
 	{name: "ttq4 g32", method: []string{"--method", "ttq", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
-	{name: "ttq4 g32 i8", method: []string{"--method", "ttq", "--bits", "4", "--group", "32"}, gguf: "q4_0",
-		env: []string{"TTQ_QGEMV_I8=1"}},
+	{name: "ttq4 g32 f32-act", method: []string{"--method", "ttq", "--bits", "4", "--group", "32", "--activations", "f32"}, gguf: "q4_0"},
 }
 
 type sample struct {
@@ -156,7 +154,7 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 		for _, t := range threads {
 			for _, c := range configs {
 				k := key{c.name, t}
-				s, err := ttqSample(ttq, models[c.name], c.method, c.env, prompt, genTokens, t)
+				s, err := ttqSample(ttq, models[c.name], c.method, prompt, genTokens, t)
 				if err != nil {
 					return fmt.Errorf("%s, %d threads: %w", c.name, t, err)
 				}
@@ -197,7 +195,7 @@ func promptOf(ttq, modelDir, text string, n int) (string, int, error) {
 	chars := 4 * n
 	for range 4 {
 		p := cut(text, chars)
-		res, err := generate(ttq, modelDir, nil, nil, p, 1, 1)
+		res, err := generate(ttq, modelDir, nil, p, 1, 1)
 		if err != nil {
 			return "", 0, err
 		}
@@ -211,7 +209,7 @@ func promptOf(ttq, modelDir, text string, n int) (string, int, error) {
 		}
 	}
 	p := cut(text, chars)
-	res, err := generate(ttq, modelDir, nil, nil, p, 1, 1)
+	res, err := generate(ttq, modelDir, nil, p, 1, 1)
 	if err != nil {
 		return "", 0, err
 	}
@@ -236,11 +234,10 @@ type generateResult struct {
 	rssMiB         float64
 }
 
-func generate(ttq, modelDir string, method, env []string, prompt string, gen, threads int) (generateResult, error) {
+func generate(ttq, modelDir string, method []string, prompt string, gen, threads int) (generateResult, error) {
 	args := append([]string{"generate", modelDir, "--prompt", prompt, "-n", strconv.Itoa(gen),
 		"--threads", strconv.Itoa(threads), "--json"}, method...)
 	cmd := exec.Command(ttq, args...)
-	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -257,12 +254,12 @@ func generate(ttq, modelDir string, method, env []string, prompt string, gen, th
 // ttqSample runs one prompt-processing and one decode measurement. A
 // sampled EOS could end decode early; the model's greedy continuation of
 // these prompts does not, and a short run is refused rather than timed.
-func ttqSample(ttq, modelDir string, method, env []string, prompt string, gen, threads int) (sample, error) {
-	pp, err := generate(ttq, modelDir, method, env, prompt, 1, threads)
+func ttqSample(ttq, modelDir string, method []string, prompt string, gen, threads int) (sample, error) {
+	pp, err := generate(ttq, modelDir, method, prompt, 1, threads)
 	if err != nil {
 		return sample{}, err
 	}
-	tg, err := generate(ttq, modelDir, method, env, "Once upon a time", gen, threads)
+	tg, err := generate(ttq, modelDir, method, "Once upon a time", gen, threads)
 	if err != nil {
 		return sample{}, err
 	}
