@@ -72,3 +72,5 @@ func gemvBF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }
 func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)
 }
+
+func quantizeActsAVX512(xq []int8, dx, bsum, x []float32) { panic(errNoAsm) }

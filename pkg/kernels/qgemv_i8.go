@@ -70,9 +70,27 @@ var qInt8Pool = sync.Pool{New: func() any { return new([]int8) }}
 // scale, so that the product is NaN as the float path's would be.
 func quantizeActs(xq []int8, dx, xsum, x []float32, group int) {
 	_ = xq[len(x)-1]
-	for i := range xsum {
-		xsum[i] = 0
+	var small [128]float32
+	bsum := small[:]
+	if nb := len(x) / 32; nb > len(small) {
+		bsum = make([]float32, nb)
+	} else {
+		bsum = bsum[:nb]
 	}
+	if useAVX512 && len(x)%i8Step == 0 {
+		quantizeActsAVX512(xq, dx, bsum, x)
+	} else {
+		quantizeActsGeneric(xq, dx, bsum, x)
+	}
+	clear(xsum)
+	for b, v := range bsum {
+		xsum[b*32/group] += v
+	}
+}
+
+// quantizeActsGeneric is the block loop of quantizeActs: the codes and dx,
+// and bsum[b] = d·Σq for each block b of 32.
+func quantizeActsGeneric(xq []int8, dx, bsum, x []float32) {
 	for b0 := 0; b0 < len(x); b0 += 32 {
 		blk := x[b0 : b0+32]
 		var amax float32
@@ -103,7 +121,7 @@ func quantizeActs(xq []int8, dx, xsum, x []float32, group int) {
 		for l := 0; l < 4; l++ {
 			dx[s0/8+4*h+l] = d
 		}
-		xsum[b0/group] += d * float32(qs)
+		bsum[b0/32] = d * float32(qs)
 	}
 }
 

@@ -304,3 +304,52 @@ func TestQGemvRowsI8Paths(t *testing.T) {
 		}
 	}
 }
+
+// The AVX-512 activation quantizer against its twin, bit for bit: random
+// blocks, a block of zeros, ties at x·id = n + 0.5, signed zeros, tiny
+// values, and blocks holding +Inf, −Inf or NaN (d = NaN, codes 0).
+func TestQuantizeActsPaths(t *testing.T) {
+	if !hasAVX512 {
+		t.Skip("no AVX-512 kernels in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(29, 30))
+	same := func(a, b float32) bool { return a == b || (a != a && b != b) }
+	for _, k := range []int{64, 128, 640} {
+		for trial := 0; trial < 20; trial++ {
+			x := randVec(r, k)
+			switch trial % 5 {
+			case 1:
+				clear(x[:32])
+			case 2:
+				// amax = 127 makes id = 1: exact ties.
+				x[0], x[1], x[2], x[3], x[4] = 127, 2.5, -3.5, 0.5, float32(math.Copysign(0, -1))
+			case 3:
+				x[r.IntN(k)] = float32(math.Inf(1 - 2*r.IntN(2)))
+				for c := 32; c < 64; c++ {
+					x[c] *= 1e-38
+				}
+			case 4:
+				x[r.IntN(k)] = float32(math.NaN())
+			}
+			nb := k / 32
+			wq, gq := make([]int8, k), make([]int8, k)
+			wdx, gdx := make([]float32, k/8), make([]float32, k/8)
+			wb, gb := make([]float32, nb), make([]float32, nb)
+			quantizeActsGeneric(wq, wdx, wb, x)
+			quantizeActsAVX512(gq, gdx, gb, x)
+			if !slices.Equal(wq, gq) {
+				t.Fatalf("k=%d trial %d: codes differ", k, trial)
+			}
+			for i := range wdx {
+				if !same(wdx[i], gdx[i]) {
+					t.Fatalf("k=%d trial %d: dx[%d] = %g, twin %g", k, trial, i, gdx[i], wdx[i])
+				}
+			}
+			for i := range wb {
+				if !same(wb[i], gb[i]) {
+					t.Fatalf("k=%d trial %d: bsum[%d] = %g, twin %g", k, trial, i, gb[i], wb[i])
+				}
+			}
+		}
+	}
+}

@@ -223,3 +223,11 @@ func gemvBF16AVX512(dst, x []float32, w []byte)
 //
 //go:noescape
 func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+
+// quantizeActsAVX512 is the block loop of quantizeActs with AVX-512 for
+// len(x) a multiple of 64: the same codes, dx and, per block b of 32,
+// bsum[b] = d·Σq, which the caller adds into its groups. Twin:
+// quantizeActsGeneric.
+//
+//go:noescape
+func quantizeActsAVX512(xq []int8, dx, bsum, x []float32)
