@@ -74,3 +74,7 @@ func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32,
 }
 
 func quantizeActsAVX512(xq []int8, dx, bsum, x []float32) { panic(errNoAsm) }
+
+func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bool, d *float32, k int, f16 bool, tmp *float32) bool {
+	panic(errNoAsm)
+}

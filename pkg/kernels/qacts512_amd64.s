@@ -15,23 +15,26 @@
 // Registers: Z0/Z1 the block, Z2/Z3 scratch, Z4 the abs mask, Z5 0.5,
 // Z6/Z7 the bounds 127 and −127, Z8/Z9 the even and odd indexes, X12 d,
 // Z13 id, K1–K3 NaN masks; R8 the block, R11 MaxFloat32's bits.
-DATA evenOdd<>+0(SB)/4, $0
-DATA evenOdd<>+4(SB)/4, $2
-DATA evenOdd<>+8(SB)/4, $4
-DATA evenOdd<>+12(SB)/4, $6
-DATA evenOdd<>+16(SB)/4, $8
-DATA evenOdd<>+20(SB)/4, $10
-DATA evenOdd<>+24(SB)/4, $12
-DATA evenOdd<>+28(SB)/4, $14
-DATA evenOdd<>+32(SB)/4, $16
-DATA evenOdd<>+36(SB)/4, $18
-DATA evenOdd<>+40(SB)/4, $20
-DATA evenOdd<>+44(SB)/4, $22
-DATA evenOdd<>+48(SB)/4, $24
-DATA evenOdd<>+52(SB)/4, $26
-DATA evenOdd<>+56(SB)/4, $28
-DATA evenOdd<>+60(SB)/4, $30
-GLOBL evenOdd<>(SB), RODATA|NOPTR, $64
+DATA ·evenOdd16+0(SB)/4, $0
+DATA ·evenOdd16+4(SB)/4, $2
+DATA ·evenOdd16+8(SB)/4, $4
+DATA ·evenOdd16+12(SB)/4, $6
+DATA ·evenOdd16+16(SB)/4, $8
+DATA ·evenOdd16+20(SB)/4, $10
+DATA ·evenOdd16+24(SB)/4, $12
+DATA ·evenOdd16+28(SB)/4, $14
+DATA ·evenOdd16+32(SB)/4, $16
+DATA ·evenOdd16+36(SB)/4, $18
+DATA ·evenOdd16+40(SB)/4, $20
+DATA ·evenOdd16+44(SB)/4, $22
+DATA ·evenOdd16+48(SB)/4, $24
+DATA ·evenOdd16+52(SB)/4, $26
+DATA ·evenOdd16+56(SB)/4, $28
+DATA ·evenOdd16+60(SB)/4, $30
+// evenOdd16 holds the even indexes 0, 2, …, 30: VPERMI2D with it picks the
+// even lanes of two registers (adding 1 gives the odd ones); the
+// re-quantization kernel uses it too.
+GLOBL ·evenOdd16(SB), RODATA|NOPTR, $64
 
 TEXT ·quantizeActsAVX512(SB), NOSPLIT, $0-96
 	MOVQ xq_base+0(FP), DI
@@ -53,7 +56,7 @@ TEXT ·quantizeActsAVX512(SB), NOSPLIT, $0-96
 	MOVL         $0xc2fe0000, AX       // −127
 	VMOVD        AX, X7
 	VPBROADCASTD X7, Z7
-	VMOVDQU32    evenOdd<>(SB), Z8
+	VMOVDQU32    ·evenOdd16(SB), Z8
 	MOVL         $1, AX
 	VMOVD        AX, X9
 	VPBROADCASTD X9, Z9

@@ -202,3 +202,28 @@ func PackCodes(dst []byte, codes []uint8, bits int) {
 		}
 	}
 }
+
+// RequantRow4G32 re-quantizes row r of w scaled by d (TTQ's Q(W·D)) to
+// 4-bit codes on the minmax grid in groups of 32, in one fused pass:
+// packed codes (two per byte, low nibble first) into dst, scales (rounded
+// through float16 when f16) and zero points. It returns false, with dst,
+// scales and zeros unspecified, where the fused kernel does not apply —
+// no AVX-512, w neither float32 nor bfloat16, a row length that is not a
+// multiple of 512, or a non-finite w·d — and the caller quantizes the row
+// its general way, which gives the same result wherever both run. tmp is
+// scratch of at least RequantScratch(w.Cols) floats.
+func RequantRow4G32(dst []byte, scales []float32, zeros []uint8, w Weights, r int, d []float32, f16 bool, tmp []float32) bool {
+	k := w.Cols
+	if !useAVX512 || k == 0 || k%512 != 0 || (w.Elem != ElemF32 && w.Elem != ElemBF16) {
+		return false
+	}
+	es := w.Elem.Size()
+	if r < 0 || r >= w.Rows || len(dst) < k/2 || len(scales) < k/32 || len(zeros) < k/32 ||
+		len(d) < k || len(tmp) < RequantScratch(k) || len(w.Data) < (r+1)*k*es {
+		panic("kernels: RequantRow4G32 out of range")
+	}
+	return requant4G32AVX512(&dst[0], &scales[0], &zeros[0], &w.Data[r*k*es], w.Elem == ElemBF16, &d[0], k, f16, &tmp[0])
+}
+
+// RequantScratch is the scratch RequantRow4G32 needs for rows of k inputs.
+func RequantScratch(k int) int { return k + 2*((k+31)/32) }

@@ -231,3 +231,11 @@ func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32,
 //
 //go:noescape
 func quantizeActsAVX512(xq []int8, dx, bsum, x []float32)
+
+// requant4G32AVX512 re-quantizes one row to 4-bit minmax codes in groups
+// of 32 (k a multiple of 512), fused: what quantizeRowScaled and SetRow of
+// package quant compute, bit for bit; false for a row with a non-finite
+// w·d. See requant512_amd64.s. Twin: RequantRow4G32's generic path.
+//
+//go:noescape
+func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bool, d *float32, k int, f16 bool, tmp *float32) bool

@@ -3,6 +3,7 @@ package quant
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -537,5 +538,71 @@ func TestTTQRequestModes(t *testing.T) {
 	}
 	if _, err := ParsePrefill("fast"); err == nil {
 		t.Fatal("ParsePrefill accepted an unknown mode")
+	}
+}
+
+// The fused re-quantization kernel (TTQ's default 4-bit g32 minmax
+// format) produces exactly what the general path — quantizeRowScaled, then
+// SetRow — produces, for float32 and bfloat16 weights, f16 and f32 scales,
+// rows of outliers, constant rows, and rows with a NaN or an infinity
+// (which the kernel hands back to the general path).
+func TestTTQFusedRequantMatchesGeneral(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	for _, k := range []int{512, 1536} {
+		rows := 24
+		w := make([]float32, rows*k)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() * 0.02)
+		}
+		for c := 0; c < k; c++ {
+			w[3*k+c] = 0.5 // a constant row
+		}
+		w[5*k+7] = 40
+		w[6*k+100] = float32(math.NaN())
+		w[7*k+200] = float32(math.Inf(-1))
+		bf := make([]byte, 2*len(w))
+		for i, v := range w {
+			h := uint16(math.Float32bits(v) >> 16) // truncation: any bf16 will do
+			bf[2*i], bf[2*i+1] = byte(h), byte(h>>8)
+		}
+		x := make([]float32, 9*k)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * (1 + 10*float64(i%k%13/12)))
+		}
+		for _, wt := range []kernels.Weights{
+			{Elem: kernels.ElemF32, Rows: rows, Cols: k, Data: kernels.NewWeightsF32(rows, k, w).Data},
+			{Elem: kernels.ElemBF16, Rows: rows, Cols: k, Data: bf},
+		} {
+			for _, st := range []ScaleType{ScaleF16, ScaleF32} {
+				f := Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: st}
+				tl, err := NewTTQLinear(&model.Dense{W: wt}, f, DefaultTTQOptions())
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := tl.Calibrate(x, 9)
+				d := tl.Scales(x, 9)
+				d32 := make([]float32, k)
+				for c, v := range d {
+					d32[c] = float32(v)
+				}
+				want := NewQLinear(f, rows, k)
+				row := make([]float32, k)
+				codes, sc, zs := make([]uint8, k), make([]float32, k/32), make([]int32, k/32)
+				for r := 0; r < rows; r++ {
+					wt.Row(row, r)
+					quantizeRowScaled(codes, sc, zs, row, d32, f)
+					want.SetRow(r, codes, sc, zs)
+				}
+				what := fmt.Sprintf("k=%d %v %v", k, wt.Elem, st)
+				if !bytes.Equal(got.Q, want.Q) || !bytes.Equal(got.Zeros, want.Zeros) {
+					t.Fatalf("%s: codes or zero points differ from the general path", what)
+				}
+				for i := range got.Scales {
+					if a, b := got.Scales[i], want.Scales[i]; a != b && !(a != a && b != b) {
+						t.Fatalf("%s: scale %d = %g, general path %g", what, i, a, b)
+					}
+				}
+			}
+		}
 	}
 }

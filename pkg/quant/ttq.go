@@ -436,18 +436,30 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 		q.InScale[c] = 1 / d32[c]
 	}
 	f := t.format
-	ng := f.NumGroups(k)
+	ng, rb := f.NumGroups(k), f.RowBytes(k)
+	src := t.base.W
+	if t.r != nil {
+		src = kernels.NewWeightsF32(n, k, t.r)
+	}
+	// TTQ's default format has a fused kernel (one pass from the stored
+	// weights to packed codes); rows it does not take go the general way,
+	// which computes the same codes.
+	fused := f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		w := make([]float32, k)
 		codes := make([]uint8, k)
 		sc := make([]float32, ng)
 		zs := make([]int32, ng)
+		var tmp []float32
+		if fused {
+			tmp = make([]float32, kernels.RequantScratch(k))
+		}
 		for r := lo; r < hi; r++ {
-			if t.r != nil {
-				copy(w, t.r[r*k:(r+1)*k])
-			} else {
-				t.base.W.Row(w, r)
+			if fused && kernels.RequantRow4G32(q.Q[r*rb:(r+1)*rb], q.Scales[r*ng:(r+1)*ng], q.Zeros[r*ng:(r+1)*ng],
+				src, r, d32, f.Scale == ScaleF16, tmp) {
+				continue
 			}
+			src.Row(w, r)
 			quantizeRowScaled(codes, sc, zs, w, d32, f)
 			q.SetRow(r, codes, sc, zs)
 		}
