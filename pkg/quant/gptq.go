@@ -6,8 +6,6 @@ import (
 	"math"
 	"sort"
 
-	"gonum.org/v1/gonum/mat"
-
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
@@ -45,34 +43,81 @@ type GPTQ struct{ Opts Options }
 
 func (g *GPTQ) Name() string { return "gptq" }
 
-// hessian accumulates Σ XᵀX over calibration sequences in float64.
+// hessian accumulates Σ XᵀX over calibration sequences. Each sequence's
+// XᵀX is a float32 product through the GEMM kernels (float32 products and
+// sums over one sequence's tokens, as gptq's torch code computes it), and
+// the sequences are summed in float64. Only the upper triangle is computed,
+// in row blocks of hessianBlock against the columns right of them.
 type hessian struct {
-	h *mat.SymDense
-	n int
+	d  int
+	h  []float64 // d×d row-major; entries j ≥ i are the sums
+	n  int
+	xt []float32 // scratch: one sequence transposed, d × tokens
+	t  []float32 // scratch: one row block of XᵀX
 }
 
-func newHessian(d int) *hessian { return &hessian{h: mat.NewSymDense(d, nil)} }
+const hessianBlock = 256
+
+func newHessian(d int) *hessian { return &hessian{d: d, h: make([]float64, d*d)} }
 
 func (h *hessian) add(x []float32, rows int) {
-	d := h.h.SymmetricDim()
-	x64 := make([]float64, rows*d)
-	for i, v := range x[:rows*d] {
-		x64[i] = float64(v)
+	d := h.d
+	if rows == 0 {
+		return
 	}
-	h.h.SymRankK(h.h, 1, mat.NewDense(rows, d, x64).T())
+	h.xt = growF32(h.xt, d*rows)
+	xt := h.xt
+	// Transpose in 32×32 tiles so both sides stay in cache.
+	const tb = 32
+	for t0 := 0; t0 < rows; t0 += tb {
+		for c0 := 0; c0 < d; c0 += tb {
+			for t := t0; t < min(t0+tb, rows); t++ {
+				xr := x[t*d : (t+1)*d]
+				for c := c0; c < min(c0+tb, d); c++ {
+					xt[c*rows+t] = xr[c]
+				}
+			}
+		}
+	}
+	for i0 := 0; i0 < d; i0 += hessianBlock {
+		i1 := min(i0+hessianBlock, d)
+		nc := d - i0
+		h.t = growF32(h.t, (i1-i0)*nc)
+		kernels.MatMulT(h.t, xt[i0*rows:i1*rows], i1-i0, kernels.NewWeightsF32(nc, rows, xt[i0*rows:d*rows]))
+		kernels.ParallelFor(i1-i0, 16, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				hr := h.h[(i0+i)*d+i0+i : (i0+i+1)*d]
+				tr := h.t[i*nc+i : (i+1)*nc]
+				for j, v := range tr {
+					hr[j] += float64(v)
+				}
+			}
+		})
+	}
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // matrix returns H = (2/n)·Σ XᵀX, as gptq's running mean over sequences
-// ends up, as a dense row-major slice.
+// ends up, as a dense row-major slice: the accumulator itself, scaled and
+// mirrored in place, so h takes no more data afterwards.
 func (h *hessian) matrix() []float64 {
-	d := h.h.SymmetricDim()
-	out := make([]float64, d*d)
+	d := h.d
+	out := h.h
 	s := 2 / float64(max(h.n, 1))
 	for i := 0; i < d; i++ {
-		for j := 0; j < d; j++ {
-			out[i*d+j] = s * h.h.At(i, j)
+		out[i*d+i] *= s
+		for j := i + 1; j < d; j++ {
+			out[i*d+j] *= s
+			out[j*d+i] = out[i*d+j]
 		}
 	}
+	h.h = nil
 	return out
 }
 
@@ -125,7 +170,8 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 			}
 		}
 		for _, in := range gptqInputs {
-			hm := hs[in.tap].matrix()
+			// One factorization serves every linear of the tap.
+			var fac *gptqFactor
 			for _, name := range in.sites {
 				if err := ctx.Err(); err != nil {
 					return err
@@ -142,7 +188,12 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 				if keep {
 					continue
 				}
-				q, err := GPTQQuantize(w, rows, cols, append([]float64(nil), hm...), f, g.Opts.GPTQ)
+				if fac == nil {
+					if fac, err = gptqFactorize(hs[in.tap].matrix(), cols, g.Opts.GPTQ); err != nil {
+						return fmt.Errorf("%s: %w", s, err)
+					}
+				}
+				q, err := gptqQuantize(w, rows, cols, fac, f, g.Opts.GPTQ)
 				if err != nil {
 					return fmt.Errorf("%s: %w", s, err)
 				}
@@ -151,13 +202,18 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 					return err
 				}
 			}
+			hs[in.tap] = nil // its factor is all that is left to use
 		}
-		for i, x := range inps {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
-				return err
+		// The next layer's inputs, computed with the quantized weights; the
+		// last layer's outputs would feed nothing.
+		if l+1 < len(m.Layers) {
+			for i, x := range inps {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
+					return err
+				}
 			}
 		}
 		progress.report(l+1, len(m.Layers))
@@ -175,19 +231,65 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 // keeps gptq's lazy-batch semantics, including fitting a group's grid on
 // the weights as they stood at the last block boundary.
 func GPTQQuantize(w []float32, rows, cols int, h []float64, f Format, o GPTQOptions) (*QLinear, error) {
-	if err := f.Validate(); err != nil {
-		return nil, err
-	}
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
 	if len(w) != rows*cols || len(h) != cols*cols {
 		return nil, fmt.Errorf("quant: GPTQ shapes: %d weights, %d Hessian entries for %d×%d", len(w), len(h), rows, cols)
+	}
+	fac, err := gptqFactorize(h, cols, o)
+	if err != nil {
+		return nil, err
+	}
+	return gptqQuantize(w, rows, cols, fac, f, o)
+}
+
+// gptqFactor is what fasterquant derives from the Hessian alone, shared by
+// every linear that reads the same input (q/k/v, gate/up): the dead input
+// columns, the column order and the upper Cholesky factor of the damped,
+// permuted H⁻¹.
+type gptqFactor struct {
+	dead []bool
+	perm []int
+	u    []float64
+}
+
+// gptqFactorize overwrites h (cols×cols, row-major).
+func gptqFactorize(h []float64, cols int, o GPTQOptions) (*gptqFactor, error) {
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	for _, v := range h {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("quant: GPTQ Hessian is not finite")
 		}
+	}
+	fac := &gptqFactor{dead: make([]bool, cols), perm: make([]int, cols)}
+	for i := 0; i < cols; i++ {
+		if h[i*cols+i] == 0 {
+			h[i*cols+i] = 1
+			fac.dead[i] = true
+		}
+	}
+	for i := range fac.perm {
+		fac.perm[i] = i
+	}
+	if o.ActOrder {
+		perm := fac.perm
+		sort.SliceStable(perm, func(a, b int) bool { return h[perm[a]*cols+perm[a]] > h[perm[b]*cols+perm[b]] })
+		hp := make([]float64, cols*cols)
+		for i, pi := range perm {
+			for j, pj := range perm {
+				hp[i*cols+j] = h[pi*cols+pj]
+			}
+		}
+		h = hp
+	}
+	var err error
+	fac.u, err = inverseCholeskyUpper(h, cols, o.Damp)
+	return fac, err
+}
+
+func gptqQuantize(w []float32, rows, cols int, fac *gptqFactor, f Format, o GPTQOptions) (*QLinear, error) {
+	if err := f.Validate(); err != nil {
+		return nil, err
 	}
 	grouped := f.Group > 0
 	g := f.GroupSize(cols)
@@ -212,9 +314,8 @@ func GPTQQuantize(w []float32, rows, cols int, h []float64, f Format, o GPTQOpti
 			scales[r], zeros[r] = groupParams(row32(buf, W[r*cols:(r+1)*cols]), f)
 		}
 	}
-	for i := 0; i < cols; i++ {
-		if h[i*cols+i] == 0 {
-			h[i*cols+i] = 1
+	for i, d := range fac.dead {
+		if d {
 			for r := 0; r < rows; r++ {
 				W[r*cols+i] = 0
 			}
@@ -230,24 +331,9 @@ func GPTQQuantize(w []float32, rows, cols int, h []float64, f Format, o GPTQOpti
 			}
 		}
 	}
-	perm := make([]int, cols)
-	for i := range perm {
-		perm[i] = i
-	}
+	perm, u := fac.perm, fac.u
 	if o.ActOrder {
-		sort.SliceStable(perm, func(a, b int) bool { return h[perm[a]*cols+perm[a]] > h[perm[b]*cols+perm[b]] })
 		W = permuteCols(W, rows, cols, perm)
-		hp := make([]float64, cols*cols)
-		for i, pi := range perm {
-			for j, pj := range perm {
-				hp[i*cols+j] = h[pi*cols+pj]
-			}
-		}
-		h = hp
-	}
-	u, err := inverseCholeskyUpper(h, cols, o.Damp)
-	if err != nil {
-		return nil, err
 	}
 
 	maxq := float32(f.MaxQ())
@@ -259,55 +345,39 @@ func GPTQQuantize(w []float32, rows, cols int, h []float64, f Format, o GPTQOpti
 			gidx[c] = int32(p / g)
 		}
 	}
-	bs := o.BlockSize
-	kernels.ParallelFor(rows, 1, func(lo, hi int) {
-		w1 := make([]float64, bs)
-		e1 := make([]float64, bs)
-		buf := make([]float32, g)
-		for r := lo; r < hi; r++ {
-			wr := W[r*cols : (r+1)*cols]
-			sr, zr := scales[r*ng:(r+1)*ng], zeros[r*ng:(r+1)*ng]
-			var s float32
-			var z int32
-			if !grouped {
-				s, z = sr[0], zr[0]
+	gptqColumns(W, rows, cols, u, o.BlockSize, func(r int, wr []float64, w1 []float64, e1 []float64, i1, i2 int, buf []float32) {
+		sr, zr := scales[r*ng:(r+1)*ng], zeros[r*ng:(r+1)*ng]
+		var s float32
+		var z int32
+		if !grouped {
+			s, z = sr[0], zr[0]
+		}
+		n := i2 - i1
+		for i := 0; i < n; i++ {
+			col := i1 + i
+			switch {
+			case static:
+				gi := perm[col] / g
+				s, z = sr[gi], zr[gi]
+			case grouped:
+				gi := col / g
+				if col%g == 0 {
+					sr[gi], zr[gi] = groupParams(row32(buf[:g], wr[col:min(col+g, cols)]), f)
+				}
+				s, z = sr[gi], zr[gi]
 			}
-			for i1 := 0; i1 < cols; i1 += bs {
-				i2 := min(i1+bs, cols)
-				n := i2 - i1
-				copy(w1, wr[i1:i2])
-				for i := 0; i < n; i++ {
-					col := i1 + i
-					switch {
-					case static:
-						gi := perm[col] / g
-						s, z = sr[gi], zr[gi]
-					case grouped && col%g == 0:
-						gi := col / g
-						sr[gi], zr[gi] = groupParams(row32(buf, wr[col:min(col+g, cols)]), f)
-						s, z = sr[gi], zr[gi]
-					}
-					wv := w1[i]
-					q := code(float32(wv), s, z, maxq)
-					codes[r*cols+perm[col]] = q
-					d := u[col*cols+col]
-					e := (wv - float64(dequant(q, s, z))) / d
-					e1[i] = e
-					urow := u[col*cols+i1 : col*cols+i2]
-					for j := i; j < n; j++ {
-						w1[j] -= e * urow[j]
-					}
-				}
-				for k := 0; k < n; k++ {
-					e := e1[k]
-					urow := u[(i1+k)*cols : (i1+k+1)*cols]
-					for j := i2; j < cols; j++ {
-						wr[j] -= e * urow[j]
-					}
-				}
+			wv := w1[i]
+			q := code(float32(wv), s, z, maxq)
+			codes[r*cols+perm[col]] = q
+			d := u[col*cols+col]
+			e := (wv - float64(dequant(q, s, z))) / d
+			e1[i] = e
+			urow := u[col*cols+i1 : col*cols+i2]
+			for j := i + 1; j < n; j++ {
+				w1[j] -= e * urow[j]
 			}
 		}
-	})
+	}, g)
 	q := NewQLinear(f, rows, cols)
 	q.GIdx = gidx
 	for r := 0; r < rows; r++ {
@@ -330,44 +400,93 @@ func permuteCols(w []float64, rows, cols int, perm []int) []float64 {
 // upper Cholesky factor U of H⁻¹ (H⁻¹ = UᵀU), row-major. When H is not
 // positive definite the damping is raised by 0.01 at a time, as
 // GPTQModel's damp_auto_increment does.
+//
+// gptq computes U as chol(cholesky_inverse(chol(H)), upper): three
+// factorizations' worth of work. The same U is one Cholesky factorization
+// and one triangular inverse: with J the order-reversing permutation and
+// JHJ = LLᵀ, H = (JLJ)(JLJ)ᵀ with JLJ upper triangular, so
+// H⁻¹ = UᵀU for U = (JLJ)⁻¹ = J·L⁻¹·J, and the Cholesky factor with a
+// positive diagonal is unique (inverseCholeskyBlocked).
 func inverseCholeskyUpper(h []float64, n int, damp float64) ([]float64, error) {
 	var mean float64
 	for i := 0; i < n; i++ {
 		mean += h[i*n+i]
 	}
 	mean /= float64(n)
+	a := make([]float64, n*n)
 	for pd := damp; pd < 1; pd += 0.01 {
-		a := mat.NewSymDense(n, nil)
+		// The lower triangle of a = J·H·J, damped.
+		clear(a)
 		for i := 0; i < n; i++ {
-			for j := i; j < n; j++ {
-				v := h[i*n+j]
+			for j := 0; j <= i; j++ {
+				v := h[(n-1-i)*n+(n-1-j)]
 				if i == j {
 					v += pd * mean
 				}
-				a.SetSym(i, j, v)
+				a[i*n+j] = v
 			}
 		}
-		var ch mat.Cholesky
-		if !ch.Factorize(a) {
-			continue
+		if inverseCholeskyBlocked(a, n) {
+			return a, nil
 		}
-		var inv mat.SymDense
-		if err := ch.InverseTo(&inv); err != nil {
-			continue
-		}
-		var ch2 mat.Cholesky
-		if !ch2.Factorize(&inv) {
-			continue
-		}
-		var ut mat.TriDense
-		ch2.UTo(&ut)
-		u := make([]float64, n*n)
-		for i := 0; i < n; i++ {
-			for j := i; j < n; j++ {
-				u[i*n+j] = ut.At(i, j)
-			}
-		}
-		return u, nil
 	}
 	return nil, fmt.Errorf("quant: GPTQ Hessian is not positive definite even with damping near 1")
+}
+
+// gptqColumns runs gptq's lazy batches over every row of W (rows × cols,
+// float64): for each block [i1, i2) of bs columns, quant(r, ...) quantizes
+// row r's block in w1 (a copy of W[r, i1:i2]; wr is the global row, as it
+// stood at the block boundary) and leaves the scaled errors in e1; then the
+// block's errors reach the columns right of it, W[:, i2:] −= Err·U[i1:i2,
+// i2:], as one float32 GEMM per row chunk through the kernels (the panel of
+// U is converted once per block). Within a block everything is float64.
+func gptqColumns(W []float64, rows, cols int, u []float64, bs int,
+	quant func(r int, wr, w1, e1 []float64, i1, i2 int, buf []float32), g int) {
+	const chunk = 256
+	errs := make([]float32, min(rows, chunk)*bs)
+	var panel, tmp []float32
+	for i1 := 0; i1 < cols; i1 += bs {
+		i2 := min(i1+bs, cols)
+		n, rem := i2-i1, cols-i2
+		if rem > 0 {
+			panel = growF32(panel, n*rem)
+			for k := 0; k < n; k++ {
+				src := u[(i1+k)*cols+i2 : (i1+k+1)*cols]
+				dst := panel[k*rem : (k+1)*rem]
+				for j, v := range src {
+					dst[j] = float32(v)
+				}
+			}
+		}
+		for r0 := 0; r0 < rows; r0 += chunk {
+			r1 := min(r0+chunk, rows)
+			kernels.ParallelFor(r1-r0, 1, func(lo, hi int) {
+				w1 := make([]float64, n)
+				e1 := make([]float64, n)
+				buf := make([]float32, max(g, 1))
+				for r := r0 + lo; r < r0+hi; r++ {
+					wr := W[r*cols : (r+1)*cols]
+					copy(w1, wr[i1:i2])
+					quant(r, wr, w1, e1, i1, i2, buf)
+					er := errs[(r-r0)*n : (r-r0+1)*n]
+					for k, e := range e1 {
+						er[k] = float32(-e)
+					}
+				}
+			})
+			if rem == 0 {
+				continue
+			}
+			tmp = growF32(tmp, (r1-r0)*rem)
+			kernels.MatMul(tmp, errs[:(r1-r0)*n], r1-r0, panel, n, rem, rem)
+			kernels.ParallelFor(r1-r0, 8, func(lo, hi int) {
+				for r := r0 + lo; r < r0+hi; r++ {
+					wr := W[r*cols+i2 : (r+1)*cols]
+					for j, v := range tmp[(r-r0)*rem : (r-r0+1)*rem] {
+						wr[j] += float64(v)
+					}
+				}
+			})
+		}
+	}
 }

@@ -1,0 +1,228 @@
+// Command calibbench measures what static calibration costs relative to a
+// plain forward pass over the same calibration tokens: the decoder layers'
+// forward (last-token logits only, so the LM head does not dominate a
+// short cut of a model), GPTQ and AWQ (with clip search), each in a fresh
+// subprocess so that its peak RSS is its own. With -reps > 1 the methods
+// are interleaved (forward, gptq, awq, forward, ...) and medians reported.
+//
+//	go run ./scripts/synthmodel -preset tinyllama-1.1b -layers 1 -o /tmp/tl1
+//	go run ./scripts/calibbench -model /tmp/tl1 -nsamples 16 -seqlen 512 -threads 2
+//
+// -only METHOD runs one measurement in this process and prints one JSON
+// line (what the parent reads); -cpuprofile writes its CPU profile.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/quant"
+)
+
+type result struct {
+	Method  string  `json:"method"`
+	Seconds float64 `json:"seconds"`
+	// LoadSeconds is the model load, outside Seconds.
+	LoadSeconds float64 `json:"load_seconds"`
+	// HWMBytes is the process's VmHWM after the measurement.
+	HWMBytes int64 `json:"hwm_bytes"`
+}
+
+func main() {
+	dir := flag.String("model", "", "model directory")
+	nsamples := flag.Int("nsamples", 16, "calibration samples")
+	seqlen := flag.Int("seqlen", 512, "tokens per sample")
+	threads := flag.Int("threads", 2, "kernel threads")
+	bits := flag.Int("bits", 4, "bits")
+	group := flag.Int("group", 128, "group size")
+	methods := flag.String("methods", "forward,gptq,awq", "comma-separated: forward, rtn, gptq, awq")
+	reps := flag.Int("reps", 1, "interleaved repetitions (medians reported)")
+	only := flag.String("only", "", "run one method in this process and print JSON")
+	cpuprofile := flag.String("cpuprofile", "", "with -only: write a CPU profile")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "calibbench: -model is required")
+		os.Exit(2)
+	}
+	kernels.SetThreads(*threads)
+	if *only != "" {
+		r, err := measure(*dir, *only, *nsamples, *seqlen, *bits, *group, *cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "calibbench:", err)
+			os.Exit(1)
+		}
+		b, _ := json.Marshal(r)
+		fmt.Println(string(b))
+		return
+	}
+	if err := parent(*dir, strings.Split(*methods, ","), *reps); err != nil {
+		fmt.Fprintln(os.Stderr, "calibbench:", err)
+		os.Exit(1)
+	}
+}
+
+// calibTokens are nsamples random sequences of ids below 512 (the synthetic
+// models' tokenizer) and the vocabulary, from a fixed seed.
+func calibTokens(vocab, nsamples, seqlen int) [][]int {
+	rng := rand.New(rand.NewPCG(1, 2))
+	out := make([][]int, nsamples)
+	for i := range out {
+		out[i] = make([]int, seqlen)
+		for j := range out[i] {
+			out[i][j] = rng.IntN(min(vocab, 512))
+		}
+	}
+	return out
+}
+
+func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile string) (result, error) {
+	t0 := time.Now()
+	m, err := model.Load(dir)
+	if err != nil {
+		return result{}, err
+	}
+	defer m.Close()
+	load := time.Since(t0).Seconds()
+	calib := calibTokens(m.Config.VocabSize, nsamples, min(seqlen, m.Config.MaxPositions))
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return result{}, err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	if method == "forward" {
+		st := m.NewState(len(calib[0]))
+		for _, seq := range calib {
+			st.Reset()
+			if _, err := m.Forward(st, seq, model.LastLogits); err != nil {
+				return result{}, err
+			}
+		}
+	} else {
+		o, err := quant.DefaultOptions(method)
+		if err != nil {
+			return result{}, err
+		}
+		o.Format.Bits, o.Format.Group = bits, group
+		c, err := quant.New(method, o)
+		if err != nil {
+			return result{}, err
+		}
+		if err := c.Apply(context.Background(), m, calib, nil); err != nil {
+			return result{}, err
+		}
+	}
+	return result{Method: method, Seconds: time.Since(start).Seconds(), LoadSeconds: load, HWMBytes: vmHWM()}, nil
+}
+
+// vmHWM is the peak resident set size of this process, from
+// /proc/self/status (0 where there is none).
+func vmHWM() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func parent(dir string, methods []string, reps int) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	var args []string
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name != "methods" && f.Name != "reps" {
+			args = append(args, "-"+f.Name+"="+f.Value.String())
+		}
+	})
+	times := map[string][]float64{}
+	rss := map[string][]int64{}
+	for r := 0; r < reps; r++ {
+		for _, meth := range methods {
+			var out bytes.Buffer
+			cmd := exec.Command(exe, append(slices.Clone(args), "-only="+meth)...)
+			cmd.Stdout, cmd.Stderr = &out, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("%s: %w", meth, err)
+			}
+			var res result
+			if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+				return fmt.Errorf("%s: %w", meth, err)
+			}
+			maxrss := int64(0)
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				maxrss = ru.Maxrss << 10
+			}
+			times[meth] = append(times[meth], res.Seconds)
+			rss[meth] = append(rss[meth], max(maxrss, res.HWMBytes))
+			fmt.Fprintf(os.Stderr, "rep %d %-8s %8.2f s  peak RSS %6.0f MB\n", r+1, meth, res.Seconds, float64(max(maxrss, res.HWMBytes))/1e6)
+		}
+	}
+	ckpt := checkpointBytes(dir)
+	fwd := 0.0
+	if t, ok := times["forward"]; ok {
+		fwd = median(t)
+	}
+	fmt.Printf("model %s (checkpoint %.0f MB), %d reps, medians\n", dir, float64(ckpt)/1e6, reps)
+	fmt.Printf("%-8s %10s %10s %12s\n", "method", "seconds", "×forward", "peak RSS MB")
+	for _, meth := range methods {
+		t := median(times[meth])
+		ratio := "-"
+		if fwd > 0 {
+			ratio = fmt.Sprintf("%.2f", t/fwd)
+		}
+		fmt.Printf("%-8s %10.2f %10s %12.0f\n", meth, t, ratio, float64(slices.Max(rss[meth]))/1e6)
+	}
+	return nil
+}
+
+func checkpointBytes(dir string) int64 {
+	var n int64
+	files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			n += st.Size()
+		}
+	}
+	return n
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
