@@ -49,6 +49,7 @@ func qdequant8AVX2(dst []float32, src *byte, sc, off *float32, group int) { pani
 func qdequant2AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
 func qdequant3AVX2(dst []float32, src *byte, sc, off *float32, group int) { panic(errNoAsm) }
 func fmaLoopAVX2(iters int, a, b float32) float32                         { panic(errNoAsm) }
+func fmaLoopAVX512(iters int, a, b float32) float32                       { panic(errNoAsm) }
 func sumAVX2(x []float32) float32                                         { panic(errNoAsm) }
 func qgemvQuad4I8AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)

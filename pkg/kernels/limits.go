@@ -10,25 +10,36 @@ import (
 // so that kernel speeds can be stated as fractions of what this machine,
 // shared or throttled as it is at the moment, allows.
 
-// fmaFlopsPerIter is the work of one fmaLoop iteration: 12 chains × 8
-// lanes × (multiply + add).
-const fmaFlopsPerIter = 12 * 8 * 2
+// fmaFlopsPerLane is the work of one fmaLoop iteration per vector lane:
+// 12 chains × (multiply + add).
+const fmaFlopsPerLane = 12 * 2
 
 // PeakFMA measures the single-precision FMA rate in GFLOP/s of threads
 // goroutines, each running a register-only loop of independent fused
-// multiply-adds (the AVX2 kernel when the assembly is on, its pure-Go twin
-// otherwise) for about dur. It is the compute ceiling of a matrix product.
+// multiply-adds at the widest vector width the matrix kernels use (AVX-512,
+// AVX2, or the pure-Go twin without assembly) for about dur. It is the
+// compute ceiling of a matrix product.
 func PeakFMA(threads int, dur time.Duration) float64 {
 	const iters = 1 << 16
+	lanes := 1 // fmaLoopGeneric's chains are scalar
 	run := func() float32 {
-		if useAVX2 {
+		switch {
+		case useAVX512:
+			return fmaLoopAVX512(iters, 0.5, 1)
+		case useAVX2:
 			return fmaLoopAVX2(iters, 0.5, 1)
 		}
 		return fmaLoopGeneric(iters, 0.5, 1)
 	}
+	switch {
+	case useAVX512:
+		lanes = 16
+	case useAVX2:
+		lanes = 8
+	}
 	run() // warm up the vector unit's clock
 	rounds := measureRounds(threads, dur, func(int) { run() })
-	return rounds * iters * fmaFlopsPerIter / 1e9
+	return rounds * iters * fmaFlopsPerLane * float64(lanes) / 1e9
 }
 
 // ReadBandwidth measures streaming read bandwidth in GB/s: threads

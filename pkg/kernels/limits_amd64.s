@@ -115,3 +115,58 @@ reduce:
 	VMOVSS       X0, ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func fmaLoopAVX512(iters int, a, b float32) float32
+// fmaLoopAVX2 on 16-lane registers: on cores with full-width AVX-512 FMA
+// units (Zen 5, Sapphire Rapids) the 512-bit matrix kernels run above the
+// AVX2 loop's rate, so the compute ceiling must be measured at this width.
+TEXT ·fmaLoopAVX512(SB), NOSPLIT, $0-20
+	MOVQ         iters+0(FP), CX
+	VBROADCASTSS a+8(FP), Z12
+	VBROADCASTSS b+12(FP), Z13
+	VPXORD       Z0, Z0, Z0
+	VPXORD       Z1, Z1, Z1
+	VPXORD       Z2, Z2, Z2
+	VPXORD       Z3, Z3, Z3
+	VPXORD       Z4, Z4, Z4
+	VPXORD       Z5, Z5, Z5
+	VPXORD       Z6, Z6, Z6
+	VPXORD       Z7, Z7, Z7
+	VPXORD       Z8, Z8, Z8
+	VPXORD       Z9, Z9, Z9
+	VPXORD       Z10, Z10, Z10
+	VPXORD       Z11, Z11, Z11
+	TESTQ        CX, CX
+	JLE          done512
+
+loop512:
+	VFMADD213PS Z13, Z12, Z0
+	VFMADD213PS Z13, Z12, Z1
+	VFMADD213PS Z13, Z12, Z2
+	VFMADD213PS Z13, Z12, Z3
+	VFMADD213PS Z13, Z12, Z4
+	VFMADD213PS Z13, Z12, Z5
+	VFMADD213PS Z13, Z12, Z6
+	VFMADD213PS Z13, Z12, Z7
+	VFMADD213PS Z13, Z12, Z8
+	VFMADD213PS Z13, Z12, Z9
+	VFMADD213PS Z13, Z12, Z10
+	VFMADD213PS Z13, Z12, Z11
+	DECQ        CX
+	JNZ         loop512
+
+done512:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z5, Z4, Z4
+	VADDPS Z7, Z6, Z6
+	VADDPS Z9, Z8, Z8
+	VADDPS Z11, Z10, Z10
+	VADDPS Z2, Z0, Z0
+	VADDPS Z6, Z4, Z4
+	VADDPS Z10, Z8, Z8
+	VADDPS Z4, Z0, Z0
+	VADDPS Z8, Z0, Z0
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET

@@ -17,9 +17,12 @@ func TestFMALoopPaths(t *testing.T) {
 		for _, p := range kernelPaths() {
 			var got float32
 			withPath(p, func() {
-				if useAVX2 {
+				switch {
+				case useAVX512:
+					got = fmaLoopAVX512(n, 0.5, 1)
+				case useAVX2:
 					got = fmaLoopAVX2(n, 0.5, 1)
-				} else {
+				default:
 					got = fmaLoopGeneric(n, 0.5, 1)
 				}
 			})

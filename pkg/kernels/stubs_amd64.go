@@ -142,6 +142,12 @@ func qdequant3AVX2(dst []float32, src *byte, sc, off *float32, group int)
 //go:noescape
 func fmaLoopAVX2(iters int, a, b float32) float32
 
+// fmaLoopAVX512 is fmaLoopAVX2 with twelve 16-lane chains; it returns the
+// same value. Twin: fmaLoopGeneric.
+//
+//go:noescape
+func fmaLoopAVX512(iters int, a, b float32) float32
+
 // sumAVX2 returns Σ x[i] over the first len(x)&^63 elements. Twin:
 // sumGeneric.
 //
