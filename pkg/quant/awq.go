@@ -460,64 +460,80 @@ func divVec(x, s []float32) {
 // symmetric clipping threshold max|w|·(1 − i/ClipGrid) that minimizes the
 // mean squared error of the group's partial dot products over subsampled
 // tokens; w is clamped in place.
+//
+// The error of every row at one threshold index is one matrix product: with
+// X the subsampled tokens' inputs of a group (tokens × g) and Δ the group's
+// fake-quantized weights minus the originals (rows × g), X·Δᵀ holds each
+// token's partial-dot-product error for every row. Taking the difference
+// before the product (rather than subtracting two dot products, as the
+// reference does) keeps float32 accumulation accurate, since Δ is the small
+// quantity; the profile of the scalar float64 loop this replaces was 85 %
+// of AWQ's time.
 func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions) {
 	step := max(1, feat.rows/o.ClipTokens)
 	var toks []int
 	for t := 0; t < feat.rows; t += step {
 		toks = append(toks, t)
 	}
+	nt := len(toks)
 	g := f.GroupSize(cols)
 	nShrink := int(o.MaxShrink * float64(o.ClipGrid))
-	kernels.ParallelFor(rows, 1, func(lo, hi int) {
-		cur := make([]float32, g)
-		codes := make([]uint8, g)
-		ref := make([]float64, len(toks))
-		for r := lo; r < hi; r++ {
-			row := w[r*cols : (r+1)*cols]
-			for c0 := 0; c0 < cols; c0 += g {
-				c1 := min(c0+g, cols)
-				wg := row[c0:c1]
-				var orgMax float32
-				for _, v := range wg {
-					orgMax = max(orgMax, float32(math.Abs(float64(v))))
-				}
-				for i, t := range toks {
-					x := feat.x[t*feat.cols+c0 : t*feat.cols+c1]
-					var s float64
+	maxq := float32(f.MaxQ())
+	xg := make([]float32, nt*g)
+	delta := make([]float32, rows*g)
+	prod := make([]float32, nt*rows)
+	orgMax := make([]float32, rows)
+	bestMax := make([]float32, rows)
+	bestErr := make([]float64, rows)
+	errs := make([]float64, rows)
+	for c0 := 0; c0 < cols; c0 += g {
+		c1 := min(c0+g, cols)
+		gw := c1 - c0
+		for i, t := range toks {
+			copy(xg[i*gw:(i+1)*gw], feat.x[t*feat.cols+c0:t*feat.cols+c1])
+		}
+		for r := range rows {
+			var m float32
+			for _, v := range w[r*cols+c0 : r*cols+c1] {
+				m = max(m, float32(math.Abs(float64(v))))
+			}
+			orgMax[r], bestMax[r], bestErr[r] = m, m, 1e9
+		}
+		for is := 0; is < nShrink; is++ {
+			shrink := 1 - float32(is)/float32(o.ClipGrid)
+			kernels.ParallelFor(rows, 16, func(lo, hi int) {
+				for r := lo; r < hi; r++ {
+					wg := w[r*cols+c0 : r*cols+c1]
+					d := delta[r*gw : (r+1)*gw]
+					mv := orgMax[r] * shrink
 					for c, v := range wg {
-						s += float64(x[c]) * float64(v)
+						d[c] = min(max(v, -mv), mv)
 					}
-					ref[i] = s
-				}
-				bestMax, bestErr := orgMax, 1e9
-				for is := 0; is < nShrink; is++ {
-					mv := orgMax * (1 - float32(is)/float32(o.ClipGrid))
-					for c, v := range wg {
-						cur[c] = min(max(v, -mv), mv)
-					}
-					sc, z := groupParams(cur[:len(wg)], f)
-					for c, v := range cur[:len(wg)] {
-						codes[c] = code(v, sc, z, float32(f.MaxQ()))
-					}
-					var e float64
-					for i, t := range toks {
-						x := feat.x[t*feat.cols+c0 : t*feat.cols+c1]
-						var s float64
-						for c := range wg {
-							s += float64(x[c]) * float64(dequant(codes[c], sc, z))
-						}
-						d := s - ref[i]
-						e += d * d
-					}
-					e /= float64(max(len(toks), 1))
-					if e < bestErr {
-						bestErr, bestMax = e, mv
+					sc, z := groupParams(d, f)
+					for c, v := range d {
+						d[c] = dequant(code(v, sc, z, maxq), sc, z) - wg[c]
 					}
 				}
-				for c, v := range wg {
-					wg[c] = min(max(v, -bestMax), bestMax)
+			})
+			kernels.MatMulT(prod, xg[:nt*gw], nt, kernels.NewWeightsF32(rows, gw, delta[:rows*gw]))
+			clear(errs)
+			for i := range nt {
+				for r, v := range prod[i*rows : (i+1)*rows] {
+					errs[r] += float64(v) * float64(v)
+				}
+			}
+			for r, e := range errs {
+				if e /= float64(max(nt, 1)); e < bestErr[r] {
+					bestErr[r], bestMax[r] = e, orgMax[r]*shrink
 				}
 			}
 		}
-	})
+		for r := range rows {
+			mv := bestMax[r]
+			wg := w[r*cols+c0 : r*cols+c1]
+			for c, v := range wg {
+				wg[c] = min(max(v, -mv), mv)
+			}
+		}
+	}
 }
