@@ -22,3 +22,16 @@ func Axpy(a float32, x, y []float32) {
 	}
 	axpyGeneric(a, x, y)
 }
+
+// AxpyF64 computes y[i] += a·x[i] over len(x) float64 elements. GPTQ's
+// column-by-column error propagation within a block runs on it.
+func AxpyF64(a float64, x, y []float64) {
+	if len(y) < len(x) {
+		panic("kernels: AxpyF64 length mismatch")
+	}
+	if useAVX2 {
+		axpyF64AVX2(a, x, y)
+		return
+	}
+	axpyF64Generic(a, x, y)
+}

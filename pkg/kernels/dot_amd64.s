@@ -118,3 +118,57 @@ tail:
 done:
 	VZEROUPPER
 	RET
+
+// func axpyF64AVX2(a float64, x, y []float64)
+TEXT ·axpyF64AVX2(SB), NOSPLIT, $0-56
+	VBROADCASTSD a+0(FP), Y0
+	MOVQ         x_base+8(FP), SI
+	MOVQ         x_len+16(FP), CX
+	MOVQ         y_base+32(FP), DI
+	XORQ         AX, AX
+	MOVQ         CX, BX
+	ANDQ         $-16, BX
+
+f64loop16:
+	CMPQ        AX, BX
+	JGE         f64prep4
+	VMOVUPD     (DI)(AX*8), Y1
+	VMOVUPD     32(DI)(AX*8), Y2
+	VMOVUPD     64(DI)(AX*8), Y3
+	VMOVUPD     96(DI)(AX*8), Y4
+	VFMADD231PD (SI)(AX*8), Y0, Y1
+	VFMADD231PD 32(SI)(AX*8), Y0, Y2
+	VFMADD231PD 64(SI)(AX*8), Y0, Y3
+	VFMADD231PD 96(SI)(AX*8), Y0, Y4
+	VMOVUPD     Y1, (DI)(AX*8)
+	VMOVUPD     Y2, 32(DI)(AX*8)
+	VMOVUPD     Y3, 64(DI)(AX*8)
+	VMOVUPD     Y4, 96(DI)(AX*8)
+	ADDQ        $16, AX
+	JMP         f64loop16
+
+f64prep4:
+	MOVQ CX, BX
+	ANDQ $-4, BX
+
+f64loop4:
+	CMPQ        AX, BX
+	JGE         f64tail
+	VMOVUPD     (DI)(AX*8), Y1
+	VFMADD231PD (SI)(AX*8), Y0, Y1
+	VMOVUPD     Y1, (DI)(AX*8)
+	ADDQ        $4, AX
+	JMP         f64loop4
+
+f64tail:
+	CMPQ        AX, CX
+	JGE         f64done
+	VMOVSD      (DI)(AX*8), X1
+	VFMADD231SD (SI)(AX*8), X0, X1
+	VMOVSD      X1, (DI)(AX*8)
+	INCQ        AX
+	JMP         f64tail
+
+f64done:
+	VZEROUPPER
+	RET

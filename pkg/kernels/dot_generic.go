@@ -40,3 +40,10 @@ func axpyGeneric(a float32, x, y []float32) {
 		y[i] += a * v
 	}
 }
+
+func axpyF64Generic(a float64, x, y []float64) {
+	y = y[:len(x)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}

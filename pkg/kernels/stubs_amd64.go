@@ -21,6 +21,11 @@ func dotAVX2(x, y []float32) float32
 //go:noescape
 func axpyAVX2(a float32, x, y []float32)
 
+// axpyF64AVX2 is axpyAVX2 for float64. Twin: axpyF64Generic.
+//
+//go:noescape
+func axpyF64AVX2(a float64, x, y []float64)
+
 // gemm6x16AVX2 computes the 6×16 tile
 //
 //	t[i][j] = Σ_{p<kc} a[p*6+i] · b[p*16+j]

@@ -69,6 +69,39 @@ func TestAxpyPaths(t *testing.T) {
 	}
 }
 
+func TestAxpyF64Paths(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range vectorLengths() {
+		for off := 0; off < 4; off++ {
+			x := make([]float64, n+off)[off:]
+			y0 := make([]float64, n+1)
+			for i := range x {
+				x[i] = r.NormFloat64()
+			}
+			for i := range y0 {
+				y0[i] = r.NormFloat64()
+			}
+			a := r.NormFloat64()
+			for _, p := range kernelPaths() {
+				y := append([]float64(nil), y0...)
+				withPath(p, func() { AxpyF64(a, x, y[:n]) })
+				if y[n] != y0[n] {
+					t.Fatalf("%s n=%d: AxpyF64 wrote past len(x)", p.name, n)
+				}
+				for i := range n {
+					ax := a * x[i]
+					want := y0[i] + ax
+					// Fused or not, at most two roundings.
+					tol := 2.3e-16 * (math.Abs(ax) + math.Abs(want))
+					if d := math.Abs(y[i] - want); d > tol {
+						t.Fatalf("%s n=%d off=%d: y[%d] = %g, want %g", p.name, n, off, i, y[i], want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestAxpyLongerY(t *testing.T) {
 	for _, p := range kernelPaths() {
 		x := []float32{1, 2, 3}

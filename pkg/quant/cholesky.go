@@ -15,10 +15,11 @@ import (
 const cholBlock = 256
 
 // inverseCholeskyBlocked turns a, whose lower triangle holds a symmetric
-// positive definite A (n×n, row-major; the upper triangle must be zero),
-// into U = J·L⁻¹·J, where A = LLᵀ and J reverses the order: with A = JHJ,
-// U is the upper Cholesky factor of H⁻¹ (see inverseCholeskyUpper). It
-// reports false when A is not positive definite to working precision.
+// positive definite A (n×n, row-major; the strict upper triangle is not
+// read), into U = J·L⁻¹·J, where A = LLᵀ and J reverses the order: with
+// A = JHJ, U is the upper Cholesky factor of H⁻¹ (see
+// inverseCholeskyUpper). It reports false when A is not positive definite
+// to working precision, and then has written nothing above the diagonal.
 //
 // Right-looking blocked Cholesky, then the blocked inverse of L by block
 // rows, X[i,:i] = −L[i,i]⁻¹·(L[i,:i]·X[:i,:i]); both are n³/3 multiply-adds,
@@ -120,9 +121,14 @@ func inverseCholeskyBlocked(a []float64, n int) bool {
 			}
 		}
 	}
-	// U[i][j] = X[n−1−i][n−1−j]: the row-major array reversed, which also
-	// moves the zero upper triangle of X to U's lower one.
+	// U[i][j] = X[n−1−i][n−1−j]: the row-major array reversed; what was
+	// above X's diagonal lands below U's and is cleared.
 	slices.Reverse(a[:n*n])
+	kernels.ParallelFor(n, 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			clear(a[i*n : i*n+i])
+		}
+	})
 	return true
 }
 

@@ -91,3 +91,51 @@ func TestInverseCholeskyBlocked(t *testing.T) {
 		}
 	}
 }
+
+// An indefinite Hessian makes the factorization fail partway (the offending
+// pair is factored last, after every earlier block has been updated in
+// place) until the damping reaches 0.04; the retries must rebuild the
+// matrix from what the failed attempts left, and the result equal the
+// reference factorization at that damping.
+func TestInverseCholeskyUpperRetriesDamping(t *testing.T) {
+	n := cholBlock + 10
+	rng := rand.New(rand.NewPCG(5, 6))
+	h := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		h[i*n+i] = 1
+	}
+	// Small couplings everywhere keep every block's update non-trivial;
+	// the 0↔1 coupling of 1.035 gives an eigenvalue near −0.035 − ε.
+	for i := 2; i < n; i++ {
+		for j := i + 1; j < n; j++ {
+			v := 0.001 * rng.NormFloat64()
+			h[i*n+j], h[j*n+i] = v, v
+		}
+	}
+	h[0*n+1], h[1*n+0] = 1.035, 1.035
+	for _, d := range []float64{0.01, 0.02, 0.03} {
+		a := mat.NewSymDense(n, nil)
+		for i := 0; i < n; i++ {
+			for j := i; j < n; j++ {
+				a.SetSym(i, j, h[i*n+j]+map[bool]float64{true: d}[i == j])
+			}
+		}
+		var ch mat.Cholesky
+		if ch.Factorize(a) {
+			t.Fatalf("test matrix is already positive definite at damping %g", d)
+		}
+	}
+	want := refInverseCholeskyUpper(t, h, n, 0.04)
+	got, err := inverseCholeskyUpper(append([]float64(nil), h...), n, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maxAbs, maxErr float64
+	for i, w := range want {
+		maxAbs = math.Max(maxAbs, math.Abs(w))
+		maxErr = math.Max(maxErr, math.Abs(got[i]-w))
+	}
+	if maxErr > 1e-4*maxAbs {
+		t.Fatalf("after retries U differs from the reference at damping 0.04 by %g (max |U| %g)", maxErr, maxAbs)
+	}
+}

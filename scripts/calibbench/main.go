@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -37,6 +38,9 @@ import (
 type result struct {
 	Method  string  `json:"method"`
 	Seconds float64 `json:"seconds"`
+	// CPUSeconds is user+system time of the measurement: on a shared
+	// machine it moves far less than wall time when other work competes.
+	CPUSeconds float64 `json:"cpu_seconds"`
 	// LoadSeconds is the model load, outside Seconds.
 	LoadSeconds float64 `json:"load_seconds"`
 	// HWMBytes is the process's VmHWM after the measurement.
@@ -60,6 +64,9 @@ func main() {
 		os.Exit(2)
 	}
 	kernels.SetThreads(*threads)
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(50) // as cmd/ttq runs (see its gcPercent)
+	}
 	if *only != "" {
 		r, err := measure(*dir, *only, *nsamples, *seqlen, *bits, *group, *cpuprofile)
 		if err != nil {
@@ -110,7 +117,7 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 		}
 		defer pprof.StopCPUProfile()
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuSeconds()
 	if method == "forward" {
 		st := m.NewState(len(calib[0]))
 		for _, seq := range calib {
@@ -133,7 +140,16 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 			return result{}, err
 		}
 	}
-	return result{Method: method, Seconds: time.Since(start).Seconds(), LoadSeconds: load, HWMBytes: vmHWM()}, nil
+	return result{Method: method, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu0, LoadSeconds: load, HWMBytes: vmHWM()}, nil
+}
+
+// cpuSeconds is this process's user plus system CPU time so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // vmHWM is the peak resident set size of this process, from
@@ -164,8 +180,12 @@ func parent(dir string, methods []string, reps int) error {
 		}
 	})
 	times := map[string][]float64{}
+	cpu := map[string][]float64{}
+	ratio := map[string][]float64{}    // wall time over the same rep's forward
+	cpuRatio := map[string][]float64{} // CPU time over the same rep's forward
 	rss := map[string][]int64{}
 	for r := 0; r < reps; r++ {
+		var fwd result
 		for _, meth := range methods {
 			var out bytes.Buffer
 			cmd := exec.Command(exe, append(slices.Clone(args), "-only="+meth)...)
@@ -181,25 +201,28 @@ func parent(dir string, methods []string, reps int) error {
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 				maxrss = ru.Maxrss << 10
 			}
+			if meth == "forward" {
+				fwd = res
+			}
 			times[meth] = append(times[meth], res.Seconds)
+			cpu[meth] = append(cpu[meth], res.CPUSeconds)
+			if fwd.Seconds > 0 && fwd.CPUSeconds > 0 {
+				ratio[meth] = append(ratio[meth], res.Seconds/fwd.Seconds)
+				cpuRatio[meth] = append(cpuRatio[meth], res.CPUSeconds/fwd.CPUSeconds)
+			}
 			rss[meth] = append(rss[meth], max(maxrss, res.HWMBytes))
-			fmt.Fprintf(os.Stderr, "rep %d %-8s %8.2f s  peak RSS %6.0f MB\n", r+1, meth, res.Seconds, float64(max(maxrss, res.HWMBytes))/1e6)
+			fmt.Fprintf(os.Stderr, "rep %d %-8s %8.2f s  %8.2f CPU s  peak RSS %6.0f MB\n", r+1, meth, res.Seconds, res.CPUSeconds, float64(max(maxrss, res.HWMBytes))/1e6)
 		}
 	}
 	ckpt := checkpointBytes(dir)
-	fwd := 0.0
-	if t, ok := times["forward"]; ok {
-		fwd = median(t)
-	}
-	fmt.Printf("model %s (checkpoint %.0f MB), %d reps, medians\n", dir, float64(ckpt)/1e6, reps)
-	fmt.Printf("%-8s %10s %10s %12s\n", "method", "seconds", "×forward", "peak RSS MB")
+	fmt.Printf("model %s (checkpoint %.0f MB), %d reps, medians; ratios are to the forward of the same rep\n", dir, float64(ckpt)/1e6, reps)
+	fmt.Printf("%-8s %10s %10s %10s %10s %12s\n", "method", "seconds", "×forward", "CPU s", "CPU ×fwd", "peak RSS MB")
 	for _, meth := range methods {
-		t := median(times[meth])
-		ratio := "-"
-		if fwd > 0 {
-			ratio = fmt.Sprintf("%.2f", t/fwd)
+		r, cr := "-", "-"
+		if len(ratio[meth]) > 0 {
+			r, cr = fmt.Sprintf("%.2f", median(ratio[meth])), fmt.Sprintf("%.2f", median(cpuRatio[meth]))
 		}
-		fmt.Printf("%-8s %10.2f %10s %12.0f\n", meth, t, ratio, float64(slices.Max(rss[meth]))/1e6)
+		fmt.Printf("%-8s %10.2f %10s %10.2f %10s %12.0f\n", meth, median(times[meth]), r, median(cpu[meth]), cr, float64(slices.Max(rss[meth]))/1e6)
 	}
 	return nil
 }
