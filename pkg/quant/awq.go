@@ -100,16 +100,24 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 	// [1] Full-precision run: inputs of every linear, reference outputs of
 	// o_proj (the attention block) and down_proj (the MLP), and the
 	// layer's output, which is the next layer's input.
+	// Every cache is sized for all calibration tokens up front: growing by
+	// append left the copies it outgrew as garbage on the peak.
+	ntok := 0
+	for _, seq := range calib {
+		ntok += len(seq)
+	}
 	feats := map[string]*awqFeat{}
 	tp := taps{in: map[string]func([]float32, int){}, out: map[string]func([]float32, int){}}
 	for _, name := range []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"} {
-		f := &awqFeat{cols: (*layerLinear(layer, name)).In()}
+		cols := (*layerLinear(layer, name)).In()
+		f := &awqFeat{cols: cols, x: make([]float32, 0, ntok*cols)}
 		feats[name] = f
 		tp.in[name] = f.add
 	}
 	feats["self_attn.k_proj"], feats["self_attn.v_proj"] = feats["self_attn.q_proj"], feats["self_attn.q_proj"]
 	feats["mlp.up_proj"] = feats["mlp.gate_proj"]
-	var refO, refDown []float32
+	hidden := m.Config.HiddenSize
+	refO, refDown := make([]float32, 0, ntok*hidden), make([]float32, 0, ntok*hidden)
 	tp.out["self_attn.o_proj"] = func(y []float32, _ int) { refO = append(refO, y...) }
 	tp.out["mlp.down_proj"] = func(y []float32, _ int) { refDown = append(refDown, y...) }
 	next := make([][]float32, len(inps))
