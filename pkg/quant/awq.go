@@ -80,12 +80,34 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 	if err != nil {
 		return err
 	}
+	cp := a.Opts.Checkpoint
+	if cp.done() > len(m.Layers) {
+		return fmt.Errorf("quant: awq: resuming after layer %d of %d", cp.done(), len(m.Layers))
+	}
 	for l := range m.Layers {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if l < cp.done() {
+			// A finished layer: AutoAWQ feeds each layer the previous
+			// one's full-precision outputs, so those come first, from the
+			// weights still loaded; then the saved layer replaces them.
+			for i, x := range inps {
+				if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
+					return err
+				}
+			}
+			if err := cp.restore(m, l); err != nil {
+				return err
+			}
+			progress.report(l+1, len(m.Layers))
+			continue
+		}
 		next, err := a.quantizeLayer(ctx, m, l, inps, calib)
 		if err != nil {
+			return err
+		}
+		if err := cp.save(m, l); err != nil {
 			return err
 		}
 		inps = next

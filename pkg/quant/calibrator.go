@@ -37,6 +37,45 @@ type Options struct {
 	AWQ    AWQOptions
 	GPTQ   GPTQOptions
 	TTQ    TTQOptions
+	// Checkpoint, when set, lets the layer-sequential methods (AWQ, GPTQ)
+	// save each finished layer and continue an interrupted run.
+	Checkpoint *Checkpointer `json:"-"`
+}
+
+// Checkpointer connects a layer-sequential Apply to storage of its
+// finished layers. The first Done layers were quantized by an earlier run
+// with the same inputs and options: Apply installs them with Restore,
+// recomputes from them the inputs of the next layer exactly as the
+// uninterrupted run did, and quantizes the rest, calling Save after each.
+// The result equals the uninterrupted run's bit for bit.
+type Checkpointer struct {
+	Done    int
+	Restore func(m *model.Model, layer int) error
+	Save    func(m *model.Model, layer int) error
+}
+
+func (c *Checkpointer) done() int {
+	if c == nil {
+		return 0
+	}
+	return c.Done
+}
+
+func (c *Checkpointer) restore(m *model.Model, l int) error {
+	if err := c.Restore(m, l); err != nil {
+		return fmt.Errorf("quant: resuming at layer %d: %w", l, err)
+	}
+	return nil
+}
+
+func (c *Checkpointer) save(m *model.Model, l int) error {
+	if c == nil || c.Save == nil {
+		return nil
+	}
+	if err := c.Save(m, l); err != nil {
+		return fmt.Errorf("quant: saving layer %d: %w", l, err)
+	}
+	return nil
 }
 
 // Method is one entry of the registry.

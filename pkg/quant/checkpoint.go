@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strconv"
 
@@ -46,104 +47,243 @@ const (
 // output depends only on the model and meta, so identical runs give
 // identical bytes.
 func Save(dir string, m *model.Model, meta map[string]string) error {
-	var specs []safetensors.TensorSpec
-	var writers []func(w *safetensors.Writer) error
-	md := map[string]string{MetaFormat: CheckpointFormat}
-	for k, v := range meta {
-		md[k] = v
-	}
-	f32 := func(name string, v []float32) {
-		specs = append(specs, safetensors.TensorSpec{Name: name, DType: safetensors.F32, Shape: []int64{int64(len(v))}})
-		writers = append(writers, func(w *safetensors.Writer) error { return w.Write(name, f32Bytes(v)) })
-	}
-	raw := func(name string, dt safetensors.DType, shape []int64, data []byte) {
-		specs = append(specs, safetensors.TensorSpec{Name: name, DType: dt, Shape: shape})
-		writers = append(writers, func(w *safetensors.Writer) error { return w.Write(name, data) })
-	}
-	weights := func(name string, w kernels.Weights) {
-		raw(name, safetensors.DTypeOf(w.Elem), []int64{int64(w.Rows), int64(w.Cols)}, w.Data)
-	}
-	weights("model.embed_tokens.weight", m.Embed)
+	ts := newTensorSet(meta)
+	ts.weights("model.embed_tokens.weight", m.Embed)
 	tied := false
 	if d, ok := m.LMHead.(*model.Dense); ok && len(d.W.Data) > 0 && len(m.Embed.Data) > 0 && &d.W.Data[0] == &m.Embed.Data[0] {
 		tied = true
 	}
 	for _, s := range m.Sites() {
 		if s.Layer >= 0 && s.Name == model.LayerLinearNames[0] {
-			p := fmt.Sprintf("model.layers.%d.", s.Layer)
-			ly := &m.Layers[s.Layer]
-			f32(p+"input_layernorm.weight", ly.AttnNorm)
-			f32(p+"post_attention_layernorm.weight", ly.MLPNorm)
-			if ly.Attn.QNorm != nil {
-				f32(p+"self_attn.q_norm.weight", ly.Attn.QNorm)
-				f32(p+"self_attn.k_norm.weight", ly.Attn.KNorm)
-			}
+			ts.layerNorms(m, s.Layer)
 		}
 		if s.Layer < 0 {
-			f32("model.norm.weight", m.Norm)
+			ts.f32("model.norm.weight", m.Norm)
 			if tied {
 				continue
 			}
 		}
-		lin, err := m.Linear(s)
-		if err != nil {
+		if err := ts.linear(m, s); err != nil {
 			return err
 		}
-		name := s.String()
-		switch l := lin.(type) {
-		case *model.Dense:
-			weights(name+".weight", l.W)
-			if l.Bias != nil {
-				f32(name+".bias", l.Bias)
-			}
-		case *QLinear:
-			f := l.Format
-			ng := f.NumGroups(l.Cols)
-			md[metaLayer+name] = f.String()
-			raw(name+".qweight", safetensors.U8, []int64{int64(l.Rows), int64(f.RowBytes(l.Cols))}, l.Q)
-			scales := make([]byte, 0, len(l.Scales)*f.Scale.Bytes())
-			for _, v := range l.Scales {
-				if f.Scale == ScaleF16 {
-					scales = binary.LittleEndian.AppendUint16(scales, float16.Fromfloat32(v).Bits())
-				} else {
-					scales = binary.LittleEndian.AppendUint32(scales, math.Float32bits(v))
-				}
-			}
-			sdt := safetensors.F32
-			if f.Scale == ScaleF16 {
-				sdt = safetensors.F16
-			}
-			raw(name+".scales", sdt, []int64{int64(l.Rows), int64(ng)}, scales)
-			if l.Zeros != nil {
-				zb := f.RowBytes(ng)
-				z := make([]byte, l.Rows*zb)
-				for r := 0; r < l.Rows; r++ {
-					packRow(z[r*zb:(r+1)*zb], l.Zeros[r*ng:(r+1)*ng], f.Bits)
-				}
-				raw(name+".qzeros", safetensors.U8, []int64{int64(l.Rows), int64(zb)}, z)
-			}
-			if l.GIdx != nil {
-				b := make([]byte, 0, 4*len(l.GIdx))
-				for _, g := range l.GIdx {
-					b = binary.LittleEndian.AppendUint32(b, uint32(g))
-				}
-				raw(name+".g_idx", safetensors.I32, []int64{int64(len(l.GIdx))}, b)
-			}
-			if l.InScale != nil {
-				f32(name+".input_scale", l.InScale)
-			}
-			if l.Bias != nil {
-				f32(name+".bias", l.Bias)
-			}
-		default:
-			return fmt.Errorf("quant: %s is a %T, which cannot be saved (test-time methods are applied at inference)", s, lin)
+	}
+	return ts.write(filepath.Join(dir, safetensors.SingleFileName))
+}
+
+// SaveLayer writes decoder layer l's norms and linears, stored as Save
+// stores them, to the safetensors file path (atomically: a crash leaves the
+// old file or the new one). A long quantization keeps one per finished
+// layer so that it can resume (LoadLayer).
+func SaveLayer(path string, m *model.Model, l int) error {
+	if l < 0 || l >= len(m.Layers) {
+		return fmt.Errorf("quant: SaveLayer: layer %d of %d", l, len(m.Layers))
+	}
+	ts := newTensorSet(nil)
+	ts.layerNorms(m, l)
+	for _, s := range layerSites(l) {
+		if err := ts.linear(m, s); err != nil {
+			return err
 		}
 	}
-	w, err := safetensors.Create(filepath.Join(dir, safetensors.SingleFileName), specs, md)
+	return ts.write(path)
+}
+
+// LoadLayer installs into m the norms and linears of decoder layer l that
+// SaveLayer wrote to path. The file is read into memory, so the model does
+// not keep it open.
+func LoadLayer(path string, m *model.Model, l int) error {
+	if l < 0 || l >= len(m.Layers) {
+		return fmt.Errorf("quant: LoadLayer: layer %d of %d", l, len(m.Layers))
+	}
+	buf, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	for _, fn := range writers {
+	f, err := safetensors.FromBytes(path, buf)
+	if err != nil {
+		return err
+	}
+	ck, err := safetensors.CheckpointFromFiles(f)
+	if err != nil {
+		return err
+	}
+	meta := ck.Metadata()
+	shapes := siteShapes(m.Config)
+	p := fmt.Sprintf("model.layers.%d.", l)
+	ly := &m.Layers[l]
+	type norm struct {
+		name string
+		dst  *[]float32
+	}
+	norms := []norm{{"input_layernorm.weight", &ly.AttnNorm}, {"post_attention_layernorm.weight", &ly.MLPNorm}}
+	if ly.Attn.QNorm != nil {
+		norms = append(norms, norm{"self_attn.q_norm.weight", &ly.Attn.QNorm}, norm{"self_attn.k_norm.weight", &ly.Attn.KNorm})
+	}
+	loaded := map[*[]float32][]float32{}
+	for _, n := range norms {
+		t, err := ck.Tensor(p + n.name)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		v, err := t.Float32s()
+		if err != nil || len(v) != len(*n.dst) {
+			return fmt.Errorf("%s: %s: %d values, want %d (%v)", path, p+n.name, len(v), len(*n.dst), err)
+		}
+		loaded[n.dst] = v
+	}
+	lins := map[model.Site]model.Linear{}
+	for _, s := range layerSites(l) {
+		name, sh := s.String(), shapes[s.String()]
+		var lin model.Linear
+		if fs, ok := meta[metaLayer+name]; ok {
+			f, err := ParseFormat(fs)
+			if err != nil {
+				return fmt.Errorf("%s: %s: %w", path, name, err)
+			}
+			if lin, err = loadQLinear(ck, name, f, sh[0], sh[1]); err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+		} else {
+			t, err := ck.Tensor(name + ".weight")
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			e, ok := t.DType.Elem()
+			if !ok || len(t.Shape) != 2 || t.Shape[0] != int64(sh[0]) || t.Shape[1] != int64(sh[1]) {
+				return fmt.Errorf("%s: %s.weight is %s %v, want [%d %d]", path, name, t.DType, t.Shape, sh[0], sh[1])
+			}
+			d := &model.Dense{W: kernels.Weights{Elem: e, Rows: sh[0], Cols: sh[1], Data: t.Data}}
+			if ck.Has(name + ".bias") {
+				bt, err := ck.Tensor(name + ".bias")
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				if d.Bias, err = bt.Float32s(); err != nil || len(d.Bias) != sh[0] {
+					return fmt.Errorf("%s: %s.bias: %d values, want %d (%v)", path, name, len(d.Bias), sh[0], err)
+				}
+			}
+			lin = d
+		}
+		lins[s] = lin
+	}
+	// Nothing is installed until the whole file has been read and checked.
+	for _, s := range layerSites(l) {
+		if err := m.SetLinear(s, lins[s]); err != nil {
+			return err
+		}
+	}
+	for dst, v := range loaded {
+		*dst = v
+	}
+	return nil
+}
+
+// tensorSet collects the tensors of a checkpoint file in order, each with
+// the function that writes its bytes.
+type tensorSet struct {
+	specs   []safetensors.TensorSpec
+	writers []func(w *safetensors.Writer) error
+	md      map[string]string
+}
+
+func newTensorSet(meta map[string]string) *tensorSet {
+	md := map[string]string{MetaFormat: CheckpointFormat}
+	for k, v := range meta {
+		md[k] = v
+	}
+	return &tensorSet{md: md}
+}
+
+func (ts *tensorSet) raw(name string, dt safetensors.DType, shape []int64, data []byte) {
+	ts.specs = append(ts.specs, safetensors.TensorSpec{Name: name, DType: dt, Shape: shape})
+	ts.writers = append(ts.writers, func(w *safetensors.Writer) error { return w.Write(name, data) })
+}
+
+func (ts *tensorSet) f32(name string, v []float32) {
+	ts.raw(name, safetensors.F32, []int64{int64(len(v))}, f32Bytes(v))
+}
+
+func (ts *tensorSet) weights(name string, w kernels.Weights) {
+	ts.raw(name, safetensors.DTypeOf(w.Elem), []int64{int64(w.Rows), int64(w.Cols)}, w.Data)
+}
+
+// layerNorms adds decoder layer l's norms (F32, since AWQ rescales them).
+func (ts *tensorSet) layerNorms(m *model.Model, l int) {
+	p := fmt.Sprintf("model.layers.%d.", l)
+	ly := &m.Layers[l]
+	ts.f32(p+"input_layernorm.weight", ly.AttnNorm)
+	ts.f32(p+"post_attention_layernorm.weight", ly.MLPNorm)
+	if ly.Attn.QNorm != nil {
+		ts.f32(p+"self_attn.q_norm.weight", ly.Attn.QNorm)
+		ts.f32(p+"self_attn.k_norm.weight", ly.Attn.KNorm)
+	}
+}
+
+// linear adds site s: dense weights in their stored type, or a QLinear's
+// packed codes, scales, zero points, group indices and input scale.
+func (ts *tensorSet) linear(m *model.Model, s model.Site) error {
+	lin, err := m.Linear(s)
+	if err != nil {
+		return err
+	}
+	name := s.String()
+	switch l := lin.(type) {
+	case *model.Dense:
+		ts.weights(name+".weight", l.W)
+		if l.Bias != nil {
+			ts.f32(name+".bias", l.Bias)
+		}
+	case *QLinear:
+		f := l.Format
+		ng := f.NumGroups(l.Cols)
+		ts.md[metaLayer+name] = f.String()
+		ts.raw(name+".qweight", safetensors.U8, []int64{int64(l.Rows), int64(f.RowBytes(l.Cols))}, l.Q)
+		scales := make([]byte, 0, len(l.Scales)*f.Scale.Bytes())
+		for _, v := range l.Scales {
+			if f.Scale == ScaleF16 {
+				scales = binary.LittleEndian.AppendUint16(scales, float16.Fromfloat32(v).Bits())
+			} else {
+				scales = binary.LittleEndian.AppendUint32(scales, math.Float32bits(v))
+			}
+		}
+		sdt := safetensors.F32
+		if f.Scale == ScaleF16 {
+			sdt = safetensors.F16
+		}
+		ts.raw(name+".scales", sdt, []int64{int64(l.Rows), int64(ng)}, scales)
+		if l.Zeros != nil {
+			zb := f.RowBytes(ng)
+			z := make([]byte, l.Rows*zb)
+			for r := 0; r < l.Rows; r++ {
+				packRow(z[r*zb:(r+1)*zb], l.Zeros[r*ng:(r+1)*ng], f.Bits)
+			}
+			ts.raw(name+".qzeros", safetensors.U8, []int64{int64(l.Rows), int64(zb)}, z)
+		}
+		if l.GIdx != nil {
+			b := make([]byte, 0, 4*len(l.GIdx))
+			for _, g := range l.GIdx {
+				b = binary.LittleEndian.AppendUint32(b, uint32(g))
+			}
+			ts.raw(name+".g_idx", safetensors.I32, []int64{int64(len(l.GIdx))}, b)
+		}
+		if l.InScale != nil {
+			ts.f32(name+".input_scale", l.InScale)
+		}
+		if l.Bias != nil {
+			ts.f32(name+".bias", l.Bias)
+		}
+	default:
+		return fmt.Errorf("quant: %s is a %T, which cannot be saved (test-time methods are applied at inference)", s, lin)
+	}
+	return nil
+}
+
+func (ts *tensorSet) write(path string) error {
+	w, err := safetensors.Create(path, ts.specs, ts.md)
+	if err != nil {
+		return err
+	}
+	for _, fn := range ts.writers {
 		if err := fn(w); err != nil {
 			return err
 		}

@@ -153,7 +153,23 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 	if err != nil {
 		return err
 	}
+	cp := g.Opts.Checkpoint
+	if cp.done() > len(m.Layers) {
+		return fmt.Errorf("quant: gptq: resuming after layer %d of %d", cp.done(), len(m.Layers))
+	}
 	for l := range m.Layers {
+		if l < cp.done() {
+			// A finished layer: its quantized weights, then its outputs
+			// on them as the next layer's inputs, as below.
+			if err := cp.restore(m, l); err != nil {
+				return err
+			}
+			if err := g.nextInputs(ctx, m, l, inps, calib); err != nil {
+				return err
+			}
+			progress.report(l+1, len(m.Layers))
+			continue
+		}
 		hs := map[string]*hessian{}
 		tp := taps{in: map[string]func([]float32, int){}}
 		for _, in := range gptqInputs {
@@ -208,19 +224,31 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 			}
 			hs[in.tap] = nil // its factor is all that is left to use
 		}
-		// The next layer's inputs, computed with the quantized weights; the
-		// last layer's outputs would feed nothing.
-		if l+1 < len(m.Layers) {
-			for i, x := range inps {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
-					return err
-				}
-			}
+		if err := cp.save(m, l); err != nil {
+			return err
+		}
+		if err := g.nextInputs(ctx, m, l, inps, calib); err != nil {
+			return err
 		}
 		progress.report(l+1, len(m.Layers))
+	}
+	return nil
+}
+
+// nextInputs replaces inps by layer l's outputs computed with its quantized
+// weights; the last layer's outputs would feed nothing.
+func (g *GPTQ) nextInputs(ctx context.Context, m *model.Model, l int, inps [][]float32, calib [][]int) error {
+	if l+1 >= len(m.Layers) {
+		return nil
+	}
+	for i, x := range inps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var err error
+		if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
+			return err
+		}
 	}
 	return nil
 }
