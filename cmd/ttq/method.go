@@ -43,6 +43,10 @@ type methodOptions struct {
 	GPTQActOrder  bool
 	GPTQStatic    bool
 
+	// layerCheckpoint, when set, is asked for the layer checkpointing of a
+	// static calibration once its options and calibration tokens are known.
+	layerCheckpoint func(res *methodResult) (*quant.Checkpointer, error)
+
 	TTQAlpha  float64
 	TTQLambda float64
 	TTQStat   string
@@ -226,6 +230,11 @@ func applyMethod(ctx context.Context, io *streams, lm *loadedModel, o methodOpti
 		res.Calib, res.CalibSHA256 = name, hex.EncodeToString(sum[:])
 		res.CalibSamples, res.CalibSeqLen, res.CalibSeed = o.NSamples, seqlen, o.Seed
 		res.CalibTokensSHA256 = quant.SamplesSHA256(calib)
+	}
+	if meth.NeedsData && o.layerCheckpoint != nil {
+		if qo.Checkpoint, err = o.layerCheckpoint(res); err != nil {
+			return nil, err
+		}
 	}
 	c, err := quant.New(meth.Name, qo)
 	if err != nil {
