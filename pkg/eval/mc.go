@@ -499,8 +499,8 @@ func forward(st State, tokens []int, vocab int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(logits) != len(tokens)*vocab {
-		return nil, fmt.Errorf("eval: scorer returned %d logits for %d tokens × %d", len(logits), len(tokens), vocab)
+	if err := checkLogits(logits, len(tokens), vocab); err != nil {
+		return nil, err
 	}
 	return logits, nil
 }

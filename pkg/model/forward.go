@@ -154,6 +154,12 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 	kernels.RMSNorm(xn, x[first*h:], m.Norm, eps)
 	logits := make([]float32, rows*c.VocabSize)
 	m.LMHead.Forward(logits, xn, rows)
+	// Finite weights can still overflow (or a replacement layer misbehave):
+	// a NaN here would become a NaN perplexity or a silent argmax of 0.
+	if i := kernels.FirstNonFiniteF32(logits); i >= 0 {
+		pos := s.pos - t + first + i/c.VocabSize
+		return nil, nonFinitef("model: the forward pass computed a non-finite logit (%v) at position %d, token id %d", logits[i], pos, i%c.VocabSize)
+	}
 	return logits, nil
 }
 
