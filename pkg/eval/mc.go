@@ -77,6 +77,11 @@ func LabelsPath(path string) string {
 	return strings.TrimSuffix(path, ".jsonl") + "-labels.lst"
 }
 
+// MaxChoices bounds the choices of one multiple-choice item. Benchmarks
+// have 2 (PIQA, Winogrande) to 5 (ARC); thousands are a malformed file
+// that would otherwise run for hours.
+const MaxChoices = 100
+
 // ParseMC parses multiple-choice JSONL, one question per line:
 //
 //	context: "context" (used verbatim), or "goal" / "question" (PIQA and
@@ -186,6 +191,9 @@ func parseMCLine(raw json.RawMessage) (MCItem, bool, error) {
 	}
 	if len(it.Choices) < 2 {
 		return it, false, fmt.Errorf(`%d choices; need "choices" or "sol1", "sol2", … with at least two`, len(it.Choices))
+	}
+	if len(it.Choices) > MaxChoices {
+		return it, false, fmt.Errorf("%d choices; at most %d are accepted (each costs a forward pass)", len(it.Choices), MaxChoices)
 	}
 	v, ok := obj["label"]
 	if !ok {
