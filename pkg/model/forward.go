@@ -321,3 +321,13 @@ func grow(b []float32, n int) []float32 {
 	}
 	return b[:n]
 }
+
+// StateBytes estimates the memory of a State of the given capacity running
+// batches of up to batch tokens: the key/value cache, the activation
+// scratch and the returned logits. Commands compare it with the memory the
+// machine has before allocating.
+func (c Config) StateBytes(capacity, batch int) int64 {
+	kv := 2 * int64(c.NumLayers) * int64(capacity) * int64(c.KVDim())
+	per := int64(c.HiddenSize + max(c.HiddenSize, c.QDim()) + 2*c.QDim() + 2*c.KVDim() + 2*c.IntermediateSize + c.HeadDim + c.VocabSize)
+	return 4 * (kv + int64(batch)*per)
+}
