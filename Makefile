@@ -8,9 +8,8 @@ COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(DATE)
 SHARED   ?= ../shared/data
-FUZZTIME ?= 10s
 
-.PHONY: all build install test test-purego vet fmt-check fuzz-smoke demo demo-check goldens clean regress
+.PHONY: all build install test test-purego test-race vet fmt-check fuzz-smoke fuzz-long demo demo-check goldens clean regress
 
 all: build
 
@@ -40,16 +39,30 @@ test-purego:
 regress:
 	$(GO) run ./cmd/ttq compare --check testdata/regress/baseline.json
 
-# A few seconds of each fuzz target beyond its committed seeds; the targets
-# are found in the source, so new ones join automatically.
-fuzz-smoke:
-	@set -e; grep -rl --include='*_test.go' '^func Fuzz' pkg cmd | sort | while read -r f; do \
+# Every fuzz target, one after another, for FUZZTIME each beyond its
+# committed seeds: a few seconds in fuzz-smoke (default 10s), a long hunt
+# in fuzz-long (default 10m; a crasher lands in the package's
+# testdata/fuzz/, to be fixed and committed as a seed). The targets are
+# found in the source, so new ones join automatically.
+FUZZ = set -e; grep -rl --include='*_test.go' '^func Fuzz' pkg cmd | sort | while read -r f; do \
 		pkg=./$$(dirname $$f); \
 		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
-			echo "fuzz $$pkg $$fn"; \
-			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME); \
+			echo "fuzz $$pkg $$fn ($(1))"; \
+			$(GO) test $$pkg -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(1); \
 		done; \
 	done
+
+fuzz-smoke:
+	@$(call FUZZ,$(or $(FUZZTIME),10s))
+
+fuzz-long:
+	@$(call FUZZ,$(or $(FUZZTIME),10m))
+
+# The packages that start goroutines under the race detector, -short and
+# bounded so CI spends a few minutes on it.
+RACE_PKGS = ./pkg/kernels/... ./pkg/quant/... ./pkg/compare/... ./pkg/eval/...
+test-race:
+	$(GO) test -race -short -timeout 8m $(RACE_PKGS)
 
 # Re-create the embedded demo bundle from the llama2.c originals.
 demo: build

@@ -26,6 +26,13 @@ func runTTQ(t *testing.T, args ...string) (int, string, string) {
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dst := t.TempDir()
+	copyFiles(t, src, dst)
+	return dst
+}
+
+// copyFiles copies the files of the flat directory src into dst.
+func copyFiles(t *testing.T, src, dst string) {
+	t.Helper()
 	entries, err := os.ReadDir(src)
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +46,6 @@ func copyDir(t *testing.T, src string) string {
 			t.Fatal(err)
 		}
 	}
-	return dst
 }
 
 // tinyModelDir is a scratch copy of testdata/models/tiny-llama2, a random

@@ -320,6 +320,14 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 			return err
 		}
 		rep.Parallel = min(parallel, w.N)
+		// Each window is one prefill on its own cache, parallel at once.
+		flag := "--ctx"
+		if rep.Parallel > 1 {
+			flag = "--parallel or --ctx"
+		}
+		if err := checkMemory(int64(rep.Parallel)*lm.Model.Config.StateBytes(w.Ctx, w.Ctx), "the KV caches and activations of the windows", flag); err != nil {
+			return err
+		}
 		progressTo(fmt.Sprintf("%s ctx %d", p, ctxLen), "ppl", w.N)
 		rep.Perplexity, runErr = eval.Perplexity(ctx, scorer, w, ref, runOpts)
 	case kindMultipleChoice:

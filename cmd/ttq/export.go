@@ -144,14 +144,16 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 		}
 		return os.ReadFile(filepath.Join(opts.Model, name))
 	}
-	if opts.Format == "awq" && (opts.Model == "" || !quant.IsCheckpoint(opts.Model)) {
-		return usagef("--format awq exports a ttq quantized checkpoint: make one with `ttq quantize --method rtn|awq|gptq --bits 4 --group 128 --scale-type f16 --model DIR -o QDIR`, then `ttq export QDIR --format awq -o OUT`")
-	}
+	// Load first: a damaged checkpoint is reported as such, not as the
+	// wrong kind of model.
 	lm, err := loadModel(opts.Model)
 	if err != nil {
 		return err
 	}
 	defer lm.Model.Close()
+	if opts.Format == "awq" && (opts.Model == "" || !quant.IsCheckpoint(opts.Model)) {
+		return usagef("--format awq exports a ttq quantized checkpoint: make one with `ttq quantize --method rtn|awq|gptq --bits 4 --group 128 --scale-type f16 --model DIR -o QDIR`, then `ttq export QDIR --format awq -o OUT`")
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}

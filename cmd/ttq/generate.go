@@ -122,6 +122,9 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 	if len(prompt) >= m.Config.MaxPositions {
 		return fmt.Errorf("prompt has %d tokens; the model's context is %d", len(prompt), m.Config.MaxPositions)
 	}
+	if err := checkMemory(m.Config.StateBytes(capacity, len(prompt)), "the KV cache and activations", "--max-tokens"); err != nil {
+		return err
+	}
 	state := m.NewState(capacity)
 	sampler := model.NewSampler(opts.Temperature, opts.TopP, opts.Seed)
 	res := generateResult{

@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/ttqproject/ttq/internal/atomicfile"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 	"github.com/ttqproject/ttq/pkg/model/transform"
@@ -86,7 +87,17 @@ Existing files in DIR are not overwritten unless --force is given.`,
 	return cmd
 }
 
-func runImport(io *streams, opts importOptions) error {
+func runImport(io *streams, opts importOptions) (err error) {
+	// A failed import leaves no trace: an output directory it created is
+	// removed again (files are written atomically, so a directory that
+	// existed before keeps what it had).
+	if _, serr := os.Stat(opts.Out); errors.Is(serr, fs.ErrNotExist) {
+		defer func() {
+			if err != nil {
+				os.RemoveAll(opts.Out)
+			}
+		}()
+	}
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return err
 	}

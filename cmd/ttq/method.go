@@ -223,6 +223,13 @@ func applyMethod(ctx context.Context, io *streams, lm *loadedModel, o methodOpti
 			return nil, fmt.Errorf("--calib %s: %w", o.Calib, err)
 		}
 		seqlen := min(o.CalibSeqLen, lm.Model.Config.MaxPositions)
+		// The pipeline keeps every sample's hidden states between layers
+		// and a layer's linear inputs while it is quantized.
+		c := lm.Model.Config
+		need := int64(o.NSamples) * int64(seqlen) * 4 * int64(2*c.HiddenSize+2*c.IntermediateSize)
+		if err := checkMemory(need, "the calibration activations", "--nsamples or --calib-seqlen"); err != nil {
+			return nil, err
+		}
 		if calib, err = quant.SampleCalibration(toks, o.NSamples, seqlen, o.Seed); err != nil {
 			return nil, fmt.Errorf("--calib %s: %w", o.Calib, err)
 		}

@@ -50,9 +50,9 @@ func loadModel(dir string) (*loadedModel, error) {
 		m.Close()
 		return nil, err
 	}
-	if tok.VocabSize() > m.Config.VocabSize {
+	if err := tok.CheckEmbedding(m.Config.VocabSize); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("%s: tokenizer has %d tokens but the model's vocab_size is %d", dir, tok.VocabSize(), m.Config.VocabSize)
+		return nil, fmt.Errorf("%s: %w", tokPath, err)
 	}
 	return &loadedModel{Model: m, Tokenizer: tok, Source: dir}, nil
 }

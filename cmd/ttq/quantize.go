@@ -153,20 +153,21 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return err
-	}
-	// A stale index would shadow the new single-file checkpoint.
-	if err := os.Remove(filepath.Join(opts.Out, safetensors.IndexFileName)); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := quant.Save(opts.Out, lm.Model, res.metadata(lm.Source)); err != nil {
-		return err
-	}
-	for _, name := range keys(files) {
-		if err := writeFileAtomic(filepath.Join(opts.Out, name), files[name]); err != nil {
+	// The checkpoint appears whole or not at all; a stale index would
+	// shadow the new single-file checkpoint.
+	err = writeOutputDir(opts.Out, []string{safetensors.IndexFileName}, func(dir string) error {
+		if err := quant.Save(dir, lm.Model, res.metadata(lm.Source)); err != nil {
 			return err
 		}
+		for _, name := range keys(files) {
+			if err := writeFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if resume != nil {
 		if err := resume.remove(); err != nil {

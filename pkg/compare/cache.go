@@ -6,10 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ttqproject/ttq/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/ttqproject/ttq/internal/atomicfile"
 )
 
 // Fingerprint hashes everything a row's numbers depend on: the model's
@@ -51,16 +52,20 @@ func (c Cache) Get(fp string) (Row, bool) {
 		return Row{}, false
 	}
 	var r Row
-	if err := json.Unmarshal(b, &r); err != nil || r.Fingerprint != fp || !r.Complete {
+	if err := json.Unmarshal(b, &r); err != nil || r.Fingerprint != fp || !r.Complete || r.CheckFinite() != nil {
 		return Row{}, false
 	}
 	return r, true
 }
 
-// Put stores a complete row; incomplete (interrupted) rows are not cached.
+// Put stores a complete row; incomplete (interrupted) rows are not cached,
+// and a row holding a non-finite number is an error (see Row.CheckFinite).
 func (c Cache) Put(r Row) error {
 	if c.Dir == "" || !r.Complete {
 		return nil
+	}
+	if err := r.CheckFinite(); err != nil {
+		return err
 	}
 	if len(r.Fingerprint) < 2 {
 		return errors.New("compare: row without a fingerprint")

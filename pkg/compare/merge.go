@@ -26,6 +26,9 @@ func Parse(data []byte) (*Report, error) {
 		if r.ID != r.RowSpec.ID() {
 			return nil, fmt.Errorf("compare: row %d: id %q does not match its method, bits, group and calibration (%q)", i+1, r.ID, r.RowSpec.ID())
 		}
+		if err := r.CheckFinite(); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/eval"
@@ -178,6 +179,33 @@ func TestCacheRoundTrip(t *testing.T) {
 	}
 	if _, ok := c.Get(r.Fingerprint); ok {
 		t.Fatal("damaged entry returned")
+	}
+	// Non-finite rows are refused by Put, and one planted in the cache
+	// (its samples are base64, so JSON does not stop it) reads as a miss.
+	nan := r
+	nan.Results = append([]DatasetResult(nil), r.Results...)
+	nan.Results[0].Samples.NLL = Floats{math.NaN()}
+	if err := c.Put(nan); err == nil || !strings.Contains(err.Error(), "nll sample 0 is NaN") {
+		t.Fatalf("Put of a NaN row: %v", err)
+	}
+	b, err := json.Marshal(nan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.Dir, r.Fingerprint[:2], r.Fingerprint+".json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.Get(r.Fingerprint); ok {
+		t.Fatal("NaN entry returned")
+	}
+	rep := report(Samples{NLL: Floats{1}, KL: Floats{0}, Acc: Bools{true}}, Samples{NLL: Floats{1}, KL: Floats{0}, Acc: Bools{true}})
+	rep.Rows[0].Results[0].Samples.NLL = Floats{math.Inf(1)}
+	rb, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(rb); err == nil || !strings.Contains(err.Error(), "+Inf") {
+		t.Fatalf("Parse of a report with an Inf sample: %v", err)
 	}
 	if Fingerprint("x", 1) == Fingerprint("x", 2) || Fingerprint("ab", "c") == Fingerprint("a", "bc") {
 		t.Fatal("fingerprints collide")

@@ -86,6 +86,10 @@ func (r *Runner) Run(ctx context.Context, specs []RowSpec, fingerprints []string
 			}
 			return rows, fmt.Errorf("%s: %w", spec.ID(), err)
 		}
+		// A non-finite number is a failed row, not a result to cache.
+		if err := row.CheckFinite(); err != nil {
+			return rows, err
+		}
 		if err := r.Cache.Put(row); err != nil {
 			return rows, fmt.Errorf("result cache: %w", err)
 		}

@@ -1,6 +1,24 @@
 package eval
 
-import "math"
+import (
+	"fmt"
+	"math"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+)
+
+// checkLogits checks that a scorer returned tokens rows of vocab logits and
+// that all of them are finite: a NaN would otherwise turn into a NaN
+// perplexity (or a silently wrong argmax) instead of an error.
+func checkLogits(logits []float32, tokens, vocab int) error {
+	if len(logits) != tokens*vocab {
+		return fmt.Errorf("eval: scorer returned %d logits for %d tokens × %d", len(logits), tokens, vocab)
+	}
+	if i := kernels.FirstNonFiniteF32(logits); i >= 0 {
+		return fmt.Errorf("eval: the model computed a non-finite logit (%v) at position %d of the sequence, token id %d", logits[i], i/vocab, i%vocab)
+	}
+	return nil
+}
 
 // rowMax returns the largest logit and its first index (ties go to the lower
 // index, as numpy's and torch's argmax do).

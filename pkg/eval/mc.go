@@ -77,6 +77,11 @@ func LabelsPath(path string) string {
 	return strings.TrimSuffix(path, ".jsonl") + "-labels.lst"
 }
 
+// MaxChoices bounds the choices of one multiple-choice item. Benchmarks
+// have 2 (PIQA, Winogrande) to 5 (ARC); thousands are a malformed file
+// that would otherwise run for hours.
+const MaxChoices = 100
+
 // ParseMC parses multiple-choice JSONL, one question per line:
 //
 //	context: "context" (used verbatim), or "goal" / "question" (PIQA and
@@ -186,6 +191,9 @@ func parseMCLine(raw json.RawMessage) (MCItem, bool, error) {
 	}
 	if len(it.Choices) < 2 {
 		return it, false, fmt.Errorf(`%d choices; need "choices" or "sol1", "sol2", … with at least two`, len(it.Choices))
+	}
+	if len(it.Choices) > MaxChoices {
+		return it, false, fmt.Errorf("%d choices; at most %d are accepted (each costs a forward pass)", len(it.Choices), MaxChoices)
 	}
 	v, ok := obj["label"]
 	if !ok {
@@ -499,8 +507,8 @@ func forward(st State, tokens []int, vocab int) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(logits) != len(tokens)*vocab {
-		return nil, fmt.Errorf("eval: scorer returned %d logits for %d tokens × %d", len(logits), len(tokens), vocab)
+	if err := checkLogits(logits, len(tokens), vocab); err != nil {
+		return nil, err
 	}
 	return logits, nil
 }

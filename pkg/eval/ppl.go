@@ -281,8 +281,8 @@ func scoreWindow(st, ref State, win []int, first, vocab int, lsA, lsB []float64)
 	if err != nil {
 		return windowStats{}, err
 	}
-	if len(logits) != len(win)*vocab {
-		return windowStats{}, fmt.Errorf("eval: scorer returned %d logits for %d tokens × %d", len(logits), len(win), vocab)
+	if err := checkLogits(logits, len(win), vocab); err != nil {
+		return windowStats{}, err
 	}
 	var rl []float32
 	if ref != nil {
@@ -290,8 +290,8 @@ func scoreWindow(st, ref State, win []int, first, vocab int, lsA, lsB []float64)
 		if rl, err = ref.Forward(win); err != nil {
 			return windowStats{}, fmt.Errorf("reference: %w", err)
 		}
-		if len(rl) != len(win)*vocab {
-			return windowStats{}, fmt.Errorf("eval: reference returned %d logits for %d tokens × %d", len(rl), len(win), vocab)
+		if err := checkLogits(rl, len(win), vocab); err != nil {
+			return windowStats{}, fmt.Errorf("reference: %w", err)
 		}
 	}
 	var ws windowStats

@@ -355,3 +355,31 @@ func TestParseOptions(t *testing.T) {
 		}
 	}
 }
+
+// A scorer whose logits turn NaN or Inf at one position must stop both
+// protocols with an error naming where, never yield a NaN score.
+func TestNonFiniteLogitsAreErrors(t *testing.T) {
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		s := &fakeScorer{vocab: 20, next: func(h []int) []float32 {
+			row := make([]float32, 20)
+			if len(h) == 5 {
+				row[7] = bad
+			}
+			return row
+		}}
+		w, _ := MakeWindows(seq(0, 19), ProtocolGPTQ, 10, 0, -1)
+		_, err := Perplexity(context.Background(), s, w, nil, Options{Workers: 2})
+		if err == nil || !strings.Contains(err.Error(), "position 4 of the sequence, token id 7") {
+			t.Fatalf("perplexity with %v logits: %v", bad, err)
+		}
+		_, err = Perplexity(context.Background(), uniformScorer(20), w, s, Options{})
+		if err == nil || !strings.Contains(err.Error(), "reference: ") {
+			t.Fatalf("reference with %v logits: %v", bad, err)
+		}
+		reqs := []MCRequest{{Context: []int{1, 2, 3}, Continuations: [][]int{{2, 3, 4}, {3}}, ChoiceChars: []int{1, 2}}}
+		_, err = MultipleChoice(context.Background(), s, reqs, Options{})
+		if err == nil || !strings.Contains(err.Error(), "item 1: ") || !strings.Contains(err.Error(), "non-finite") {
+			t.Fatalf("multiple choice with %v logits: %v", bad, err)
+		}
+	}
+}

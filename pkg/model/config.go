@@ -188,8 +188,11 @@ func ParseConfig(data []byte) (Config, error) {
 	}
 	c.RMSNormEps = 1e-6 // transformers' LlamaConfig default
 	if raw.RMSNormEps != nil {
-		if !(*raw.RMSNormEps > 0) {
-			return c, fmt.Errorf("config.json: rms_norm_eps = %g must be positive", *raw.RMSNormEps)
+		// An epsilon of 1 or more is no longer a guard against division
+		// by zero: it swamps the mean square and silently flattens every
+		// activation (configs use 1e-5 or 1e-6).
+		if !(*raw.RMSNormEps > 0 && *raw.RMSNormEps < 1) {
+			return c, fmt.Errorf("config.json: rms_norm_eps = %g must be between 0 and 1", *raw.RMSNormEps)
 		}
 		c.RMSNormEps = *raw.RMSNormEps
 	}

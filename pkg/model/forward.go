@@ -154,6 +154,12 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 	kernels.RMSNorm(xn, x[first*h:], m.Norm, eps)
 	logits := make([]float32, rows*c.VocabSize)
 	m.LMHead.Forward(logits, xn, rows)
+	// Finite weights can still overflow (or a replacement layer misbehave):
+	// a NaN here would become a NaN perplexity or a silent argmax of 0.
+	if i := kernels.FirstNonFiniteF32(logits); i >= 0 {
+		pos := s.pos - t + first + i/c.VocabSize
+		return nil, nonFinitef("model: the forward pass computed a non-finite logit (%v) at position %d, token id %d", logits[i], pos, i%c.VocabSize)
+	}
 	return logits, nil
 }
 
@@ -314,4 +320,14 @@ func grow(b []float32, n int) []float32 {
 		return make([]float32, n)
 	}
 	return b[:n]
+}
+
+// StateBytes estimates the memory of a State of the given capacity running
+// batches of up to batch tokens: the key/value cache, the activation
+// scratch and the returned logits. Commands compare it with the memory the
+// machine has before allocating.
+func (c Config) StateBytes(capacity, batch int) int64 {
+	kv := 2 * int64(c.NumLayers) * int64(capacity) * int64(c.KVDim())
+	per := int64(c.HiddenSize + max(c.HiddenSize, c.QDim()) + 2*c.QDim() + 2*c.KVDim() + 2*c.IntermediateSize + c.HeadDim + c.VocabSize)
+	return 4 * (kv + int64(batch)*per)
 }

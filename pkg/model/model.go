@@ -1,6 +1,7 @@
 package model
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -213,6 +214,11 @@ func weights(src TensorSource, name string, rows, cols int) (kernels.Weights, er
 	if !w.Validate() {
 		return kernels.Weights{}, fmt.Errorf("tensor %s: %d bytes for shape %v", name, len(t.Data), t.Shape)
 	}
+	if i := kernels.FirstNonFinite(w.Data, e); i >= 0 {
+		v := make([]float32, 1)
+		kernels.ToFloat32(v, w.Data[i*e.Size():], e)
+		return kernels.Weights{}, nonFiniteTensor(name, t.Shape, i, v[0])
+	}
 	return w, nil
 }
 
@@ -224,5 +230,41 @@ func vector(src TensorSource, name string, n int) ([]float32, error) {
 	if err := checkShape(t, n); err != nil {
 		return nil, err
 	}
-	return t.Float32s()
+	return FiniteFloat32s(t)
+}
+
+// FiniteFloat32s decodes a float tensor like Tensor.Float32s and refuses one
+// holding a NaN or ±Inf, naming the tensor and the first bad element.
+func FiniteFloat32s(t safetensors.Tensor) ([]float32, error) {
+	v, err := t.Float32s()
+	if err != nil {
+		return nil, err
+	}
+	if i := kernels.FirstNonFiniteF32(v); i >= 0 {
+		return nil, nonFiniteTensor(t.Name, t.Shape, i, v[i])
+	}
+	return v, nil
+}
+
+// ErrNonFinite matches (errors.Is) the errors that report a NaN or ±Inf:
+// in a checkpoint's tensor, or computed by a forward pass.
+var ErrNonFinite = errors.New("non-finite value")
+
+type nonFiniteError struct{ msg string }
+
+func (e nonFiniteError) Error() string        { return e.msg }
+func (e nonFiniteError) Is(target error) bool { return target == ErrNonFinite }
+
+func nonFinitef(format string, args ...any) error {
+	return nonFiniteError{fmt.Sprintf(format, args...)}
+}
+
+// nonFiniteTensor describes a NaN or ±Inf at flat index i of a tensor of the
+// given shape, with its row and column when the tensor is a matrix.
+func nonFiniteTensor(name string, shape []int64, i int, v float32) error {
+	at := fmt.Sprintf("element %d", i)
+	if len(shape) == 2 && shape[1] > 0 {
+		at = fmt.Sprintf("element [%d, %d]", int64(i)/shape[1], int64(i)%shape[1])
+	}
+	return nonFinitef("tensor %s: %s is %v; a checkpoint must hold finite values", name, at, v)
 }

@@ -473,7 +473,7 @@ func loadQLinear(ck *safetensors.Checkpoint, name string, f Format, rows, cols i
 	if t, ok, err = get(".scales", sdt, rows, ng); err != nil || !ok {
 		return nil, cmpErr(err, name+".scales")
 	}
-	if q.Scales, err = t.Float32s(); err != nil {
+	if q.Scales, err = model.FiniteFloat32s(t); err != nil {
 		return nil, err
 	}
 	if f.HasZeros() {
@@ -497,14 +497,14 @@ func loadQLinear(ck *safetensors.Checkpoint, name string, f Format, rows, cols i
 	if t, ok, err = get(".input_scale", safetensors.F32, cols); err != nil {
 		return nil, err
 	} else if ok {
-		if q.InScale, err = t.Float32s(); err != nil {
+		if q.InScale, err = model.FiniteFloat32s(t); err != nil {
 			return nil, err
 		}
 	}
 	if t, ok, err = get(".bias", safetensors.F32, rows); err != nil {
 		return nil, err
 	} else if ok {
-		if q.Bias, err = t.Float32s(); err != nil {
+		if q.Bias, err = model.FiniteFloat32s(t); err != nil {
 			return nil, err
 		}
 	}

@@ -17,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 )
 
@@ -427,6 +429,10 @@ func streamTensors(in io.ReaderAt, w *safetensors.Writer, plan []tensorPlan) err
 					err = io.ErrUnexpectedEOF
 				}
 				return fmt.Errorf("llama2c: reading %s: %w", t.name, err)
+			}
+			if i := kernels.FirstNonFinite(b, kernels.ElemF32); i >= 0 {
+				v := math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+				return fmt.Errorf("llama2c: %s: element [%d, %d] is %v; a checkpoint must hold finite values", t.name, r+int64(i/t.cols), i%t.cols, v)
 			}
 			if t.permute > 0 {
 				if cap(perm) < size {

@@ -262,16 +262,29 @@ func (t *Tokenizer) buildIDs(added []*addedToken) error {
 	}
 	t.idToToken = make([]string, n)
 	t.hasID = make([]bool, n)
+	// Two tokens with one id cannot round-trip: encoding either gives the
+	// id, decoding it gives one of them. @huggingface/tokenizers (the JS
+	// port, 0.2.0, as the Rust crate) loads such a file silently, the last
+	// token in file order taking the id for decoding, so a text containing
+	// the other one decodes to different text and evaluates as if it were
+	// that text. ttq refuses it instead, naming both tokens.
+	dup := false
 	for tok, id := range t.model.vocab {
-		// Duplicate ids keep the lexically smallest token so loading is
-		// deterministic.
-		if !t.hasID[id] || tok < t.idToToken[id] {
-			t.idToToken[id] = tok
-		}
+		dup = dup || t.hasID[id]
+		t.idToToken[id] = tok
 		t.hasID[id] = true
+	}
+	if dup {
+		return duplicateID(t.model.vocab)
 	}
 	var raw, normd []matchEntry
 	for _, a := range added {
+		// An added token normally repeats its vocabulary entry (GPT-NeoX's
+		// <|endoftext|>, Llama's <s>); a different token at its id, or
+		// two added tokens sharing one, is the same defect as above.
+		if t.hasID[a.ID] && t.idToToken[a.ID] != a.Content {
+			return fmt.Errorf("tokenizer: added token %q has id %d, which is already token %q; ids must be unique for decoding to invert encoding", a.Content, a.ID, t.idToToken[a.ID])
+		}
 		t.idToToken[a.ID] = a.Content
 		t.hasID[a.ID] = true
 		t.added = append(t.added, a)
@@ -289,6 +302,39 @@ func (t *Tokenizer) buildIDs(added []*addedToken) error {
 	}
 	t.rawAdded = newAddedMatcher(raw)
 	t.normAdded = newAddedMatcher(normd)
+	return nil
+}
+
+// duplicateID reports the smallest id held by two tokens of vocab, with
+// the two lexically smallest of them, so that the message is the same on
+// every run.
+func duplicateID(vocab map[string]int) error {
+	byID := map[int][]string{}
+	for tok, id := range vocab {
+		byID[id] = append(byID[id], tok)
+	}
+	best := -1
+	for id, toks := range byID {
+		if len(toks) > 1 && (best < 0 || id < best) {
+			best = id
+		}
+	}
+	toks := byID[best]
+	slices.Sort(toks)
+	return fmt.Errorf("tokenizer: tokens %q and %q both have id %d; ids must be unique for decoding to invert encoding", toks[0], toks[1], best)
+}
+
+// CheckEmbedding checks that every id the tokenizer can produce has a row
+// in an embedding of rows rows, naming the first token that does not. Ids
+// without a token below rows (gaps, or the padding rows Qwen's embedding
+// has past its tokenizer) are accepted: encoding never produces them, and
+// Decode reports one as an error instead of inventing text.
+func (t *Tokenizer) CheckEmbedding(rows int) error {
+	for id := rows; id < len(t.idToToken); id++ {
+		if t.hasID[id] {
+			return fmt.Errorf("tokenizer: token %q has id %d, beyond the model's %d embedding rows (vocab_size)", t.idToToken[id], id, rows)
+		}
+	}
 	return nil
 }
 

@@ -431,3 +431,31 @@ func TestDecodeErrorsAndSpecials(t *testing.T) {
 		t.Errorf("Token(5) = %q, VocabSize = %d", tk.Token(5), tk.VocabSize())
 	}
 }
+
+// Vocabularies that cannot round-trip are refused naming the token; see
+// buildIDs for what @huggingface/tokenizers does with them.
+func TestVocabularyMustRoundTrip(t *testing.T) {
+	v := `{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":1,"ba":1,"c":2},"merges":[]}}`
+	if _, err := FromJSON([]byte(v), nil); err == nil || !strings.Contains(err.Error(), `tokens "ab" and "b" both have id 1`) {
+		t.Fatalf("duplicate ids: %v", err)
+	}
+	base := []string{"a", "b", "c"}
+	if _, err := FromJSON([]byte(charJSON(base, "", addedJSON(added(1, "<x>", "")), "")), nil); err == nil || !strings.Contains(err.Error(), `added token "<x>" has id 1, which is already token "b"`) {
+		t.Fatalf("added token over a vocabulary token: %v", err)
+	}
+	if _, err := FromJSON([]byte(charJSON(base, "", addedJSON(added(5, "<x>", "")+","+added(5, "<y>", "")), "")), nil); err == nil || !strings.Contains(err.Error(), `"<y>" has id 5, which is already token "<x>"`) {
+		t.Fatalf("two added tokens with one id: %v", err)
+	}
+	// An added token repeating its vocabulary entry is the common case.
+	tk := mk(t, charJSON(base, "", addedJSON(added(1, "b", "")+","+added(9, "<z>", "")), ""))
+	if err := tk.CheckEmbedding(10); err != nil {
+		t.Fatal(err)
+	}
+	// Ids 3…8 are a gap: fine while the embedding has rows for them.
+	if err := tk.CheckEmbedding(9); err == nil || !strings.Contains(err.Error(), `token "<z>" has id 9, beyond the model's 9 embedding rows`) {
+		t.Fatalf("CheckEmbedding(9): %v", err)
+	}
+	if _, err := tk.Decode([]int{4}); err == nil {
+		t.Fatal("decoding an id without a token succeeded")
+	}
+}
