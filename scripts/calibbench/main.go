@@ -1,9 +1,11 @@
 // Command calibbench measures what static calibration costs relative to a
 // plain forward pass over the same calibration tokens: the decoder layers'
 // forward (last-token logits only, so the LM head does not dominate a
-// short cut of a model), GPTQ and AWQ (with clip search), each in a fresh
+// short cut of a model), the same linears' GEMMs alone (the rate the
+// forward is held to), GPTQ and AWQ (with clip search), each in a fresh
 // subprocess so that its peak RSS is its own. With -reps > 1 the methods
-// are interleaved (forward, gptq, awq, forward, ...) and medians reported.
+// are interleaved (forward, gemm, gptq, awq, forward, ...); every ratio is
+// taken within a rep, in wall and in CPU time, and medians are reported.
 //
 //	go run ./scripts/synthmodel -preset tinyllama-1.1b -layers 1 -o /tmp/tl1
 //	go run ./scripts/calibbench -model /tmp/tl1 -nsamples 16 -seqlen 512 -threads 2
@@ -41,6 +43,11 @@ type result struct {
 	// CPUSeconds is user+system time of the measurement: on a shared
 	// machine it moves far less than wall time when other work competes.
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// GFLOPS is the forward's rate (decoder linears and attention, the
+	// LM head's last row left out), and for "gemm" the rate of the same
+	// linears' matrix products alone on seqlen-row inputs: the ceiling the
+	// forward is held to.
+	GFLOPS float64 `json:"gflops,omitempty"`
 	// LoadSeconds is the model load, outside Seconds.
 	LoadSeconds float64 `json:"load_seconds"`
 	// HWMBytes is the process's VmHWM after the measurement.
@@ -54,7 +61,7 @@ func main() {
 	threads := flag.Int("threads", 2, "kernel threads")
 	bits := flag.Int("bits", 4, "bits")
 	group := flag.Int("group", 128, "group size")
-	methods := flag.String("methods", "forward,gptq,awq", "comma-separated: forward, rtn, gptq, awq")
+	methods := flag.String("methods", "forward,gemm,gptq,awq", "comma-separated: forward, gemm (the forward's linears alone), rtn, gptq, awq")
 	reps := flag.Int("reps", 1, "interleaved repetitions (medians reported)")
 	only := flag.String("only", "", "run one method in this process and print JSON")
 	cpuprofile := flag.String("cpuprofile", "", "with -only: write a CPU profile")
@@ -118,15 +125,24 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 		defer pprof.StopCPUProfile()
 	}
 	start, cpu0 := time.Now(), cpuSeconds()
-	if method == "forward" {
+	var flops float64
+	switch method {
+	case "forward":
 		st := m.NewState(len(calib[0]))
 		for _, seq := range calib {
 			st.Reset()
 			if _, err := m.Forward(st, seq, model.LastLogits); err != nil {
 				return result{}, err
 			}
+			flops += forwardFlops(m, len(seq))
 		}
-	} else {
+	case "gemm":
+		f, err := layerGEMMs(m, len(calib[0]), len(calib))
+		if err != nil {
+			return result{}, err
+		}
+		flops = f
+	default:
 		o, err := quant.DefaultOptions(method)
 		if err != nil {
 			return result{}, err
@@ -140,7 +156,56 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 			return result{}, err
 		}
 	}
-	return result{Method: method, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu0, LoadSeconds: load, HWMBytes: vmHWM()}, nil
+	r := result{Method: method, Seconds: time.Since(start).Seconds(), CPUSeconds: cpuSeconds() - cpu0, LoadSeconds: load, HWMBytes: vmHWM()}
+	if flops > 0 {
+		r.GFLOPS = flops / r.Seconds / 1e9
+	}
+	return r, nil
+}
+
+// forwardFlops counts a t-token prefill's multiply-adds ×2 in the decoder
+// layers: every linear, and causal attention's scores and weighted values
+// (t²/2 positions per head, head_dim each, both products).
+func forwardFlops(m *model.Model, t int) float64 {
+	var f float64
+	for _, s := range m.Sites() {
+		if s.Layer < 0 {
+			continue
+		}
+		lin, err := m.Linear(s)
+		if err != nil {
+			continue
+		}
+		f += 2 * float64(t) * float64(lin.In()) * float64(lin.Out())
+	}
+	c := m.Config
+	f += float64(c.NumLayers) * 2 * 2 * float64(t) * float64(t) / 2 * float64(c.QDim())
+	return f
+}
+
+// layerGEMMs runs the decoder linears' matrix products alone, reps times
+// each on a t-row input, and returns their flops.
+func layerGEMMs(m *model.Model, t, reps int) (float64, error) {
+	var f float64
+	for _, s := range m.Sites() {
+		if s.Layer < 0 {
+			continue
+		}
+		lin, err := m.Linear(s)
+		if err != nil {
+			return 0, err
+		}
+		x := make([]float32, t*lin.In())
+		for i := range x {
+			x[i] = float32(i%7) - 3
+		}
+		y := make([]float32, t*lin.Out())
+		for range reps {
+			lin.Forward(y, x, t)
+		}
+		f += float64(reps) * 2 * float64(t) * float64(lin.In()) * float64(lin.Out())
+	}
+	return f, nil
 }
 
 // cpuSeconds is this process's user plus system CPU time so far.
@@ -184,6 +249,7 @@ func parent(dir string, methods []string, reps int) error {
 	ratio := map[string][]float64{}    // wall time over the same rep's forward
 	cpuRatio := map[string][]float64{} // CPU time over the same rep's forward
 	rss := map[string][]int64{}
+	gflops := map[string][]float64{}
 	for r := 0; r < reps; r++ {
 		var fwd result
 		for _, meth := range methods {
@@ -211,6 +277,9 @@ func parent(dir string, methods []string, reps int) error {
 				cpuRatio[meth] = append(cpuRatio[meth], res.CPUSeconds/fwd.CPUSeconds)
 			}
 			rss[meth] = append(rss[meth], max(maxrss, res.HWMBytes))
+			if res.GFLOPS > 0 {
+				gflops[meth] = append(gflops[meth], res.GFLOPS)
+			}
 			fmt.Fprintf(os.Stderr, "rep %d %-8s %8.2f s  %8.2f CPU s  peak RSS %6.0f MB\n", r+1, meth, res.Seconds, res.CPUSeconds, float64(max(maxrss, res.HWMBytes))/1e6)
 		}
 	}
@@ -223,6 +292,9 @@ func parent(dir string, methods []string, reps int) error {
 			r, cr = fmt.Sprintf("%.2f", median(ratio[meth])), fmt.Sprintf("%.2f", median(cpuRatio[meth]))
 		}
 		fmt.Printf("%-8s %10.2f %10s %10.2f %10s %12.0f\n", meth, median(times[meth]), r, median(cpu[meth]), cr, float64(slices.Max(rss[meth]))/1e6)
+	}
+	if f, g := gflops["forward"], gflops["gemm"]; len(f) > 0 && len(g) > 0 {
+		fmt.Printf("forward %.1f GFLOP/s, its linears' GEMMs alone %.1f GFLOP/s: %.0f %%\n", median(f), median(g), 100*median(f)/median(g))
 	}
 	return nil
 }
