@@ -306,10 +306,7 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 	var sum float64
 	var n int
 	acc := func(y, ref []float32) {
-		for i, v := range y {
-			e := float64(ref[i]) - float64(v)
-			sum += e * e
-		}
+		sum += sqDiff(y, ref)
 		n += len(y)
 	}
 	switch g.inspect {
@@ -546,12 +543,18 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 				}
 			})
 			kernels.MatMulT(prod, xg[:nt*gw], nt, kernels.NewWeightsF32(rows, gw, delta[:rows*gw]))
-			clear(errs)
-			for i := range nt {
-				for r, v := range prod[i*rows : (i+1)*rows] {
-					errs[r] += float64(v) * float64(v)
+			// Per row, the tokens' squared errors in token order, rows
+			// split across cores in blocks (the sums do not depend on
+			// the split).
+			kernels.ParallelFor(rows, 64, func(lo, hi int) {
+				e := errs[lo:hi]
+				clear(e)
+				for i := range nt {
+					for r, v := range prod[i*rows+lo : i*rows+hi] {
+						e[r] += float64(v) * float64(v)
+					}
 				}
-			}
+			})
 			for r, e := range errs {
 				if e /= float64(max(nt, 1)); e < bestErr[r] {
 					bestErr[r], bestMax[r] = e, orgMax[r]*shrink
@@ -566,4 +569,33 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 			}
 		}
 	}
+}
+
+// sqDiffChunk is the span of sqDiff's partial sums: fixed, so the total
+// is the same whatever the number of cores.
+const sqDiffChunk = 1 << 15
+
+// sqDiff returns Σ (ref[i] − y[i])² in float64, summed chunk by chunk in
+// parallel and the chunks in order (on the TinyLlama shape this loss over
+// every block output at every grid point was AWQ's largest serial part).
+func sqDiff(y, ref []float32) float64 {
+	nc := (len(y) + sqDiffChunk - 1) / sqDiffChunk
+	part := make([]float64, nc)
+	kernels.ParallelFor(nc, 1, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			i0, i1 := c*sqDiffChunk, min((c+1)*sqDiffChunk, len(y))
+			r := ref[i0:i1]
+			var s float64
+			for i, v := range y[i0:i1] {
+				e := float64(r[i]) - float64(v)
+				s += e * e
+			}
+			part[c] = s
+		}
+	})
+	var s float64
+	for _, p := range part {
+		s += p
+	}
+	return s
 }
