@@ -71,3 +71,58 @@ func mustDefault(method string) Options {
 	}
 	return o
 }
+
+// BenchmarkTTQDecode compares TTQ's decode steps (on the weights it
+// quantized for the prompt) with static RTN's at the same format (4-bit
+// g32 minmax), interleaved: issue #9 asks for TTQ's decode within 5 % of
+// the static model's. It reports the TTQ/RTN time per token (ttq/rtn).
+// TTQ_BENCH_MODEL=DIR benchmarks a model directory.
+func BenchmarkTTQDecode(b *testing.B) {
+	load := func() *model.Model {
+		if dir := os.Getenv("TTQ_BENCH_MODEL"); dir != "" {
+			m, err := model.Load(dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return m
+		}
+		return loadDemo(b)
+	}
+	rtn, tq := load(), load()
+	defer rtn.Close()
+	defer tq.Close()
+	ro := mustDefault("rtn")
+	ro.Format.Group = 32
+	apply(b, rtn, "rtn", ro, nil)
+	to := mustDefault("ttq")
+	to.TTQ.Prefill = PrefillDense
+	apply(b, tq, "ttq", to, nil)
+	const prompt, steps = 16, 32
+	toks := demoTokens(prompt+steps, 11)
+	for i := range toks {
+		toks[i] %= rtn.Config.VocabSize
+	}
+	decode := func(m *model.Model) time.Duration {
+		m.BeginRequest()
+		st := m.NewState(prompt + steps)
+		if _, err := m.Forward(st, toks[:prompt], model.LastLogits); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		for _, id := range toks[prompt:] {
+			if _, err := m.Forward(st, []int{id}, model.LastLogits); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	decode(rtn)
+	decode(tq)
+	var rt, tt time.Duration
+	for i := 0; i < b.N; i++ {
+		rt += decode(rtn)
+		tt += decode(tq)
+	}
+	b.ReportMetric(float64(tt)/float64(rt), "ttq/rtn")
+	b.ReportMetric(float64(rt.Nanoseconds())/float64(b.N*steps)/1e6, "rtn-ms/token")
+}
