@@ -275,6 +275,7 @@ func effectiveBits(lm *loadedModel, qo quant.Options) float64 {
 			continue
 		}
 		f := qo.Format
+		var extra float64 // bits stored beside the format's codes, scales and zeros
 		switch q := l.(type) {
 		case *quant.QLinear:
 			f = q.Format
@@ -282,11 +283,12 @@ func effectiveBits(lm *loadedModel, qo quant.Options) float64 {
 			if qo.Format.Ragged(l.In()) && qo.Ragged == quant.RaggedPerRow {
 				f.Group = -1
 			}
+			extra = q.LowRankBits()
 		default:
 			continue
 		}
 		w := float64(l.In()) * float64(l.Out())
-		bits += f.EffectiveBits(l.Out(), l.In()) * w
+		bits += f.EffectiveBits(l.Out(), l.In())*w + extra
 		n += w
 	}
 	if n == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,32 @@ func TestMethodFlagsCoexist(t *testing.T) {
 				t.Errorf("%s lacks method flag --%s", fs.Name(), f.Name)
 			}
 		})
+	}
+}
+
+// --ttq-rank r keeps r·(in + out) float32 numbers per matrix beside the
+// quantized residual; bits per weight must count them. Hand-derived from
+// the demo's shapes (hidden 64, intermediate 172, 8 heads, 4 KV heads of
+// 8): per layer the factors hold 8·(128+96+96+128+236·3) = 9,248 numbers
+// for 45,312 weights, so rank 8 adds 32·9248/45312 bits to every weight.
+func TestTTQRankCountsInBitsPerWeight(t *testing.T) {
+	io := &streams{In: strings.NewReader(""), Out: os.Stdout, ErrOut: os.Stderr}
+	bitsOf := func(args ...string) float64 {
+		lm, err := loadModel("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer lm.Model.Close()
+		res, err := applyMethod(context.Background(), io, lm, parseMethodFlags(t, args...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.EffectiveBits
+	}
+	plain := bitsOf("--method", "ttq", "--bits", "3")
+	ranked := bitsOf("--method", "ttq", "--bits", "3", "--ttq-rank", "8")
+	want := plain + 32.0*9248/45312
+	if math.Abs(ranked-want) > 1e-9 {
+		t.Fatalf("rank 8: %.6f bits/weight, want %.6f (plain %.6f + the factors)", ranked, want, plain)
 	}
 }

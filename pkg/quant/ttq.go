@@ -341,6 +341,14 @@ func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []fl
 }
 
 // Forward implements model.Linear.
+// LowRankBits is the storage, in bits, of the full-precision low-rank
+// factors A and B that --ttq-rank keeps beside the quantized residual
+// (r·(In + Out) numbers as they are held, float32); 0 without them. They
+// count in bits per weight like scales and zeros do.
+func (t *TTQLinear) LowRankBits() float64 {
+	return 8 * float64(t.a.Bytes()+t.b.Bytes())
+}
+
 func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	t.mu.Lock()
 	q := t.cur
