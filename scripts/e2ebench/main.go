@@ -49,6 +49,14 @@ var configs = []config{
 	{name: "ttq4 g32 f32-act", method: []string{"--method", "ttq", "--bits", "4", "--group", "32", "--activations", "f32"}, gguf: "q4_0"},
 }
 
+func configNames() string {
+	var names []string
+	for _, c := range configs {
+		names = append(names, strconv.Quote(c.name))
+	}
+	return strings.Join(names, ", ")
+}
+
 type sample struct {
 	pp, tg float64 // tokens/s
 	rssMiB float64
@@ -76,7 +84,20 @@ func main() {
 	textFile := flag.String("text", "../shared/data/wikitext-2-raw/wiki.test.raw", "text the prompt is cut from")
 	work := flag.String("work", "", "directory for the binary, checkpoints and GGUF files (default: a temporary one, removed)")
 	asJSON := flag.Bool("json", false, "print JSON rows instead of a table")
+	only := flag.String("configs", "", "comma-separated configurations to run (default: all): "+configNames())
 	flag.Parse()
+	if *only != "" {
+		var keep []config
+		for _, name := range strings.Split(*only, ",") {
+			i := slices.IndexFunc(configs, func(c config) bool { return c.name == strings.TrimSpace(name) })
+			if i < 0 {
+				fmt.Fprintf(os.Stderr, "e2ebench: -configs: no configuration %q (have %s)\n", name, configNames())
+				os.Exit(2)
+			}
+			keep = append(keep, configs[i])
+		}
+		configs = keep
+	}
 	if err := run(*modelDir, *llama, *threadList, *rounds, *promptTokens, *genTokens, *textFile, *work, *asJSON); err != nil {
 		fmt.Fprintln(os.Stderr, "e2ebench:", err)
 		os.Exit(1)
