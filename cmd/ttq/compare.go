@@ -26,6 +26,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/transform"
 	"github.com/ttqproject/ttq/pkg/quant"
@@ -164,7 +165,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory, builtin:stories260K or builtin:stories260K-planted (default: the demo)")
+	f.StringVar(&opts.Model, "model", "", "model directory, hub cache org/name[@revision], builtin:stories260K or builtin:stories260K-planted (default: the demo)")
 	f.StringVar(&opts.PlantOutliers, "plant-outliers", "", "plant outliers K:N into the model first (N hidden channels ×K in every RMSNorm, matching input columns ÷K; same function)")
 	f.Uint64Var(&opts.PlantSeed, "plant-seed", 0, "seed choosing the planted channels")
 	f.StringSliceVar(&opts.Methods, "methods", []string{"fp", "rtn", "awq", "gptq", "ttq"}, "methods to compare (fp = full precision)")
@@ -415,7 +416,11 @@ func resolveCompareModel(o *compareOptions) (*compareModel, error) {
 		if strings.HasPrefix(o.Model, "builtin:") {
 			return nil, usagef("--model %s: built in are %s and %s", o.Model, demo.Name, plantedDemoName)
 		}
-		cm.dir = o.Model
+		dir, err := hub.Resolve(o.Model)
+		if err != nil {
+			return nil, err
+		}
+		cm.dir = dir
 		cm.info.Name = o.Model
 	}
 	sum, err := modelSHA256(cm.dir)

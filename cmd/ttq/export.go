@@ -97,7 +97,7 @@ file is never overwritten.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVar(&opts.Model, "model", "", modelFlagUsage)
 	f.StringVar(&opts.Format, "format", "", "output format: awq or gguf")
 	f.StringVar(&opts.Type, "type", "", "GGUF tensor type of the matrices: f32, f16, q8_0 or q4_0 (default f16)")
 	f.StringVarP(&opts.Out, "out", "o", "", "output: a directory (awq) or a .gguf file (gguf)")

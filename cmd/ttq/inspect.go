@@ -51,7 +51,7 @@ func newInspectCmd(io *streams) *cobra.Command {
 			return runInspect(io, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	cmd.Flags().StringVar(&opts.Model, "model", "", modelFlagUsage)
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	return cmd
 }
