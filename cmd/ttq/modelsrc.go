@@ -7,6 +7,7 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
 	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 	"github.com/ttqproject/ttq/pkg/quant"
@@ -28,6 +29,9 @@ func loadModel(dir string) (*loadedModel, error) {
 			return nil, err
 		}
 		return &loadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
+	}
+	if gguf.IsGGUF(dir) {
+		return nil, fmt.Errorf("%s is a GGUF file, which ttq can inspect (ttq inspect %s) but not load; give a Hugging Face model directory", dir, dir)
 	}
 	// ttq's own quantized checkpoints (ttq quantize) load with their packed
 	// layers; everything else is a full-precision checkpoint.
