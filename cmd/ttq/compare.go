@@ -79,6 +79,7 @@ type compareOptions struct {
 	Shard    string
 	Merge    bool
 	Check    string
+	JUnit    string
 	Z        float64
 	MinNLL   float64
 	KLAbs    float64
@@ -131,7 +132,9 @@ version (--cache DIR, default under the user cache directory), so adding a
 method recomputes only the new rows. --shard i/n (0 ≤ i < n) runs every n-th
 row starting at i; ttq compare --merge a.json b.json ... joins the shards'
 --json outputs into one report. --check BASELINE.json recomputes a committed
-report's rows and exits 3 when a metric regressed (see --tolerance).
+report's rows and exits 3 when a metric regressed (see --tolerance); for CI,
+--junit FILE also writes the verdicts as JUnit XML, and under GitHub Actions
+(GITHUB_ACTIONS=true) each regression is an ::error annotation (docs/ci.md).
 
 Ctrl-C stops after the current row's step and prints the finished rows
 (exit 130).`,
@@ -157,6 +160,9 @@ Ctrl-C stops after the current row's step and prints the finished rows
 			}
 			if opts.Check != "" {
 				return runCompareCheck(cmd.Context(), io, opts, cmd.Flags())
+			}
+			if opts.JUnit != "" {
+				return usagef("--junit reports the regression gate: use it with --check BASELINE.json")
 			}
 			if err := opts.validate(); err != nil {
 				return err
@@ -190,6 +196,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringVar(&opts.Shard, "shard", "", "run only rows i, i+n, i+2n, ... (i/n with 0 ≤ i < n; e.g. $JOB_COMPLETION_INDEX/4)")
 	f.BoolVar(&opts.Merge, "merge", false, "join --json reports given as arguments (shards) into one")
 	f.StringVar(&opts.Check, "check", "", "regression gate: recompute this baseline report's rows; exit 3 if any got worse beyond tolerance")
+	f.StringVar(&opts.JUnit, "junit", "", "--check: also write the verdicts as JUnit XML to this file (one test case per row and metric)")
 	f.Float64Var(&opts.Z, "tolerance", compare.DefaultZ, "--check: paired standard errors a metric may worsen by (accuracy: McNemar at the same level)")
 	f.Float64Var(&opts.MinNLL, "min-nll-delta", compare.DefaultTolerance().MinNLL, "--check: smallest mean per-token NLL increase (nats) that counts as a regression")
 	f.Float64Var(&opts.KLAbs, "kl-tolerance", compare.DefaultTolerance().KLAbs, "--check: allowed KL increase in nats, plus --kl-tolerance-rel × the baseline KL")
@@ -1114,7 +1121,7 @@ func optionsFromReport(rep *compare.Report, base compareOptions, fs *pflag.FlagS
 	return o, nil
 }
 
-func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *pflag.FlagSet) error {
+func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *pflag.FlagSet) (err error) {
 	for _, name := range []string{"methods", "bits", "group", "datasets", "baseline", "calib", "calib-domains", "eval-domains", "model", "max-windows", "max-items", "protocol", "ctx", "bos", "plant-outliers", "shard"} {
 		if fs.Changed(name) {
 			return usagef("--%s cannot be combined with --check: the baseline report fixes it", name)
@@ -1124,6 +1131,8 @@ func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *
 	if err != nil {
 		return err
 	}
+	var verdicts []compare.Verdict
+	defer func(start time.Time) { err = reportGate(io, base, baseline, verdicts, time.Since(start), err) }(time.Now())
 	if baseline.Interrupted || baseline.Shard != "" {
 		return fmt.Errorf("%s is a partial report (interrupted or one shard); a gate needs every row", base.Check)
 	}
@@ -1150,11 +1159,11 @@ func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *
 			return fmt.Errorf("dataset %s differs from the baseline's (text, tokenization or limits changed): regenerate the baseline", baseline.Datasets[i].Name)
 		}
 	}
-	tol := compare.Tolerance{Z: base.Z, MinNLL: base.MinNLL, KLAbs: base.KLAbs, KLRel: base.KLRel}
-	regs, err := compare.Check(baseline, cur, tol)
-	if err != nil {
+	tol := base.tolerance()
+	if verdicts, err = compare.Judge(baseline, cur, tol); err != nil {
 		return err
 	}
+	regs := compare.Failures(verdicts)
 	if base.JSON {
 		if err := writeJSON(io.Out, map[string]any{"schema": "ttq.compare-check/v1", "baseline": base.Check,
 			"tolerance": tol, "regressions": regs, "report": cur}); err != nil {
