@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/quant"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
@@ -185,6 +187,9 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 			name = demo.Dir
 			if opts.Model != "" {
 				name = filepath.Base(filepath.Clean(opts.Model))
+				if repo, ok := hub.RepoOf(opts.Model); ok {
+					name = path.Base(repo) // not the snapshot's commit hash
+				}
 			}
 		}
 		rep, err := export.WriteGGUF(opts.Out, lm.Model, v, export.GGUFOptions{Type: typ, Name: name, Progress: tick})

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
 	"github.com/ttqproject/ttq/pkg/model/hub/hubtest"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 )
@@ -86,6 +87,19 @@ func TestHubCacheModel(t *testing.T) {
 	got := evalJSON(t, "--model", "ttq-test/stories260K@main", "--max-windows", "1", "--ctx", "64")
 	if got.Model != snap || got.Perplexity.PPL != want.Perplexity.PPL {
 		t.Fatalf("eval: model %s ppl %v, want %s ppl %v", got.Model, got.Perplexity.PPL, snap, want.Perplexity.PPL)
+	}
+
+	// An export names the model after the repository, not the snapshot hash.
+	ggufPath := filepath.Join(t.TempDir(), "m.gguf")
+	if code, _, errOut := runTTQ(t, "export", "ttq-test/stories260K", "--format", "gguf", "-o", ggufPath); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	g, err := gguf.Open(ggufPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv, _ := g.Lookup("general.name"); kv.Value != "stories260K" {
+		t.Errorf("general.name %v, want stories260K", kv.Value)
 	}
 
 	for _, c := range []struct {

@@ -205,6 +205,22 @@ func (e *NotCachedError) Error() string {
 	return fmt.Sprintf("model %s: %sno %s in %s (set HF_HUB_CACHE or HF_HOME)", e.Repo, local, repoDirName(e.Repo), e.Cache)
 }
 
+// RepoOf reports the repository whose snapshot directory dir is
+// (<cache>/models--org--name/snapshots/<hash>), as "org/name".
+func RepoOf(dir string) (string, bool) {
+	dir = filepath.Clean(dir)
+	snaps, repoDir := filepath.Dir(dir), filepath.Dir(filepath.Dir(dir))
+	name, ok := strings.CutPrefix(filepath.Base(repoDir), "models--")
+	if !ok || filepath.Base(snaps) != "snapshots" || !IsCommit(filepath.Base(dir)) {
+		return "", false
+	}
+	org, rest, ok := strings.Cut(name, "--")
+	if !ok || !validRepoPart(org) || !validRepoPart(rest) {
+		return "", false
+	}
+	return org + "/" + rest, true
+}
+
 // refsIn lists the revisions under a refs directory, nested ones (refs/pr/1)
 // by their slash path.
 func refsIn(dir string) []string {

@@ -131,8 +131,15 @@ func TestResolve(t *testing.T) {
 	commit := hubtest.Add(t, cache, "org/name", "main", demoFiles(t))
 	t.Chdir(t.TempDir())
 
-	if got, err := hub.Resolve("org/name@main"); err != nil || got != filepath.Join(cache, "models--org--name", "snapshots", commit) {
+	got, err := hub.Resolve("org/name@main")
+	if err != nil || got != filepath.Join(cache, "models--org--name", "snapshots", commit) {
 		t.Errorf("Resolve = %q, %v", got, err)
+	}
+	if repo, ok := hub.RepoOf(got); !ok || repo != "org/name" {
+		t.Errorf("RepoOf(%s) = %q, %v", got, repo, ok)
+	}
+	if repo, ok := hub.RepoOf(cache); ok {
+		t.Errorf("RepoOf(cache) = %q", repo)
 	}
 	// Not references: returned as they are, for the caller to open.
 	for _, s := range []string{"", "builtin:stories260K", "some/deep/path", "./org/name"} {
@@ -140,7 +147,7 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, %v", s, got, err)
 		}
 	}
-	_, err := hub.Resolve("out/q4")
+	_, err = hub.Resolve("out/q4")
 	if want := "model out/q4: no directory out/q4, and no models--out--q4 in " + cache; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("Resolve(out/q4) error %v, want %q…", err, want)
 	}
