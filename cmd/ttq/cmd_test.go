@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"os"
 	"path/filepath"
@@ -223,5 +224,34 @@ func TestBadInputIsOneLine(t *testing.T) {
 		if code != tc.code || len(lines) != 1 || !strings.HasPrefix(errOut, "ttq: ") || !strings.Contains(errOut, tc.want) {
 			t.Errorf("ttq %s: exit %d, stderr %q; want exit %d and one line containing %q", strings.Join(tc.args, " "), code, errOut, tc.code, tc.want)
 		}
+	}
+}
+
+// TestCobraUsageErrorsAreTyped: every way cobra refuses a command line
+// (argument validators, flags, unknown commands) reaches exit code 2 as a
+// usageError, whatever cobra's message says.
+func TestCobraUsageErrorsAreTyped(t *testing.T) {
+	for _, args := range [][]string{
+		{"no-such-command"},
+		{"version", "extra"},
+		{"import", "extra", "-o", t.TempDir()},
+		{"inspect", "a", "b"},
+		{"quantize", "a", "b"},
+		{"eval", "--max-windows", "many"},
+		{"generate", "--no-such-flag"},
+		{"generate", "-Z"},
+		{"bench", "--m"},
+		{"--threads", "x", "version"},
+	} {
+		var out, errOut bytes.Buffer
+		err := execute(t.Context(), newRootCmd(&streams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}), args)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("ttq %s: error %v (%T), want a usageError", strings.Join(args, " "), err, err)
+		}
+	}
+	var out bytes.Buffer
+	if err := execute(t.Context(), newRootCmd(&streams{In: strings.NewReader(""), Out: &out, ErrOut: &out}), []string{"help", "exit-codes"}); err != nil {
+		t.Errorf("help exit-codes: %v", err)
 	}
 }

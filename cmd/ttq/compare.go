@@ -26,6 +26,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/transform"
 	"github.com/ttqproject/ttq/pkg/quant"
@@ -78,6 +79,7 @@ type compareOptions struct {
 	Shard    string
 	Merge    bool
 	Check    string
+	JUnit    string
 	Z        float64
 	MinNLL   float64
 	KLAbs    float64
@@ -130,7 +132,9 @@ version (--cache DIR, default under the user cache directory), so adding a
 method recomputes only the new rows. --shard i/n (0 ≤ i < n) runs every n-th
 row starting at i; ttq compare --merge a.json b.json ... joins the shards'
 --json outputs into one report. --check BASELINE.json recomputes a committed
-report's rows and exits 3 when a metric regressed (see --tolerance).
+report's rows and exits 3 when a metric regressed (see --tolerance); for CI,
+--junit FILE also writes the verdicts as JUnit XML, and under GitHub Actions
+(GITHUB_ACTIONS=true) each regression is an ::error annotation (docs/ci.md).
 
 Ctrl-C stops after the current row's step and prints the finished rows
 (exit 130).`,
@@ -157,6 +161,9 @@ Ctrl-C stops after the current row's step and prints the finished rows
 			if opts.Check != "" {
 				return runCompareCheck(cmd.Context(), io, opts, cmd.Flags())
 			}
+			if opts.JUnit != "" {
+				return usagef("--junit reports the regression gate: use it with --check BASELINE.json")
+			}
 			if err := opts.validate(); err != nil {
 				return err
 			}
@@ -164,7 +171,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory, builtin:stories260K or builtin:stories260K-planted (default: the demo)")
+	f.StringVar(&opts.Model, "model", "", "model directory, hub cache org/name[@revision], builtin:stories260K or builtin:stories260K-planted (default: the demo)")
 	f.StringVar(&opts.PlantOutliers, "plant-outliers", "", "plant outliers K:N into the model first (N hidden channels ×K in every RMSNorm, matching input columns ÷K; same function)")
 	f.Uint64Var(&opts.PlantSeed, "plant-seed", 0, "seed choosing the planted channels")
 	f.StringSliceVar(&opts.Methods, "methods", []string{"fp", "rtn", "awq", "gptq", "ttq"}, "methods to compare (fp = full precision)")
@@ -189,6 +196,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringVar(&opts.Shard, "shard", "", "run only rows i, i+n, i+2n, ... (i/n with 0 ≤ i < n; e.g. $JOB_COMPLETION_INDEX/4)")
 	f.BoolVar(&opts.Merge, "merge", false, "join --json reports given as arguments (shards) into one")
 	f.StringVar(&opts.Check, "check", "", "regression gate: recompute this baseline report's rows; exit 3 if any got worse beyond tolerance")
+	f.StringVar(&opts.JUnit, "junit", "", "--check: also write the verdicts as JUnit XML to this file (one test case per row and metric)")
 	f.Float64Var(&opts.Z, "tolerance", compare.DefaultZ, "--check: paired standard errors a metric may worsen by (accuracy: McNemar at the same level)")
 	f.Float64Var(&opts.MinNLL, "min-nll-delta", compare.DefaultTolerance().MinNLL, "--check: smallest mean per-token NLL increase (nats) that counts as a regression")
 	f.Float64Var(&opts.KLAbs, "kl-tolerance", compare.DefaultTolerance().KLAbs, "--check: allowed KL increase in nats, plus --kl-tolerance-rel × the baseline KL")
@@ -415,7 +423,11 @@ func resolveCompareModel(o *compareOptions) (*compareModel, error) {
 		if strings.HasPrefix(o.Model, "builtin:") {
 			return nil, usagef("--model %s: built in are %s and %s", o.Model, demo.Name, plantedDemoName)
 		}
-		cm.dir = o.Model
+		dir, err := hub.Resolve(o.Model)
+		if err != nil {
+			return nil, err
+		}
+		cm.dir = dir
 		cm.info.Name = o.Model
 	}
 	sum, err := modelSHA256(cm.dir)
@@ -1109,7 +1121,7 @@ func optionsFromReport(rep *compare.Report, base compareOptions, fs *pflag.FlagS
 	return o, nil
 }
 
-func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *pflag.FlagSet) error {
+func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *pflag.FlagSet) (err error) {
 	for _, name := range []string{"methods", "bits", "group", "datasets", "baseline", "calib", "calib-domains", "eval-domains", "model", "max-windows", "max-items", "protocol", "ctx", "bos", "plant-outliers", "shard"} {
 		if fs.Changed(name) {
 			return usagef("--%s cannot be combined with --check: the baseline report fixes it", name)
@@ -1119,6 +1131,8 @@ func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *
 	if err != nil {
 		return err
 	}
+	var verdicts []compare.Verdict
+	defer func(start time.Time) { err = reportGate(io, base, baseline, verdicts, time.Since(start), err) }(time.Now())
 	if baseline.Interrupted || baseline.Shard != "" {
 		return fmt.Errorf("%s is a partial report (interrupted or one shard); a gate needs every row", base.Check)
 	}
@@ -1145,11 +1159,11 @@ func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *
 			return fmt.Errorf("dataset %s differs from the baseline's (text, tokenization or limits changed): regenerate the baseline", baseline.Datasets[i].Name)
 		}
 	}
-	tol := compare.Tolerance{Z: base.Z, MinNLL: base.MinNLL, KLAbs: base.KLAbs, KLRel: base.KLRel}
-	regs, err := compare.Check(baseline, cur, tol)
-	if err != nil {
+	tol := base.tolerance()
+	if verdicts, err = compare.Judge(baseline, cur, tol); err != nil {
 		return err
 	}
+	regs := compare.Failures(verdicts)
 	if base.JSON {
 		if err := writeJSON(io.Out, map[string]any{"schema": "ttq.compare-check/v1", "baseline": base.Check,
 			"tolerance": tol, "regressions": regs, "report": cur}); err != nil {

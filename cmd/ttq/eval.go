@@ -18,6 +18,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 )
 
 type evalOptions struct {
@@ -151,6 +152,9 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 				return err
 			}
 			opts.Model = dir
+			if opts.KLBase, err = hub.Resolve(opts.KLBase); err != nil {
+				return err
+			}
 			// --threads is the root's persistent flag; eval splits those
 			// threads between windows and kernels itself.
 			if opts.Threads, err = cmd.Flags().GetInt("threads"); err != nil {
@@ -165,14 +169,14 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVar(&opts.Model, "model", "", modelFlagUsage)
 	f.StringVar(&opts.Dataset, "dataset", "wikitext", "wikitext, piqa, a text or JSONL FILE, or mc:FILE (multiple-choice JSONL)")
 	f.StringVar(&opts.Split, "split", "", "test or valid for wikitext (default test); piqa has valid only")
 	f.StringVar(&opts.Protocol, "protocol", "gptq", "perplexity protocol: gptq or llamacpp")
 	f.IntVar(&opts.Ctx, "ctx", 0, "window length in tokens (default: 2048 for gptq, capped at the model's maximum; 512 for llamacpp)")
 	f.IntVar(&opts.MaxWindows, "max-windows", 0, "evaluate only the first N windows (perplexity) or items (multiple choice); 0 = all")
 	f.StringVar(&opts.BOS, "bos", "auto", "BOS at the start of sequences: auto (the tokenizer's policy), on or off")
-	f.StringVar(&opts.KLBase, "kl-base", "", "reference (full-precision) model directory for KL divergence")
+	f.StringVar(&opts.KLBase, "kl-base", "", "reference (full-precision) model directory or hub cache org/name[@revision] for KL divergence")
 	f.BoolVar(&opts.JSON, "json", false, `print one JSON document ("schema": "ttq.eval/v1") instead of a table`)
 	addMethodFlags(f, &opts.Method, "quantize the model in memory before evaluating: rtn, awq, gptq or ttq (default: evaluate as loaded)")
 	f.IntVar(&opts.Parallel, "parallel", 0, "windows or items evaluated at once, each on its own cache, sharing --threads (default: one per thread for small models, else 1)")

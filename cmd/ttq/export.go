@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/quant"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
@@ -97,7 +99,7 @@ file is never overwritten.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVar(&opts.Model, "model", "", modelFlagUsage)
 	f.StringVar(&opts.Format, "format", "", "output format: awq or gguf")
 	f.StringVar(&opts.Type, "type", "", "GGUF tensor type of the matrices: f32, f16, q8_0 or q4_0 (default f16)")
 	f.StringVarP(&opts.Out, "out", "o", "", "output: a directory (awq) or a .gguf file (gguf)")
@@ -185,6 +187,9 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 			name = demo.Dir
 			if opts.Model != "" {
 				name = filepath.Base(filepath.Clean(opts.Model))
+				if repo, ok := hub.RepoOf(opts.Model); ok {
+					name = path.Base(repo) // not the snapshot's commit hash
+				}
 			}
 		}
 		rep, err := export.WriteGGUF(opts.Out, lm.Model, v, export.GGUFOptions{Type: typ, Name: name, Progress: tick})

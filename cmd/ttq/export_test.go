@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,5 +187,66 @@ func TestExportAWQRefusesRaggedDemo(t *testing.T) {
 	code, _, stderr := runTTQ(t, "export", qdir, "--format", "awq", "-o", filepath.Join(t.TempDir(), "awq"))
 	if code != 1 || !strings.Contains(stderr, "model.layers.0.self_attn.q_proj has 64 inputs") {
 		t.Errorf("exit %d: %s", code, stderr)
+	}
+}
+
+// TestInspectGGUF inspects what ttq export writes: the metadata and tensor
+// table agree with the export's own report, and a damaged file is an error.
+func TestInspectGGUF(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "demo.gguf")
+	code, out, errOut := runTTQ(t, "export", "--format", "gguf", "--type", "q4_0", "-o", path, "--json")
+	if code != 0 {
+		t.Fatalf("export: exit %d: %s", code, errOut)
+	}
+	var ex exportResult
+	if err := json.Unmarshal([]byte(out), &ex); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runTTQ(t, "inspect", path, "--json")
+	if code != 0 {
+		t.Fatalf("inspect: exit %d: %s", code, errOut)
+	}
+	var r ggufInspectResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Schema != "ttq.inspect.gguf/v1" || r.Version != 3 || r.Bytes != ex.Bytes || r.Elements != 260032 || len(r.Metadata) != len(ex.GGUF.Keys) || len(r.Tensors) != len(ex.GGUF.Tensors) {
+		t.Fatalf("inspect: %+v", r)
+	}
+	for i, tr := range r.Tensors {
+		want := ex.GGUF.Tensors[i]
+		if tr.Name != want.Name || tr.Type != want.Type || !slices.Equal(tr.Dims, want.Dims) || tr.Offset != want.Offset || tr.Bytes != want.Bytes {
+			t.Errorf("tensor %d: %+v, export wrote %+v", i, tr, want)
+		}
+	}
+	for _, kv := range r.Metadata {
+		if kv.Key == "tokenizer.ggml.tokens" {
+			if a, _ := kv.Value.(map[string]any); a["len"] != 512.0 || a["elem"] != "string" || len(a["head"].([]any)) != arrayHead {
+				t.Errorf("tokens summarized as %v", kv.Value)
+			}
+		}
+	}
+
+	code, out, errOut = runTTQ(t, "inspect", "--model", path)
+	for _, want := range []string{"GGUF v3", "general.architecture", `"llama"`, "string[512]", `"<unk>", "<s>"`, "… (512)", "blk.0.ffn_down.weight", "[172, 64]", "Q4_0"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("inspect table (exit %d, %s) lacks %q:\n%s", code, errOut, want, out)
+		}
+	}
+
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b[:len(b)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runTTQ(t, "inspect", path)
+	if code != exitError || !strings.Contains(errOut, "truncated") || strings.Count(errOut, "\n") != 1 {
+		t.Errorf("truncated GGUF: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runTTQ(t, "eval", "--model", path)
+	if code != exitError || !strings.Contains(errOut, "is a GGUF file") {
+		t.Errorf("eval on GGUF: exit %d, %q", code, errOut)
 	}
 }

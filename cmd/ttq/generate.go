@@ -83,7 +83,7 @@ model is used. Decoding is greedy when --temperature is 0.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	f.StringVar(&opts.Model, "model", "", modelFlagUsage)
 	f.StringVarP(&opts.Prompt, "prompt", "p", "", "prompt text (BOS is prepended when the tokenizer defines one)")
 	f.IntVarP(&opts.MaxTokens, "max-tokens", "n", 256, "maximum number of tokens to generate")
 	f.Float64VarP(&opts.Temperature, "temperature", "t", 0, "sampling temperature; 0 means greedy")

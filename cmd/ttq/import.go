@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/internal/atomicfile"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 	"github.com/ttqproject/ttq/pkg/model/transform"
@@ -70,6 +71,10 @@ Existing files in DIR are not overwritten unless --force is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := opts.validate(); err != nil {
+				return err
+			}
+			var err error
+			if opts.Model, err = hub.Resolve(opts.Model); err != nil {
 				return err
 			}
 			return runImport(io, opts)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 )
@@ -39,9 +40,17 @@ type inspectResult struct {
 func newInspectCmd(io *streams) *cobra.Command {
 	opts := inspectOptions{}
 	cmd := &cobra.Command{
-		Use:   "inspect [MODEL]",
-		Short: "Show a model's architecture, parameters, tensors and tokenizer",
-		Args:  cobra.MaximumNArgs(1),
+		Use:   "inspect [MODEL | FILE.gguf]",
+		Short: "Show a model's architecture, parameters, tensors and tokenizer, or a GGUF file's metadata and tensors",
+		Long: `Show a model's architecture, parameters, tensors and tokenizer.
+
+MODEL is a Hugging Face model directory, a hub cache org/name[@revision], or
+a GGUF file (llama.cpp's format, recognized by its content): for a GGUF file,
+inspect lists the metadata keys with their types and values (arrays by their
+length and first items) and the tensor table (name, ggml type, dimensions
+innermost first, offset into the data section, bytes). --json prints the same
+as one document (schema ttq.inspect/v1, or ttq.inspect.gguf/v1 for GGUF).`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := modelArg(args, opts.Model)
 			if err != nil {
@@ -51,12 +60,15 @@ func newInspectCmd(io *streams) *cobra.Command {
 			return runInspect(io, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Model, "model", "", "model directory (default: the built-in demo model)")
+	cmd.Flags().StringVar(&opts.Model, "model", "", "model directory, hub cache org/name[@revision] or GGUF file (default: the built-in demo model)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document")
 	return cmd
 }
 
 func runInspect(io *streams, opts inspectOptions) error {
+	if opts.Model != "" && gguf.IsGGUF(opts.Model) {
+		return runInspectGGUF(io, opts)
+	}
 	lm, err := loadModel(opts.Model)
 	if err != nil {
 		return err
@@ -121,11 +133,7 @@ func runInspect(io *streams, opts inspectOptions) error {
 		t.Kind, t.Model, t.VocabSize, t.Merges, t.AddedTokens, tokenLabel(t.BOSToken, t.BOSID), tokenLabel(t.EOSToken, t.EOSID))
 	rows := make([][]string, 0, len(res.Tensors))
 	for _, tr := range res.Tensors {
-		dims := make([]string, len(tr.Shape))
-		for i, d := range tr.Shape {
-			dims[i] = fmt.Sprint(d)
-		}
-		rows = append(rows, []string{tr.Name, tr.DType, "[" + strings.Join(dims, ", ") + "]", humanBytes(tr.Bytes)})
+		rows = append(rows, []string{tr.Name, tr.DType, shapeString(tr.Shape), humanBytes(tr.Bytes)})
 	}
 	return renderTable(w, []string{"tensor", "dtype", "shape", "bytes"}, rows)
 }

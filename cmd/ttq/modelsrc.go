@@ -7,6 +7,8 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
+	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
@@ -27,6 +29,9 @@ func loadModel(dir string) (*loadedModel, error) {
 			return nil, err
 		}
 		return &loadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
+	}
+	if gguf.IsGGUF(dir) {
+		return nil, fmt.Errorf("%s is a GGUF file, which ttq can inspect (ttq inspect %s) but not load; give a Hugging Face model directory", dir, dir)
 	}
 	// ttq's own quantized checkpoints (ttq quantize) load with their packed
 	// layers; everything else is a full-precision checkpoint.
@@ -57,14 +62,18 @@ func loadModel(dir string) (*loadedModel, error) {
 	return &loadedModel{Model: m, Tokenizer: tok, Source: dir}, nil
 }
 
+// modelFlagUsage describes --model wherever a command takes one.
+const modelFlagUsage = "model directory or Hugging Face hub cache org/name[@revision] (default: the built-in demo model)"
+
 // modelArg resolves the model from an optional positional argument or the
-// --model flag (not both).
+// --model flag (not both) to a directory: a Hugging Face hub cache reference
+// (org/name[@revision]) becomes its snapshot directory.
 func modelArg(args []string, flag string) (string, error) {
 	if len(args) > 0 {
 		if flag != "" && flag != args[0] {
 			return "", usagef("give the model either as an argument or with --model, not both")
 		}
-		return args[0], nil
+		flag = args[0]
 	}
-	return flag, nil
+	return hub.Resolve(flag)
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -94,7 +93,40 @@ With no --model, commands use the built-in demo model (stories260K).`,
 		newBenchCmd(io),
 		newExitCodesHelp(),
 	)
+	typeArgErrors(root)
 	return root
+}
+
+// typeArgErrors makes the errors of cobra's argument validators (NoArgs,
+// MaximumNArgs, ...) usage errors, in c and every command below it; flag
+// errors are typed by the root's FlagErrorFunc.
+func typeArgErrors(c *cobra.Command) {
+	if validate := c.Args; validate != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := validate(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		typeArgErrors(sub)
+	}
+}
+
+// execute runs the command line with cobra and returns its error, typed: a
+// command line that names no command (cobra's Find refuses it, before any
+// validator or flag parsing runs, with a plain error) is a usage error too.
+func execute(ctx context.Context, root *cobra.Command, args []string) error {
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return nil
+	}
+	if _, _, ferr := root.Find(args); ferr != nil {
+		return usageError{err}
+	}
+	return err
 }
 
 func newExitCodesHelp() *cobra.Command {
@@ -123,9 +155,7 @@ func run(args []string, io *streams) (code int) {
 	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	root := newRootCmd(io)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := execute(ctx, newRootCmd(io), args)
 	if err == nil {
 		return exitOK
 	}
@@ -137,20 +167,8 @@ func run(args []string, io *streams) (code int) {
 		return exitInterrupted
 	case errors.As(err, &re):
 		return exitRegression
-	case errors.As(err, &ue), isCobraUsage(err):
+	case errors.As(err, &ue):
 		return exitUsage
 	}
 	return exitError
-}
-
-// isCobraUsage recognizes cobra's own argument errors, which it returns as
-// plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "requires at most", "unknown flag", "unknown shorthand flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }

@@ -44,12 +44,42 @@ func (r Regression) String() string {
 	return fmt.Sprintf("%s %s %s: %.6g → %.6g (%s)", r.Row, r.Dataset, r.Metric, r.Baseline, r.Current, r.Why)
 }
 
+// Verdict is one metric of one row as the gate judged it: the numbers of a
+// Regression (Why describes the change whether or not it failed), the bound
+// applied in words, and whether it was exceeded.
+type Verdict struct {
+	Regression
+	Bound  string `json:"bound"`
+	Failed bool   `json:"failed"`
+}
+
 // Check compares the recomputed report cur with the committed baseline row
 // by row and returns what regressed. Rows or data that cannot be paired
 // (a row missing from cur, different sample counts) are errors: the gate
 // cannot judge them.
 func Check(base, cur *Report, tol Tolerance) ([]Regression, error) {
+	vs, err := Judge(base, cur, tol)
+	if err != nil {
+		return nil, err
+	}
+	return Failures(vs), nil
+}
+
+// Failures returns the regressions among verdicts, nil when there are none.
+func Failures(verdicts []Verdict) []Regression {
 	var regs []Regression
+	for _, v := range verdicts {
+		if v.Failed {
+			regs = append(regs, v.Regression)
+		}
+	}
+	return regs
+}
+
+// Judge is Check returning every metric judged, passed or failed, in
+// baseline row order (the test cases of a CI report).
+func Judge(base, cur *Report, tol Tolerance) ([]Verdict, error) {
+	var vs []Verdict
 	for i := range base.Rows {
 		b := &base.Rows[i]
 		var c *Row
@@ -73,30 +103,39 @@ func Check(base, cur *Report, tol Tolerance) ([]Regression, error) {
 			if err != nil {
 				return nil, err
 			}
-			regs = append(regs, rs...)
+			vs = append(vs, rs...)
 		}
 	}
-	return regs, nil
+	return vs, nil
 }
 
-func checkResult(id string, ds DatasetInfo, b, c *DatasetResult, tol Tolerance) ([]Regression, error) {
-	var regs []Regression
+func checkResult(id string, ds DatasetInfo, b, c *DatasetResult, tol Tolerance) ([]Verdict, error) {
+	var vs []Verdict
 	switch ds.Kind {
 	case KindPerplexity:
 		d, se, err := PairedDiff(c.Samples.NLL, b.Samples.NLL)
 		if err != nil {
 			return nil, fmt.Errorf("compare: row %s on %s: %w", id, ds.Name, err)
 		}
-		if d > tol.Z*se && d > tol.MinNLL {
-			regs = append(regs, Regression{Row: id, Dataset: ds.Name, Metric: "ppl", Baseline: b.PPL, Current: c.PPL,
-				Diff: d, StdErr: se, Why: fmt.Sprintf("mean NLL +%.5f ± %.5f nats, %.1f paired standard errors > %.1f; PPL %+.2f%%",
-					d, se, ratio(d, se), tol.Z, 100*(math.Exp(d)-1))})
+		v := Verdict{Regression: Regression{Row: id, Dataset: ds.Name, Metric: "ppl", Baseline: b.PPL, Current: c.PPL, Diff: d, StdErr: se},
+			Bound:  fmt.Sprintf("mean NLL increase <= %.1f paired standard errors (%.5f nats) or <= %.4g nats", tol.Z, tol.Z*se, tol.MinNLL),
+			Failed: d > tol.Z*se && d > tol.MinNLL}
+		v.Why = fmt.Sprintf("mean NLL %+.5f ± %.5f nats, %.1f paired standard errors; PPL %+.2f%%", d, se, ratio(d, se), 100*(math.Exp(d)-1))
+		if v.Failed {
+			v.Why = fmt.Sprintf("mean NLL +%.5f ± %.5f nats, %.1f paired standard errors > %.1f; PPL %+.2f%%",
+				d, se, ratio(d, se), tol.Z, 100*(math.Exp(d)-1))
 		}
-		if limit := tol.KLAbs + tol.KLRel*b.KL; c.KL-b.KL > limit {
-			regs = append(regs, Regression{Row: id, Dataset: ds.Name, Metric: "kl", Baseline: b.KL, Current: c.KL,
-				Diff: c.KL - b.KL, StdErr: math.Hypot(b.KLStdErr, c.KLStdErr),
-				Why: fmt.Sprintf("KL to fp +%.5f nats > bound %.5f (%.4g + %.0f%% of the baseline)", c.KL-b.KL, limit, tol.KLAbs, 100*tol.KLRel)})
+		vs = append(vs, v)
+		limit := tol.KLAbs + tol.KLRel*b.KL
+		v = Verdict{Regression: Regression{Row: id, Dataset: ds.Name, Metric: "kl", Baseline: b.KL, Current: c.KL,
+			Diff: c.KL - b.KL, StdErr: math.Hypot(b.KLStdErr, c.KLStdErr)},
+			Bound:  fmt.Sprintf("KL increase <= %.5f nats (%.4g + %.0f%% of the baseline)", limit, tol.KLAbs, 100*tol.KLRel),
+			Failed: c.KL-b.KL > limit}
+		v.Why = fmt.Sprintf("KL to fp %+.5f nats", c.KL-b.KL)
+		if v.Failed {
+			v.Why = fmt.Sprintf("KL to fp +%.5f nats > bound %.5f (%.4g + %.0f%% of the baseline)", c.KL-b.KL, limit, tol.KLAbs, 100*tol.KLRel)
 		}
+		vs = append(vs, v)
 	case KindMultipleChoice:
 		for _, m := range []struct {
 			name   string
@@ -107,13 +146,13 @@ func checkResult(id string, ds DatasetInfo, b, c *DatasetResult, tol Tolerance) 
 			if err != nil {
 				return nil, fmt.Errorf("compare: row %s on %s: %w", id, ds.Name, err)
 			}
-			if d < 0 && mc.P < pForZ(tol.Z) {
-				regs = append(regs, Regression{Row: id, Dataset: ds.Name, Metric: m.name, Baseline: m.bv, Current: m.cv,
-					Diff: d, StdErr: se, Why: fmt.Sprintf("%+.2f points, McNemar p = %.3g (%d items lost, %d gained)", 100*d, mc.P, mc.B, mc.C)})
-			}
+			vs = append(vs, Verdict{Regression: Regression{Row: id, Dataset: ds.Name, Metric: m.name, Baseline: m.bv, Current: m.cv,
+				Diff: d, StdErr: se, Why: fmt.Sprintf("%+.2f points, McNemar p = %.3g (%d items lost, %d gained)", 100*d, mc.P, mc.B, mc.C)},
+				Bound:  fmt.Sprintf("no drop with McNemar p < %.3g", pForZ(tol.Z)),
+				Failed: d < 0 && mc.P < pForZ(tol.Z)})
 		}
 	}
-	return regs, nil
+	return vs, nil
 }
 
 func ratio(d, se float64) float64 {
