@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -172,6 +173,7 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 			res.StopReason = "interrupted"
 			break
 		}
+		maskUndecodable(logits, tok.VocabSize())
 		next := sampler.Sample(logits)
 		if next == eos || isConfigEOS(m.Config, next) {
 			res.StopReason = "eos"
@@ -222,4 +224,14 @@ func isConfigEOS(c model.Config, id int) bool {
 		}
 	}
 	return false
+}
+
+// maskUndecodable rules out the ids at and above the tokenizer's size: an
+// embedding padded past the vocabulary (Qwen2's, or a synthetic preset's
+// 32,000 rows over a 512-token tokenizer) would otherwise let the sampler
+// pick a token that has no text, and the stream fail mid-answer.
+func maskUndecodable(logits []float32, vocab int) {
+	for i := vocab; i < len(logits); i++ {
+		logits[i] = float32(math.Inf(-1))
+	}
 }
