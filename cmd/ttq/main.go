@@ -12,7 +12,8 @@ import (
 // collector marks almost for free, so a tighter goal than Go's 100 costs
 // no measurable time and keeps peak RSS near the live data: GPTQ on one
 // TinyLlama-shaped layer peaked at 1.26 GB with 100 and 0.90 GB with 50 in
-// the same time (scripts/calibbench).
+// the same time (scripts/calibbench -methods forward,gptq, run with and
+// without GOGC=100; it applies the same setting).
 const gcPercent = 50
 
 func main() {

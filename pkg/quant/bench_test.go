@@ -14,16 +14,7 @@ import (
 // and the prefill time relative to full precision (vs-fp). The demo model
 // by default; TTQ_BENCH_MODEL=DIR benchmarks a model directory.
 func BenchmarkTTQPrefill(b *testing.B) {
-	load := func() *model.Model {
-		if dir := os.Getenv("TTQ_BENCH_MODEL"); dir != "" {
-			m, err := model.Load(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return m
-		}
-		return loadDemo(b)
-	}
+	load := func() *model.Model { return benchModel(b) }
 	for _, mode := range []Prefill{PrefillQuantized, PrefillDense} {
 		b.Run(mode.String(), func(b *testing.B) {
 			fp, tq := load(), load()
@@ -78,16 +69,7 @@ func mustDefault(method string) Options {
 // the static model's. It reports the TTQ/RTN time per token (ttq/rtn).
 // TTQ_BENCH_MODEL=DIR benchmarks a model directory.
 func BenchmarkTTQDecode(b *testing.B) {
-	load := func() *model.Model {
-		if dir := os.Getenv("TTQ_BENCH_MODEL"); dir != "" {
-			m, err := model.Load(dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return m
-		}
-		return loadDemo(b)
-	}
+	load := func() *model.Model { return benchModel(b) }
 	rtn, tq := load(), load()
 	defer rtn.Close()
 	defer tq.Close()
@@ -125,4 +107,18 @@ func BenchmarkTTQDecode(b *testing.B) {
 	}
 	b.ReportMetric(float64(tt)/float64(rt), "ttq/rtn")
 	b.ReportMetric(float64(rt.Nanoseconds())/float64(b.N*steps)/1e6, "rtn-ms/token")
+}
+
+// benchModel loads TTQ_BENCH_MODEL when it names a model directory, else
+// the demo model.
+func benchModel(b *testing.B) *model.Model {
+	b.Helper()
+	if dir := os.Getenv("TTQ_BENCH_MODEL"); dir != "" {
+		m, err := model.Load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return m
+	}
+	return loadDemo(b)
 }

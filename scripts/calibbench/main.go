@@ -125,6 +125,10 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 		defer pprof.StopCPUProfile()
 	}
 	start, cpu0 := time.Now(), cpuSeconds()
+	lins, err := decoderLinears(m)
+	if err != nil {
+		return result{}, err
+	}
 	var flops float64
 	switch method {
 	case "forward":
@@ -134,14 +138,10 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 			if _, err := m.Forward(st, seq, model.LastLogits); err != nil {
 				return result{}, err
 			}
-			flops += forwardFlops(m, len(seq))
+			flops += forwardFlops(lins, m.Config, len(seq))
 		}
 	case "gemm":
-		f, err := layerGEMMs(m, len(calib[0]), len(calib))
-		if err != nil {
-			return result{}, err
-		}
-		flops = f
+		flops = layerGEMMs(lins, len(calib[0]), len(calib))
 	default:
 		o, err := quant.DefaultOptions(method)
 		if err != nil {
@@ -163,38 +163,39 @@ func measure(dir, method string, nsamples, seqlen, bits, group int, cpuprofile s
 	return r, nil
 }
 
-// forwardFlops counts a t-token prefill's multiply-adds ×2 in the decoder
-// layers: every linear, and causal attention's scores and weighted values
-// (t²/2 positions per head, head_dim each, both products).
-func forwardFlops(m *model.Model, t int) float64 {
-	var f float64
+// decoderLinears lists the decoder layers' linears (not the LM head).
+func decoderLinears(m *model.Model) ([]model.Linear, error) {
+	var out []model.Linear
 	for _, s := range m.Sites() {
 		if s.Layer < 0 {
 			continue
 		}
 		lin, err := m.Linear(s)
 		if err != nil {
-			continue
+			return nil, err
 		}
+		out = append(out, lin)
+	}
+	return out, nil
+}
+
+// forwardFlops counts a t-token prefill's multiply-adds ×2 in the decoder
+// layers: every linear, and causal attention's scores and weighted values
+// (t²/2 positions per head, head_dim each, both products).
+func forwardFlops(lins []model.Linear, c model.Config, t int) float64 {
+	var f float64
+	for _, lin := range lins {
 		f += 2 * float64(t) * float64(lin.In()) * float64(lin.Out())
 	}
-	c := m.Config
 	f += float64(c.NumLayers) * 2 * 2 * float64(t) * float64(t) / 2 * float64(c.QDim())
 	return f
 }
 
 // layerGEMMs runs the decoder linears' matrix products alone, reps times
 // each on a t-row input, and returns their flops.
-func layerGEMMs(m *model.Model, t, reps int) (float64, error) {
+func layerGEMMs(lins []model.Linear, t, reps int) float64 {
 	var f float64
-	for _, s := range m.Sites() {
-		if s.Layer < 0 {
-			continue
-		}
-		lin, err := m.Linear(s)
-		if err != nil {
-			return 0, err
-		}
+	for _, lin := range lins {
 		x := make([]float32, t*lin.In())
 		for i := range x {
 			x[i] = float32(i%7) - 3
@@ -205,7 +206,7 @@ func layerGEMMs(m *model.Model, t, reps int) (float64, error) {
 		}
 		f += float64(reps) * 2 * float64(t) * float64(lin.In()) * float64(lin.Out())
 	}
-	return f, nil
+	return f
 }
 
 // cpuSeconds is this process's user plus system CPU time so far.
