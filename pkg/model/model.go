@@ -52,6 +52,22 @@ type TensorSource interface {
 	Has(name string) bool
 }
 
+// pageReleaser is a tensor source mapped from files that can drop a
+// tensor's pages from the resident set (safetensors.Checkpoint).
+type pageReleaser interface{ ReleasePages(data []byte) }
+
+// ReleasePages tells the model that data, the bytes of one of its
+// checkpoint's tensors, will not be read again soon (a calibrator has
+// replaced the layer): where the checkpoint is mapped from disk its pages
+// leave the process's resident set, and they are read back from the file
+// if data is touched again, so nothing that still holds data breaks. It
+// does nothing for memory the checkpoint does not map.
+func (m *Model) ReleasePages(data []byte) {
+	if r, ok := m.closer.(pageReleaser); ok {
+		r.ReleasePages(data)
+	}
+}
+
 // Close releases the checkpoint mappings the model's weights point into.
 func (m *Model) Close() error {
 	if m.closer == nil {
@@ -218,6 +234,11 @@ func weights(src TensorSource, name string, rows, cols int) (kernels.Weights, er
 		v := make([]float32, 1)
 		kernels.ToFloat32(v, w.Data[i*e.Size():], e)
 		return kernels.Weights{}, nonFiniteTensor(name, t.Shape, i, v[0])
+	}
+	// The scan paged the whole tensor in; what runs next pages in what it
+	// reads (a calibration one layer at a time, GPTQ never the LM head).
+	if r, ok := src.(pageReleaser); ok {
+		r.ReleasePages(w.Data)
 	}
 	return w, nil
 }

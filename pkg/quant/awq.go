@@ -76,10 +76,11 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 	if len(calib) == 0 {
 		return fmt.Errorf("quant: awq needs calibration data")
 	}
-	inps, err := embedAll(m, calib)
+	inps, acts, err := embedAll(m, calib)
 	if err != nil {
 		return err
 	}
+	defer acts.Free()
 	cp := a.Opts.Checkpoint
 	if cp.done() > len(m.Layers) {
 		return fmt.Errorf("quant: awq: resuming after layer %d of %d", cp.done(), len(m.Layers))

@@ -186,21 +186,30 @@ var errQuantized = errors.New("already quantized")
 
 // denseWeights decodes a full-precision linear layer to float32.
 func denseWeights(m *model.Model, s model.Site) (w []float32, rows, cols int, bias []float32, err error) {
-	l, err := m.Linear(s)
+	d, err := denseLinear(m, s)
 	if err != nil {
 		return nil, 0, 0, nil, err
+	}
+	rows, cols = d.W.Rows, d.W.Cols
+	w = make([]float32, rows*cols)
+	d.W.RowsTo(w, 0, rows)
+	return w, rows, cols, d.Bias, nil
+}
+
+// denseLinear is the full-precision linear at s.
+func denseLinear(m *model.Model, s model.Site) (*model.Dense, error) {
+	l, err := m.Linear(s)
+	if err != nil {
+		return nil, err
 	}
 	if o, ok := l.(*model.Observed); ok {
 		l = o.Linear
 	}
 	d, ok := l.(*model.Dense)
 	if !ok {
-		return nil, 0, 0, nil, fmt.Errorf("quant: %s: %w (%T); methods need a full-precision model", s, errQuantized, l)
+		return nil, fmt.Errorf("quant: %s: %w (%T); methods need a full-precision model", s, errQuantized, l)
 	}
-	rows, cols = d.W.Rows, d.W.Cols
-	w = make([]float32, rows*cols)
-	d.W.RowsTo(w, 0, rows)
-	return w, rows, cols, d.Bias, nil
+	return d, nil
 }
 
 // denseF32 wraps float32 weights as a model.Dense.
@@ -245,12 +254,33 @@ func setRTN(m *model.Model, s model.Site, w []float32, rows, cols int, bias []fl
 		return err
 	}
 	if keep {
-		return m.SetLinear(s, denseF32(w, rows, cols, bias))
+		return replaceLinear(m, s, denseF32(w, rows, cols, bias))
 	}
 	q, err := Quantize(w, rows, cols, f)
 	if err != nil {
 		return fmt.Errorf("%s: %w", s, err)
 	}
 	q.Bias = bias
-	return m.SetLinear(s, q)
+	return replaceLinear(m, s, q)
+}
+
+// replaceLinear installs l at s in place of a full-precision linear that
+// nothing will read again, and lets the checkpoint's pages of the old
+// weights leave the resident set: a calibration then holds one layer of
+// the full-precision checkpoint at a time, not all of them.
+func replaceLinear(m *model.Model, s model.Site, l model.Linear) error {
+	old, err := m.Linear(s)
+	if err != nil {
+		return err
+	}
+	if err := m.SetLinear(s, l); err != nil {
+		return err
+	}
+	if o, ok := old.(*model.Observed); ok {
+		old = o.Linear
+	}
+	if d, ok := old.(*model.Dense); ok {
+		m.ReleasePages(d.W.Data)
+	}
+	return nil
 }

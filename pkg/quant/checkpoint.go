@@ -168,7 +168,7 @@ func LoadLayer(path string, m *model.Model, l int) error {
 	}
 	// Nothing is installed until the whole file has been read and checked.
 	for _, s := range layerSites(l) {
-		if err := m.SetLinear(s, lins[s]); err != nil {
+		if err := replaceLinear(m, s, lins[s]); err != nil {
 			return err
 		}
 	}

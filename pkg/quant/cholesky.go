@@ -71,10 +71,13 @@ func inverseCholeskyBlocked(a []float64, n int) bool {
 	}
 
 	// X = L⁻¹ by block rows, into a (rows of L are read before the same
-	// rows of X are written) and into x32 for the products of later rows.
-	x32 := make([]float32, n*n)
-	var t64 []float64
-	var lblk, t32, res []float32
+	// rows of X are written). The products of later rows read X's block
+	// rows converted to float32 one chunk at a time: a float32 copy of the
+	// whole X was n² × 4 bytes (127 MB for the MLP's 5632 inputs) at the
+	// peak of GPTQ's memory, for conversions that cost n³/(6·cholBlock),
+	// under 1 % of the products.
+	t64 := make([]float64, 0, nb*n)
+	var lblk, xblk, t32, res []float32
 	for i0 := 0; i0 < n; i0 += nb {
 		i1 := min(i0+nb, n)
 		ib := i1 - i0
@@ -82,14 +85,15 @@ func inverseCholeskyBlocked(a []float64, n int) bool {
 		if i0 > 0 {
 			// T = L[i, :i0]·X[:i0, :i0], chunk by chunk of the inner
 			// dimension; X[p, q] = 0 for q > p bounds each chunk's columns.
-			t64 = slices.Grow(t64[:0], ib*i0)[:ib*i0]
+			t64 = t64[:ib*i0]
 			clear(t64)
 			for kc := 0; kc < i0; kc += nb {
 				kc1 := min(kc+nb, i0)
 				kk := kc1 - kc
 				lblk = blockF32(lblk, a[i0*n+kc:], ib, kk, n)
+				xblk = blockF32(xblk, a[kc*n:], kk, kc1, n)
 				tmp = growF32(tmp, ib*kc1)
-				kernels.MatMul(tmp, lblk, ib, x32[kc*n:], kk, kc1, n)
+				kernels.MatMul(tmp, lblk, ib, xblk, kk, kc1, kc1)
 				kernels.ParallelFor(ib, 16, func(lo, hi int) {
 					for r := lo; r < hi; r++ {
 						dst := t64[r*i0 : r*i0+kc1]
@@ -106,18 +110,14 @@ func inverseCholeskyBlocked(a []float64, n int) bool {
 			kernels.MatMul(res, linv32, ib, t32, ib, i0, i0)
 			for r := 0; r < ib; r++ {
 				dst := a[(i0+r)*n : (i0+r)*n+i0]
-				dst32 := x32[(i0+r)*n : (i0+r)*n+i0]
 				for c, v := range res[r*i0 : (r+1)*i0] {
 					dst[c] = -float64(v)
-					dst32[c] = -v
 				}
 			}
 		}
 		for r := 0; r < ib; r++ {
 			for c := 0; c < ib; c++ {
-				v := inv[r*ib+c]
-				a[(i0+r)*n+i0+c] = v
-				x32[(i0+r)*n+i0+c] = float32(v)
+				a[(i0+r)*n+i0+c] = inv[r*ib+c]
 			}
 		}
 	}

@@ -64,7 +64,7 @@ func TestInverseCholeskyBlocked(t *testing.T) {
 				x[r*n+c] = float32(0.7*common + rng.NormFloat64()*(1+float64(c%5)))
 			}
 		}
-		h := newHessian(n)
+		h := testHessian(n)
 		h.add(x, tokens)
 		h.n = 1
 		hm := h.matrix()
@@ -141,4 +141,14 @@ func maxAbsDiff(got, want []float64) (maxErr, maxAbs float64) {
 		maxErr = math.Max(maxErr, math.Abs(got[i]-w))
 	}
 	return maxErr, maxAbs
+}
+
+// testHessian is newHessian for the tests' small inputs, where only a
+// broken allocator could fail.
+func testHessian(d int) *hessian {
+	h, err := newHessian(d)
+	if err != nil {
+		panic(err)
+	}
+	return h
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 
+	"github.com/ttqproject/ttq/internal/offheap"
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
@@ -49,24 +50,45 @@ func (g *GPTQ) Name() string { return "gptq" }
 // the sequences are summed in float64. Only the upper triangle is computed,
 // in row blocks of hessianBlock against the columns right of them.
 type hessian struct {
-	d  int
-	h  []float64 // d×d row-major; entries j ≥ i are the sums
-	n  int
-	xt []float32 // scratch: one sequence transposed, d × tokens
-	t  []float32 // scratch: one row block of XᵀX
+	d       int
+	h       []float64 // d×d row-major; entries j ≥ i are the sums
+	mem     *offheap.Array[float64]
+	n       int
+	scratch *hessianScratch
 }
+
+// hessianScratch is one sequence transposed (d × tokens) and one row block
+// of its XᵀX. The Hessians of a layer are fed one after another by the
+// same forward, so they share one.
+type hessianScratch struct{ xt, t []float32 }
 
 const hessianBlock = 256
 
-func newHessian(d int) *hessian { return &hessian{d: d, h: make([]float64, d*d)} }
+func newHessian(d int) (*hessian, error) {
+	mem, err := offheap.New[float64](d * d)
+	if err != nil {
+		return nil, err
+	}
+	return &hessian{d: d, h: mem.S, mem: mem, scratch: new(hessianScratch)}, nil
+}
+
+// free releases the accumulator, and with it the matrix and any factor
+// computed in place from it.
+func (h *hessian) free() {
+	if h != nil {
+		h.mem.Free()
+		h.h = nil
+	}
+}
 
 func (h *hessian) add(x []float32, rows int) {
 	d := h.d
 	if rows == 0 {
 		return
 	}
-	h.xt = growF32(h.xt, d*rows)
-	xt := h.xt
+	sc := h.scratch
+	sc.xt = growF32(sc.xt, d*rows)
+	xt := sc.xt
 	// Transpose in 32×32 tiles so both sides stay in cache.
 	const tb = 32
 	for t0 := 0; t0 < rows; t0 += tb {
@@ -82,12 +104,12 @@ func (h *hessian) add(x []float32, rows int) {
 	for i0 := 0; i0 < d; i0 += hessianBlock {
 		i1 := min(i0+hessianBlock, d)
 		nc := d - i0
-		h.t = growF32(h.t, (i1-i0)*nc)
-		kernels.MatMulT(h.t, xt[i0*rows:i1*rows], i1-i0, kernels.NewWeightsF32(nc, rows, xt[i0*rows:d*rows]))
+		sc.t = growF32(sc.t, (i1-i0)*nc)
+		kernels.MatMulT(sc.t, xt[i0*rows:i1*rows], i1-i0, kernels.NewWeightsF32(nc, rows, xt[i0*rows:d*rows]))
 		kernels.ParallelFor(i1-i0, 16, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				hr := h.h[(i0+i)*d+i0+i : (i0+i+1)*d]
-				tr := h.t[i*nc+i : (i+1)*nc]
+				tr := sc.t[i*nc+i : (i+1)*nc]
 				for j, v := range tr {
 					hr[j] += float64(v)
 				}
@@ -121,7 +143,6 @@ func (h *hessian) matrix() []float64 {
 			}
 		}
 	})
-	h.h = nil
 	return out
 }
 
@@ -149,10 +170,12 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 	if len(calib) == 0 {
 		return fmt.Errorf("quant: gptq needs calibration data")
 	}
-	inps, err := embedAll(m, calib)
+	inps, acts, err := embedAll(m, calib)
 	if err != nil {
 		return err
 	}
+	defer acts.Free()
+	run := new(layerRunner)
 	cp := g.Opts.Checkpoint
 	if cp.done() > len(m.Layers) {
 		return fmt.Errorf("quant: gptq: resuming after layer %d of %d", cp.done(), len(m.Layers))
@@ -164,70 +187,19 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 			if err := cp.restore(m, l); err != nil {
 				return err
 			}
-			if err := g.nextInputs(ctx, m, l, inps, calib); err != nil {
+			if err := g.nextInputs(ctx, run, m, l, inps, calib); err != nil {
 				return err
 			}
 			progress.report(l+1, len(m.Layers))
 			continue
 		}
-		hs := map[string]*hessian{}
-		tp := taps{in: map[string]func([]float32, int){}}
-		for _, in := range gptqInputs {
-			lin := *layerLinear(&m.Layers[l], in.tap)
-			h := newHessian(lin.In())
-			hs[in.tap] = h
-			tp.in[in.tap] = h.add
-		}
-		for i, x := range inps {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if _, err := runLayer(m, m.Layers[l], x, len(calib[i]), tp, false); err != nil {
-				return err
-			}
-			for _, h := range hs {
-				h.n++
-			}
-		}
-		for _, in := range gptqInputs {
-			// One factorization serves every linear of the tap.
-			var fac *gptqFactor
-			for _, name := range in.sites {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				s := model.Site{Layer: l, Name: name}
-				w, rows, cols, bias, err := denseWeights(m, s)
-				if err != nil {
-					return err
-				}
-				f, keep, err := g.Opts.formatFor(s, cols)
-				if err != nil {
-					return err
-				}
-				if keep {
-					continue
-				}
-				if fac == nil {
-					if fac, err = gptqFactorize(hs[in.tap].matrix(), cols, g.Opts.GPTQ); err != nil {
-						return fmt.Errorf("%s: %w", s, err)
-					}
-				}
-				q, err := gptqQuantize(w, rows, cols, fac, f, g.Opts.GPTQ)
-				if err != nil {
-					return fmt.Errorf("%s: %w", s, err)
-				}
-				q.Bias = bias
-				if err := m.SetLinear(s, q); err != nil {
-					return err
-				}
-			}
-			hs[in.tap] = nil // its factor is all that is left to use
+		if err := g.quantizeLayer(ctx, run, m, l, inps, calib); err != nil {
+			return err
 		}
 		if err := cp.save(m, l); err != nil {
 			return err
 		}
-		if err := g.nextInputs(ctx, m, l, inps, calib); err != nil {
+		if err := g.nextInputs(ctx, run, m, l, inps, calib); err != nil {
 			return err
 		}
 		progress.report(l+1, len(m.Layers))
@@ -235,9 +207,99 @@ func (g *GPTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progres
 	return nil
 }
 
+// quantizeLayer collects the Hessians of layer l's four inputs over inps
+// and quantizes its linears with them. All four are collected in one pass
+// and so are live together; each is freed as soon as the linears that read
+// its input are quantized.
+func (g *GPTQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Model, l int, inps [][]float32, calib [][]int) error {
+	hs := map[string]*hessian{}
+	defer func() {
+		for _, h := range hs {
+			h.free()
+		}
+	}()
+	tp := taps{in: map[string]func([]float32, int){}}
+	scratch := new(hessianScratch)
+	for _, in := range gptqInputs {
+		lin := *layerLinear(&m.Layers[l], in.tap)
+		h, err := newHessian(lin.In())
+		if err != nil {
+			return fmt.Errorf("quant: gptq layer %d: %w", l, err)
+		}
+		h.scratch = scratch
+		hs[in.tap] = h
+		tp.in[in.tap] = h.add
+	}
+	for i, x := range inps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if _, err := run.run(m, m.Layers[l], x, len(calib[i]), tp, false); err != nil {
+			return err
+		}
+		for _, h := range hs {
+			h.n++
+		}
+	}
+	// The forward's scratch is idle until the next layer's collection;
+	// held through the factorizations it is live heap the collector lets
+	// grow by half again (GOGC 50).
+	run.release()
+	for _, h := range hs {
+		h.scratch = nil
+	}
+	for _, in := range gptqInputs {
+		if err := g.quantizeTap(ctx, m, l, in.sites, hs[in.tap]); err != nil {
+			return err
+		}
+		hs[in.tap].free()
+		delete(hs, in.tap)
+	}
+	return nil
+}
+
+// quantizeTap quantizes the linears of layer l that read the input whose
+// Hessian is h; one factorization serves them all.
+func (g *GPTQ) quantizeTap(ctx context.Context, m *model.Model, l int, sites []string, h *hessian) error {
+	var fac *gptqFactor
+	defer func() { fac.free() }()
+	for _, name := range sites {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s := model.Site{Layer: l, Name: name}
+		d, err := denseLinear(m, s)
+		if err != nil {
+			return err
+		}
+		cols := d.W.Cols
+		f, keep, err := g.Opts.formatFor(s, cols)
+		if err != nil {
+			return err
+		}
+		if keep {
+			continue
+		}
+		if fac == nil {
+			if fac, err = gptqFactorize(h.matrix(), cols, g.Opts.GPTQ); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		q, err := gptqQuantize(d.W, fac, f, g.Opts.GPTQ)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s, err)
+		}
+		q.Bias = d.Bias
+		if err := replaceLinear(m, s, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // nextInputs replaces inps by layer l's outputs computed with its quantized
 // weights; the last layer's outputs would feed nothing.
-func (g *GPTQ) nextInputs(ctx context.Context, m *model.Model, l int, inps [][]float32, calib [][]int) error {
+func (g *GPTQ) nextInputs(ctx context.Context, run *layerRunner, m *model.Model, l int, inps [][]float32, calib [][]int) error {
 	if l+1 >= len(m.Layers) {
 		return nil
 	}
@@ -245,10 +307,13 @@ func (g *GPTQ) nextInputs(ctx context.Context, m *model.Model, l int, inps [][]f
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var err error
-		if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
+		out, err := run.run(m, m.Layers[l], x, len(calib[i]), taps{}, false)
+		if err != nil {
 			return err
 		}
+		// In place: the array outside the heap stays the only copy of
+		// the layer's activations.
+		copy(x, out)
 	}
 	return nil
 }
@@ -271,7 +336,8 @@ func GPTQQuantize(w []float32, rows, cols int, h []float64, f Format, o GPTQOpti
 	if err != nil {
 		return nil, err
 	}
-	return gptqQuantize(w, rows, cols, fac, f, o)
+	defer fac.free()
+	return gptqQuantize(kernels.NewWeightsF32(rows, cols, w), fac, f, o)
 }
 
 // gptqFactor is what fasterquant derives from the Hessian alone, shared by
@@ -282,6 +348,16 @@ type gptqFactor struct {
 	dead []bool
 	perm []int
 	u    []float64
+	// permuted holds u when act-order needed a permuted copy of H;
+	// otherwise u lives in the Hessian's own storage.
+	permuted *offheap.Array[float64]
+}
+
+func (f *gptqFactor) free() {
+	if f != nil {
+		f.permuted.Free()
+		f.u = nil
+	}
 }
 
 // gptqFactorize overwrites h (cols×cols, row-major).
@@ -307,7 +383,12 @@ func gptqFactorize(h []float64, cols int, o GPTQOptions) (*gptqFactor, error) {
 	if o.ActOrder {
 		perm := fac.perm
 		sort.SliceStable(perm, func(a, b int) bool { return h[perm[a]*cols+perm[a]] > h[perm[b]*cols+perm[b]] })
-		hp := make([]float64, cols*cols)
+		mem, err := offheap.New[float64](cols * cols)
+		if err != nil {
+			return nil, err
+		}
+		fac.permuted = mem
+		hp := mem.S
 		for i, pi := range perm {
 			for j, pj := range perm[i:] {
 				hp[i*cols+i+j] = h[min(pi, pj)*cols+max(pi, pj)]
@@ -316,20 +397,36 @@ func gptqFactorize(h []float64, cols int, o GPTQOptions) (*gptqFactor, error) {
 		h = hp
 	}
 	var err error
-	fac.u, err = inverseCholeskyUpper(h, cols, o.Damp)
-	return fac, err
+	if fac.u, err = inverseCholeskyUpper(h, cols, o.Damp); err != nil {
+		fac.free()
+		return nil, err
+	}
+	return fac, nil
 }
 
-func gptqQuantize(w []float32, rows, cols int, fac *gptqFactor, f Format, o GPTQOptions) (*QLinear, error) {
+// gptqQuantize is GPTQQuantize on a factored Hessian. It decodes w's rows
+// straight into its float64 working copy: a float32 copy of the matrix
+// besides would be 4 more bytes per weight at the peak.
+func gptqQuantize(w kernels.Weights, fac *gptqFactor, f Format, o GPTQOptions) (*QLinear, error) {
+	rows, cols := w.Rows, w.Cols
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	grouped := f.Group > 0
 	g := f.GroupSize(cols)
 	ng := f.NumGroups(cols)
-	W := make([]float64, rows*cols)
-	for i, v := range w {
-		W[i] = float64(v)
+	work, err := offheap.New[float64](rows * cols)
+	if err != nil {
+		return nil, err
+	}
+	defer work.Free()
+	W := work.S
+	rowBuf := make([]float32, cols)
+	for r := 0; r < rows; r++ {
+		w.RowsTo(rowBuf, r, 1)
+		for c, v := range rowBuf {
+			W[r*cols+c] = float64(v)
+		}
 	}
 
 	// Without groups, gptq fits each row's grid before zeroing dead inputs.
@@ -366,7 +463,13 @@ func gptqQuantize(w []float32, rows, cols int, fac *gptqFactor, f Format, o GPTQ
 	}
 	perm, u := fac.perm, fac.u
 	if o.ActOrder {
-		W = permuteCols(W, rows, cols, perm)
+		permuted, err := offheap.New[float64](rows * cols)
+		if err != nil {
+			return nil, err
+		}
+		defer permuted.Free()
+		permuteCols(permuted.S, W, rows, cols, perm)
+		W = permuted.S
 	}
 
 	maxq := float32(f.MaxQ())
@@ -417,14 +520,12 @@ func gptqQuantize(w []float32, rows, cols int, fac *gptqFactor, f Format, o GPTQ
 	return q, nil
 }
 
-func permuteCols(w []float64, rows, cols int, perm []int) []float64 {
-	out := make([]float64, len(w))
+func permuteCols(out, w []float64, rows, cols int, perm []int) {
 	for r := 0; r < rows; r++ {
 		for i, p := range perm {
 			out[r*cols+i] = w[r*cols+p]
 		}
 	}
-	return out
 }
 
 // inverseCholeskyUpper dampens H (diag += damp·mean(diag)) and returns the

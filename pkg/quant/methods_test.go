@@ -53,10 +53,11 @@ func TestRunLayerMatchesForward(t *testing.T) {
 	m := loadDemo(t)
 	toks := demoTokens(40, 1)
 	want := logits(t, m, toks)
-	xs, err := embedAll(m, [][]int{toks})
+	xs, acts, err := embedAll(m, [][]int{toks})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer acts.Free()
 	x := xs[0]
 	for l := range m.Layers {
 		if x, err = runLayer(m, m.Layers[l], x, len(toks), taps{}, false); err != nil {
@@ -294,7 +295,7 @@ func TestGPTQBeatsRTNOnCorrelatedInputs(t *testing.T) {
 	}
 	for _, f := range []Format{{4, -1, GridMinMax0, ScaleF32}, {3, 32, GridMinMax0, ScaleF32}} {
 		rq, _ := Quantize(w, rows, cols, f)
-		h := newHessian(cols)
+		h := testHessian(cols)
 		h.add(x, n)
 		h.n = 1
 		gq, err := GPTQQuantize(w, rows, cols, h.matrix(), f, DefaultGPTQOptions())

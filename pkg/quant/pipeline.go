@@ -3,6 +3,7 @@ package quant
 import (
 	"fmt"
 
+	"github.com/ttqproject/ttq/internal/offheap"
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
@@ -69,14 +70,33 @@ func layerLinear(l *model.Layer, name string) *model.Linear {
 
 // runLayer runs decoder layer `layer` of m (possibly a modified copy of
 // m.Layers[i]) on one sequence's hidden states xin (t × hidden) from
-// position 0, and returns the layer's output. With attnOnly the MLP is
-// skipped and the output is nil: only the taps see anything.
+// position 0, and returns the layer's output in new memory. With attnOnly
+// the MLP is skipped and the output is nil: only the taps see anything.
 func runLayer(m *model.Model, layer model.Layer, xin []float32, t int, tp taps, attnOnly bool) ([]float32, error) {
+	return new(layerRunner).run(m, layer, xin, t, tp, attnOnly)
+}
+
+// layerRunner is runLayer for a loop over calibration sequences: it keeps
+// the forward state and the output between calls. A fresh state per call
+// was most of GPTQ's garbage (its t × intermediate scratch, 20 MB a call on
+// the TinyLlama shape, 0.6 GB per layer at 16 × 512 tokens), and garbage
+// is what the collector's headroom multiplies.
+type layerRunner struct {
+	st              *model.State
+	toks            []int
+	oOut, dOut, out []float32
+}
+
+// release drops the state and buffers until the next run.
+func (r *layerRunner) release() { *r = layerRunner{} }
+
+// run is runLayer; the output it returns is overwritten by the next call.
+func (r *layerRunner) run(m *model.Model, layer model.Layer, xin []float32, t int, tp taps, attnOnly bool) ([]float32, error) {
 	h := m.Config.HiddenSize
 	if len(xin) != t*h {
 		panic("quant: runLayer hidden states of the wrong size")
 	}
-	var oOut, dOut []float32
+	r.oOut, r.dOut = r.oOut[:0], r.dOut[:0]
 	for _, name := range model.LayerLinearNames {
 		p := layerLinear(&layer, name)
 		tl := &tapLinear{Linear: *p, in: tp.in[name], out: tp.out[name]}
@@ -84,7 +104,7 @@ func runLayer(m *model.Model, layer model.Layer, xin []float32, t int, tp taps, 
 		case "self_attn.o_proj":
 			user := tl.out
 			tl.out = func(y []float32, rows int) {
-				oOut = append(oOut[:0], y...)
+				r.oOut = append(r.oOut[:0], y...)
 				if user != nil {
 					user(y, rows)
 				}
@@ -92,7 +112,7 @@ func runLayer(m *model.Model, layer model.Layer, xin []float32, t int, tp taps, 
 		case "mlp.down_proj":
 			user := tl.out
 			tl.out = func(y []float32, rows int) {
-				dOut = append(dOut[:0], y...)
+				r.dOut = append(r.dOut[:0], y...)
 				if user != nil {
 					user(y, rows)
 				}
@@ -110,41 +130,59 @@ func runLayer(m *model.Model, layer model.Layer, xin []float32, t int, tp taps, 
 	view.Config.VocabSize = t
 	view.Embed = kernels.NewWeightsF32(t, h, xin)
 	view.LMHead = nopLinear{h, t}
-	toks := make([]int, t)
-	for i := range toks {
-		toks[i] = i
+	for len(r.toks) < t {
+		r.toks = append(r.toks, len(r.toks))
 	}
-	if _, err := view.Forward(view.NewState(t), toks, model.LastLogits); err != nil {
+	if r.st == nil || r.st.Capacity() < t {
+		r.st = view.NewState(t)
+	}
+	r.st.Reset()
+	if _, err := view.Forward(r.st, r.toks[:t], model.LastLogits); err != nil {
 		return nil, err
 	}
 	if attnOnly {
 		return nil, nil
 	}
-	if len(oOut) != t*h || len(dOut) != t*h {
+	if len(r.oOut) != t*h || len(r.dOut) != t*h {
 		return nil, fmt.Errorf("quant: layer run produced no output")
 	}
-	out := append([]float32(nil), xin...)
-	kernels.Add(out, oOut)
-	kernels.Add(out, dOut)
-	return out, nil
+	r.out = append(r.out[:0], xin...)
+	kernels.Add(r.out, r.oOut)
+	kernels.Add(r.out, r.dOut)
+	return r.out, nil
 }
 
-// embedAll returns the embeddings of each calibration sequence.
-func embedAll(m *model.Model, calib [][]int) ([][]float32, error) {
+// embedAll returns the embeddings of each calibration sequence, as slices
+// of one array outside the Go heap (a layer's calibration activations are
+// the largest long-lived allocation of a calibration; see package offheap)
+// that the caller frees when the last layer is done.
+func embedAll(m *model.Model, calib [][]int) ([][]float32, *offheap.Array[float32], error) {
 	h := m.Config.HiddenSize
-	out := make([][]float32, len(calib))
+	total := 0
 	for i, seq := range calib {
 		if len(seq) == 0 {
-			return nil, fmt.Errorf("quant: calibration sequence %d is empty", i)
+			return nil, nil, fmt.Errorf("quant: calibration sequence %d is empty", i)
 		}
-		x := make([]float32, len(seq)*h)
-		for j, id := range seq {
+		for _, id := range seq {
 			if id < 0 || id >= m.Config.VocabSize {
-				return nil, fmt.Errorf("quant: calibration token %d out of range [0, %d)", id, m.Config.VocabSize)
+				return nil, nil, fmt.Errorf("quant: calibration token %d out of range [0, %d)", id, m.Config.VocabSize)
 			}
+		}
+		total += len(seq)
+	}
+	mem, err := offheap.New[float32](total * h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("quant: calibration activations: %w", err)
+	}
+	out := make([][]float32, len(calib))
+	off := 0
+	for i, seq := range calib {
+		x := mem.S[off : off+len(seq)*h : off+len(seq)*h]
+		off += len(x)
+		for j, id := range seq {
 			m.Embed.Row(x[j*h:(j+1)*h], id)
 		}
 		out[i] = x
 	}
-	return out, nil
+	return out, mem, nil
 }

@@ -11,7 +11,9 @@
 //	go run ./scripts/calibbench -model /tmp/tl1 -nsamples 16 -seqlen 512 -threads 2
 //
 // -only METHOD runs one measurement in this process and prints one JSON
-// line (what the parent reads); -cpuprofile writes its CPU profile.
+// line (what the parent reads); -cpuprofile writes its CPU profile,
+// -memprofile its heap profile (go tool pprof -sample_index=alloc_space
+// shows what allocated the garbage that sets the peak).
 package main
 
 import (
@@ -65,6 +67,7 @@ func main() {
 	reps := flag.Int("reps", 1, "interleaved repetitions (medians reported)")
 	only := flag.String("only", "", "run one method in this process and print JSON")
 	cpuprofile := flag.String("cpuprofile", "", "with -only: write a CPU profile")
+	memprofile := flag.String("memprofile", "", "with -only: write a heap profile at the end")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "calibbench: -model is required")
@@ -76,6 +79,9 @@ func main() {
 	}
 	if *only != "" {
 		r, err := measure(*dir, *only, *nsamples, *seqlen, *bits, *group, *cpuprofile)
+		if err == nil && *memprofile != "" {
+			err = writeHeapProfile(*memprofile)
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "calibbench:", err)
 			os.Exit(1)
@@ -88,6 +94,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, "calibbench:", err)
 		os.Exit(1)
 	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // calibTokens are nsamples random sequences of ids below 512 (the synthetic

@@ -173,6 +173,13 @@ func (c *Checkpoint) Tensor(name string) (Tensor, error) {
 	return f.Tensor(name)
 }
 
+// ReleasePages is File.ReleasePages on the shard that holds b.
+func (c *Checkpoint) ReleasePages(b []byte) {
+	for _, f := range c.files {
+		f.ReleasePages(b)
+	}
+}
+
 // Files returns the underlying files (shards in first-use order).
 func (c *Checkpoint) Files() []*File { return slices.Clone(c.files) }
 

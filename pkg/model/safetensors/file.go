@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 )
@@ -161,6 +162,24 @@ func Open(path string) (*File, error) {
 	f.release = release
 	register(f, st)
 	return f, nil
+}
+
+// ReleasePages tells f that b, the data of one of its tensors, will not be
+// read again soon: where f is mapped from disk, b's pages leave the
+// process's resident set and are read back from the file if b is touched
+// again, so b stays valid and unchanged. It does nothing for other memory
+// and for files held in memory (FromBytes).
+func (f *File) ReleasePages(b []byte) {
+	if f.release == nil || f.closed || len(b) == 0 || !within(f.data, b) {
+		return
+	}
+	dropPages(b)
+}
+
+func within(outer, inner []byte) bool {
+	o := uintptr(unsafe.Pointer(unsafe.SliceData(outer)))
+	i := uintptr(unsafe.Pointer(unsafe.SliceData(inner)))
+	return i >= o && i+uintptr(len(inner)) <= o+uintptr(len(outer))
 }
 
 // FromBytes parses a safetensors file held in memory; name is used in error

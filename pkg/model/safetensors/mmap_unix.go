@@ -5,6 +5,9 @@ package safetensors
 import (
 	"os"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // mapFile maps the whole file read-only and private: the mapping stays valid
@@ -16,4 +19,20 @@ func mapFile(fh *os.File, size int64) ([]byte, func() error, error) {
 		return nil, nil, err
 	}
 	return data, func() error { return syscall.Munmap(data) }, nil
+}
+
+// dropPages removes the whole pages inside b, a range of a read-only private
+// file mapping, from the process's resident set. The mapping stays valid:
+// a later read faults the pages back in from the file (the page cache),
+// unchanged — MADV_DONTNEED only discards private copies, and a read-only
+// mapping has none.
+func dropPages(b []byte) {
+	ps := uintptr(os.Getpagesize())
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	lo := (start + ps - 1) &^ (ps - 1)
+	hi := (start + uintptr(len(b))) &^ (ps - 1)
+	if hi <= lo {
+		return
+	}
+	_ = unix.Madvise(b[lo-start:hi-start], unix.MADV_DONTNEED) // advice: on failure the pages simply stay
 }
