@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/ttqproject/ttq/internal/offheap"
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
@@ -81,6 +82,7 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 		return err
 	}
 	defer acts.Free()
+	run := new(layerRunner)
 	cp := a.Opts.Checkpoint
 	if cp.done() > len(m.Layers) {
 		return fmt.Errorf("quant: awq: resuming after layer %d of %d", cp.done(), len(m.Layers))
@@ -94,9 +96,11 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 			// one's full-precision outputs, so those come first, from the
 			// weights still loaded; then the saved layer replaces them.
 			for i, x := range inps {
-				if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), taps{}, false); err != nil {
+				out, err := run.run(m, m.Layers[l], x, len(calib[i]), taps{}, false)
+				if err != nil {
 					return err
 				}
+				copy(x, out)
 			}
 			if err := cp.restore(m, l); err != nil {
 				return err
@@ -104,20 +108,39 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 			progress.report(l+1, len(m.Layers))
 			continue
 		}
-		next, err := a.quantizeLayer(ctx, m, l, inps, calib)
-		if err != nil {
+		if err := a.quantizeLayer(ctx, run, m, l, inps, calib); err != nil {
 			return err
 		}
 		if err := cp.save(m, l); err != nil {
 			return err
 		}
-		inps = next
 		progress.report(l+1, len(m.Layers))
 	}
 	return nil
 }
 
-func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][]float32, calib [][]int) ([][]float32, error) {
+// quantizeLayer quantizes layer l on its calibration inputs inps, then
+// overwrites them with the layer's full-precision outputs: the next
+// layer's inputs, as AutoAWQ computes them.
+//
+// Its caches (the inputs of q, o, gate and down, the reference outputs of o
+// and down, the outputs) are a layer's activations several times over;
+// they live outside the Go heap (package offheap) and are freed on return.
+func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Model, l int, inps [][]float32, calib [][]int) error {
+	var arrays []*offheap.Array[float32]
+	defer func() {
+		for _, a := range arrays {
+			a.Free()
+		}
+	}()
+	cache := func(n int) ([]float32, error) {
+		a, err := offheap.New[float32](n)
+		if err != nil {
+			return nil, fmt.Errorf("quant: awq layer %d: calibration cache: %w", l, err)
+		}
+		arrays = append(arrays, a)
+		return a.S[:0], nil
+	}
 	o := a.Opts.AWQ
 	layer := &m.Layers[l]
 	// [1] Full-precision run: inputs of every linear, reference outputs of
@@ -133,25 +156,42 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 	tp := taps{in: map[string]func([]float32, int){}, out: map[string]func([]float32, int){}}
 	for _, name := range []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"} {
 		cols := (*layerLinear(layer, name)).In()
-		f := &awqFeat{cols: cols, x: make([]float32, 0, ntok*cols)}
+		x, err := cache(ntok * cols)
+		if err != nil {
+			return err
+		}
+		f := &awqFeat{cols: cols, x: x}
 		feats[name] = f
 		tp.in[name] = f.add
 	}
 	feats["self_attn.k_proj"], feats["self_attn.v_proj"] = feats["self_attn.q_proj"], feats["self_attn.q_proj"]
 	feats["mlp.up_proj"] = feats["mlp.gate_proj"]
 	hidden := m.Config.HiddenSize
-	refO, refDown := make([]float32, 0, ntok*hidden), make([]float32, 0, ntok*hidden)
+	refO, err := cache(ntok * hidden)
+	if err != nil {
+		return err
+	}
+	refDown, err := cache(ntok * hidden)
+	if err != nil {
+		return err
+	}
+	outs, err := cache(ntok * hidden)
+	if err != nil {
+		return err
+	}
 	tp.out["self_attn.o_proj"] = func(y []float32, _ int) { refO = append(refO, y...) }
 	tp.out["mlp.down_proj"] = func(y []float32, _ int) { refDown = append(refDown, y...) }
 	next := make([][]float32, len(inps))
 	for i, x := range inps {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
-		var err error
-		if next[i], err = runLayer(m, *layer, x, len(calib[i]), tp, false); err != nil {
-			return nil, err
+		y, err := run.run(m, *layer, x, len(calib[i]), tp, false)
+		if err != nil {
+			return err
 		}
+		outs = append(outs, y...)
+		next[i] = outs[len(outs)-len(y):]
 	}
 
 	type lin struct {
@@ -163,7 +203,7 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 	for _, name := range model.LayerLinearNames {
 		w, rows, cols, bias, err := denseWeights(m, model.Site{Layer: l, Name: name})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		ws[name] = &lin{w, rows, cols, bias}
 	}
@@ -181,43 +221,46 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 		return a.Opts.formatFor(model.Site{Layer: l, Name: name}, ws[name].cols)
 	}
 	best := make([][]float32, len(groups))
+	scratch := &awqLossScratch{run: run}
 	for gi, g := range groups {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		feat := feats[g.layers[0]]
 		xMean := meanAbs(feat)
-		var stacked []float32
-		var srows int
+		var mats [][]float32
 		for _, name := range g.layers {
-			stacked = append(stacked, ws[name].w...)
-			srows += ws[name].rows
+			mats = append(mats, ws[name].w)
 		}
 		f0, _, err := fmtOf(g.layers[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		wMean := awqWeightMean(stacked, srows, feat.cols, f0.GroupSize(feat.cols))
+		wMean := awqWeightMeanOf(mats, feat.cols, f0.GroupSize(feat.cols))
+		// One buffer per layer for every grid point's trial weights.
+		trial := map[string][]float32{}
+		for _, name := range g.layers {
+			trial[name] = make([]float32, len(ws[name].w))
+		}
 		var err2 error
 		best[gi], _, err2 = awqSearch(xMean, wMean, o, func(s []float32) (float64, error) {
-			trial := map[string][]float32{}
 			for _, name := range g.layers {
 				f, keep, err := fmtOf(name)
 				if err != nil {
 					return 0, err
 				}
-				trial[name] = fakeQuantScaled(ws[name].w, ws[name].rows, ws[name].cols, s, f, keep)
+				fakeQuantScaledInto(trial[name], ws[name].w, ws[name].rows, ws[name].cols, s, f, keep)
 			}
-			return a.groupLoss(m, l, g, trial, feat, inps, calib, refO, refDown, func(name string) *model.Dense {
+			return a.groupLoss(m, l, g, trial, feat, inps, calib, refO, refDown, scratch, func(name string) *model.Dense {
 				x := ws[name]
 				return denseF32(x.w, x.rows, x.cols, x.bias)
 			})
 		})
 		if err2 != nil {
-			return nil, err2
+			return err2
 		}
 		if best[gi] == nil {
-			return nil, fmt.Errorf("quant: AWQ scale search for %v found no finite loss", g.layers)
+			return fmt.Errorf("quant: AWQ scale search for %v found no finite loss", g.layers)
 		}
 	}
 
@@ -268,11 +311,11 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 	if o.Clip {
 		for _, name := range []string{"self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"} {
 			if err := ctx.Err(); err != nil {
-				return nil, err
+				return err
 			}
 			f, keep, err := fmtOf(name)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			if keep {
 				continue
@@ -286,17 +329,27 @@ func (a *AWQ) quantizeLayer(ctx context.Context, m *model.Model, l int, inps [][
 	for _, name := range model.LayerLinearNames {
 		x := ws[name]
 		if err := setRTN(m, model.Site{Layer: l, Name: name}, x.w, x.rows, x.cols, x.bias, a.Opts); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	layer.AttnNorm, layer.MLPNorm = attnNorm, mlpNorm
-	return next, nil
+	for i, y := range next {
+		copy(inps[i], y)
+	}
+	return nil
 }
 
 // groupLoss is mean((Y_fp − Y)²) over every element of the inspected
 // module's output with the group's layers replaced by trial weights.
+// awqLossScratch is what groupLoss reuses from one grid point to the next:
+// the layer runner and the MLP's chunk buffers.
+type awqLossScratch struct {
+	run        *layerRunner
+	gb, ub, yb []float32
+}
+
 func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string][]float32, feat *awqFeat,
-	inps [][]float32, calib [][]int, refO, refDown []float32, orig func(string) *model.Dense) (float64, error) {
+	inps [][]float32, calib [][]int, refO, refDown []float32, sc *awqLossScratch, orig func(string) *model.Dense) (float64, error) {
 	dense := func(name string) *model.Dense {
 		d := orig(name)
 		if w, ok := trial[name]; ok {
@@ -320,7 +373,7 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 			off += len(y)
 		}}}
 		for i, x := range inps {
-			if _, err := runLayer(m, lay, x, len(calib[i]), tp, true); err != nil {
+			if _, err := sc.run.run(m, lay, x, len(calib[i]), tp, true); err != nil {
 				return 0, err
 			}
 		}
@@ -329,9 +382,8 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 		inter := gate.Out()
 		h := dn.Out()
 		const chunk = 512
-		gb := make([]float32, chunk*inter)
-		ub := make([]float32, chunk*inter)
-		yb := make([]float32, chunk*h)
+		sc.gb, sc.ub, sc.yb = growF32(sc.gb, chunk*inter), growF32(sc.ub, chunk*inter), growF32(sc.yb, chunk*h)
+		gb, ub, yb := sc.gb, sc.ub, sc.yb
 		for r0 := 0; r0 < feat.rows; r0 += chunk {
 			rows := min(chunk, feat.rows-r0)
 			x := feat.x[r0*feat.cols : (r0+rows)*feat.cols]
@@ -348,7 +400,8 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 			ref = refDown
 		}
 		const chunk = 512
-		yb := make([]float32, chunk*d.Out())
+		sc.yb = growF32(sc.yb, chunk*d.Out())
+		yb := sc.yb
 		for r0 := 0; r0 < feat.rows; r0 += chunk {
 			rows := min(chunk, feat.rows-r0)
 			d.Forward(yb, feat.x[r0*feat.cols:(r0+rows)*feat.cols], rows)
@@ -403,17 +456,27 @@ func meanAbs(f *awqFeat) []float32 {
 // awqWeightMean is s_W: per input channel, the mean over all rows of
 // |w| / max|w| within the weight's own group.
 func awqWeightMean(w []float32, rows, cols, g int) []float32 {
+	return awqWeightMeanOf([][]float32{w}, cols, g)
+}
+
+// awqWeightMeanOf is awqWeightMean of the matrices stacked by rows (q, k
+// and v, or gate and up), without the stacked copy.
+func awqWeightMeanOf(ws [][]float32, cols, g int) []float32 {
 	sum := make([]float64, cols)
-	for r := 0; r < rows; r++ {
-		row := w[r*cols : (r+1)*cols]
-		for c0 := 0; c0 < cols; c0 += g {
-			c1 := min(c0+g, cols)
-			var mx float32
-			for _, v := range row[c0:c1] {
-				mx = max(mx, float32(math.Abs(float64(v))))
-			}
-			for c := c0; c < c1; c++ {
-				sum[c] += float64(float32(math.Abs(float64(row[c]))) / (mx + 1e-6))
+	rows := 0
+	for _, w := range ws {
+		rows += len(w) / cols
+		for r := 0; r < len(w)/cols; r++ {
+			row := w[r*cols : (r+1)*cols]
+			for c0 := 0; c0 < cols; c0 += g {
+				c1 := min(c0+g, cols)
+				var mx float32
+				for _, v := range row[c0:c1] {
+					mx = max(mx, float32(math.Abs(float64(v))))
+				}
+				for c := c0; c < c1; c++ {
+					sum[c] += float64(float32(math.Abs(float64(row[c]))) / (mx + 1e-6))
+				}
 			}
 		}
 	}
@@ -454,9 +517,15 @@ func awqScales(xMean, wMean []float32, alpha float32, duo bool) []float32 {
 // when the ragged policy keeps the matrix in full precision).
 func fakeQuantScaled(w []float32, rows, cols int, s []float32, f Format, keep bool) []float32 {
 	out := make([]float32, len(w))
+	fakeQuantScaledInto(out, w, rows, cols, s, f, keep)
+	return out
+}
+
+// fakeQuantScaledInto is fakeQuantScaled into out (len(w) floats).
+func fakeQuantScaledInto(out, w []float32, rows, cols int, s []float32, f Format, keep bool) {
 	if keep {
 		copy(out, w)
-		return out
+		return
 	}
 	ng := f.NumGroups(cols)
 	g := f.GroupSize(cols)
@@ -475,7 +544,6 @@ func fakeQuantScaled(w []float32, rows, cols int, s []float32, f Format, keep bo
 			}
 		}
 	})
-	return out
 }
 
 func divVec(x, s []float32) {

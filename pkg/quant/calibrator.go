@@ -37,6 +37,12 @@ type Options struct {
 	AWQ    AWQOptions
 	GPTQ   GPTQOptions
 	TTQ    TTQOptions
+	// LMHeadBits > 0 also rounds the LM head to nearest at that many bits
+	// (with Format's grid, group and scales) after the method has run; 0
+	// keeps it in full precision, as the papers do. llama.cpp's Q4_0 and
+	// Q8_0 files quantize it too (to their own type), and in a decode step
+	// of a 1B model a 32000 × 2048 BF16 head is a fifth of the bytes read.
+	LMHeadBits int
 	// Checkpoint, when set, lets the layer-sequential methods (AWQ, GPTQ)
 	// save each finished layer and continue an interrupted run.
 	Checkpoint *Checkpointer `json:"-"`
@@ -149,7 +155,41 @@ func New(method string, o Options) (Calibrator, error) {
 	if _, ok := raggedNames[o.Ragged]; !ok {
 		return nil, fmt.Errorf("quant: invalid ragged policy %v", o.Ragged)
 	}
-	return m.New(o)
+	if o.LMHeadBits < 0 {
+		return nil, fmt.Errorf("quant: LM head bits %d < 0 (0 keeps it in full precision)", o.LMHeadBits)
+	}
+	c, err := m.New(o)
+	if err != nil || o.LMHeadBits == 0 {
+		return c, err
+	}
+	head := o.Format
+	head.Bits = o.LMHeadBits
+	if err := head.Validate(); err != nil {
+		return nil, fmt.Errorf("quant: LM head: %w", err)
+	}
+	return &withLMHead{Calibrator: c, format: head, ragged: o.Ragged}, nil
+}
+
+// withLMHead runs a method, then rounds the LM head to nearest.
+type withLMHead struct {
+	Calibrator
+	format Format
+	ragged Ragged
+}
+
+func (w *withLMHead) Apply(ctx context.Context, m *model.Model, calib [][]int, progress Progress) error {
+	if err := w.Calibrator.Apply(ctx, m, calib, progress); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := model.Site{Layer: -1, Name: "lm_head"}
+	wts, rows, cols, bias, err := denseWeights(m, s)
+	if err != nil {
+		return err
+	}
+	return setRTN(m, s, wts, rows, cols, bias, Options{Format: w.format, Ragged: w.ragged})
 }
 
 // formatFor applies the ragged policy to a matrix of cols inputs; keep
