@@ -3,7 +3,9 @@
 // 8-bit and 4-bit RTN checkpoints and TTQ 4-bit, the 4-bit ones also with
 // float32 activations in decode (--activations f32) — and, given a llama.cpp
 // build, llama-bench's figures on the same weights exported to GGUF (F16,
-// Q8_0, Q4_0), with ttq's ratio to them (issue #9).
+// Q8_0, Q4_0), with ttq's ratio to them (issue #9). A request — the long
+// prompt, then -gen tokens — is timed too (prefill plus decode, TTQ's
+// calibration included wherever it falls), against the bf16 request.
 //
 //	go run ./scripts/e2ebench -model DIR [-llamacpp ../shared/tools/llama.cpp-b4747] [-threads 1,2] [-rounds 3]
 //
@@ -59,19 +61,23 @@ func configNames() string {
 
 type sample struct {
 	pp, tg float64 // tokens/s
+	req    float64 // seconds: the long prompt, then gen tokens
 	rssMiB float64
 }
 
 type row struct {
-	Config   string  `json:"config"`
-	Threads  int     `json:"threads"`
-	TTQPP    float64 `json:"ttq_prompt_tokens_per_second"`
-	TTQTG    float64 `json:"ttq_decode_tokens_per_second"`
-	TTQRSS   float64 `json:"ttq_peak_rss_mib"`
-	LlamaPP  float64 `json:"llamacpp_prompt_tokens_per_second,omitempty"`
-	LlamaTG  float64 `json:"llamacpp_decode_tokens_per_second,omitempty"`
-	LlamaRSS float64 `json:"llamacpp_peak_rss_mib,omitempty"`
-	PromptN  int     `json:"prompt_tokens"`
+	Config  string  `json:"config"`
+	Threads int     `json:"threads"`
+	TTQPP   float64 `json:"ttq_prompt_tokens_per_second"`
+	TTQTG   float64 `json:"ttq_decode_tokens_per_second"`
+	TTQRSS  float64 `json:"ttq_peak_rss_mib"`
+	// TTQRequest is the seconds of one request: the pp prompt, then the
+	// tg tokens generated from it.
+	TTQRequest float64 `json:"ttq_request_seconds"`
+	LlamaPP    float64 `json:"llamacpp_prompt_tokens_per_second,omitempty"`
+	LlamaTG    float64 `json:"llamacpp_decode_tokens_per_second,omitempty"`
+	LlamaRSS   float64 `json:"llamacpp_peak_rss_mib,omitempty"`
+	PromptN    int     `json:"prompt_tokens"`
 }
 
 func main() {
@@ -195,9 +201,9 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 		for _, c := range configs {
 			k := key{c.name, t}
 			rw := row{Config: c.name, Threads: t, PromptN: n}
-			rw.TTQPP, rw.TTQTG, rw.TTQRSS = medians(ttqRuns[k])
+			rw.TTQPP, rw.TTQTG, rw.TTQRSS, rw.TTQRequest = medians(ttqRuns[k])
 			if llama != "" {
-				rw.LlamaPP, rw.LlamaTG, rw.LlamaRSS = medians(llamaRuns[k])
+				rw.LlamaPP, rw.LlamaTG, rw.LlamaRSS, _ = medians(llamaRuns[k])
 			}
 			rows = append(rows, rw)
 		}
@@ -251,6 +257,7 @@ type generateResult struct {
 	PromptTokens   []int   `json:"prompt_tokens"`
 	Tokens         []int   `json:"tokens"`
 	PrefillSeconds float64 `json:"prefill_seconds"`
+	DecodeSeconds  float64 `json:"decode_seconds"`
 	DecodeTokPerS  float64 `json:"decode_tokens_per_second"`
 	rssMiB         float64
 }
@@ -276,9 +283,12 @@ func generate(ttq, modelDir string, method []string, prompt string, gen, threads
 // sampled EOS could end decode early; the model's greedy continuation of
 // these prompts does not, and a short run is refused rather than timed.
 func ttqSample(ttq, modelDir string, method []string, prompt string, gen, threads int) (sample, error) {
-	pp, err := generate(ttq, modelDir, method, prompt, 1, threads)
+	pp, err := generate(ttq, modelDir, method, prompt, gen, threads)
 	if err != nil {
 		return sample{}, err
+	}
+	if len(pp.Tokens) < gen {
+		return sample{}, fmt.Errorf("the request's decode stopped after %d of %d tokens", len(pp.Tokens), gen)
 	}
 	tg, err := generate(ttq, modelDir, method, "Once upon a time", gen, threads)
 	if err != nil {
@@ -290,6 +300,7 @@ func ttqSample(ttq, modelDir string, method []string, prompt string, gen, thread
 	return sample{
 		pp:     float64(len(pp.PromptTokens)) / pp.PrefillSeconds,
 		tg:     tg.DecodeTokPerS,
+		req:    pp.PrefillSeconds + pp.DecodeSeconds,
 		rssMiB: max(pp.rssMiB, tg.rssMiB),
 	}, nil
 }
@@ -337,7 +348,7 @@ func peakRSSMiB(ps *os.ProcessState) float64 {
 	return 0
 }
 
-func medians(s []sample) (pp, tg, rss float64) {
+func medians(s []sample) (pp, tg, rss, req float64) {
 	med := func(f func(sample) float64) float64 {
 		v := make([]float64, len(s))
 		for i, x := range s {
@@ -350,11 +361,18 @@ func medians(s []sample) (pp, tg, rss float64) {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return med(func(x sample) float64 { return x.pp }), med(func(x sample) float64 { return x.tg }),
-		med(func(x sample) float64 { return x.rssMiB })
+		med(func(x sample) float64 { return x.rssMiB }), med(func(x sample) float64 { return x.req })
 }
 
 func render(rows []row, llama bool, gen, rounds int) error {
-	header := []string{"config", "threads", fmt.Sprintf("pp%d tok/s", rows[0].PromptN), fmt.Sprintf("tg%d tok/s", gen), "peak RSS MiB"}
+	header := []string{"config", "threads", fmt.Sprintf("pp%d tok/s", rows[0].PromptN), fmt.Sprintf("tg%d tok/s", gen), "peak RSS MiB",
+		"request s", "request ÷ bf16"}
+	bf16 := map[int]float64{}
+	for _, r := range rows {
+		if r.Config == "bf16" {
+			bf16[r.Threads] = r.TTQRequest
+		}
+	}
 	if llama {
 		header = append(header, "llama.cpp pp", "llama.cpp tg", "llama.cpp RSS", "pp ratio", "tg ratio")
 	}
@@ -365,7 +383,12 @@ func render(rows []row, llama bool, gen, rounds int) error {
 	}
 	t.Header(hdr...)
 	for _, r := range rows {
-		line := []string{r.Config, strconv.Itoa(r.Threads), f1(r.TTQPP), f1(r.TTQTG), f1(r.TTQRSS)}
+		vsFP := "—"
+		if fp := bf16[r.Threads]; fp > 0 {
+			vsFP = fmt.Sprintf("%.2f", r.TTQRequest/fp)
+		}
+		line := []string{r.Config, strconv.Itoa(r.Threads), f1(r.TTQPP), f1(r.TTQTG), f1(r.TTQRSS),
+			strconv.FormatFloat(r.TTQRequest, 'f', 2, 64), vsFP}
 		if llama {
 			line = append(line, f1(r.LlamaPP), f1(r.LlamaTG), f1(r.LlamaRSS),
 				fmt.Sprintf("%.2f×", r.TTQPP/r.LlamaPP), fmt.Sprintf("%.2f×", r.TTQTG/r.LlamaTG))
@@ -377,7 +400,7 @@ func render(rows []row, llama bool, gen, rounds int) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	fmt.Printf("medians of %d interleaved rounds; ttq's prompt is %d WikiText-2 tokens, its decode starts from \"Once upon a time\"\n", rounds, rows[0].PromptN)
+	fmt.Printf("medians of %d interleaved rounds; ttq's prompt is %d WikiText-2 tokens, its decode starts from \"Once upon a time\"; a request is that prompt, then %d tokens\n", rounds, rows[0].PromptN, gen)
 	return nil
 }
 
