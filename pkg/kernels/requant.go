@@ -226,4 +226,4 @@ func RequantRow4G32(dst []byte, scales []float32, zeros []uint8, w Weights, r in
 }
 
 // RequantScratch is the scratch RequantRow4G32 needs for rows of k inputs.
-func RequantScratch(k int) int { return k + 2*((k+31)/32) }
+func RequantScratch(k int) int { return k + 2*((k+31)/32) + 256 }
