@@ -160,6 +160,13 @@ func (o TTQOptions) LowRankSplit() (LowRank, int) {
 	return o.LowRank, o.Rank
 }
 
+// NeedsData reports whether Apply needs calibration sequences: only
+// LowRankActStatic reads them.
+func (o TTQOptions) NeedsData() bool {
+	lr, _ := o.LowRankSplit()
+	return lr == LowRankActStatic
+}
+
 // clipOptions is the clip search as awqClip takes it, over nt tokens.
 func (o TTQOptions) clipOptions(nt int) AWQOptions {
 	a := AWQOptions{ClipGrid: o.ClipGrid, MaxShrink: o.ClipMaxShrink, ClipTokens: max(nt, 1)}
@@ -334,7 +341,7 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 		return err
 	}
 	var static map[model.Site][]float64
-	if lr, _ := o.LowRankSplit(); lr == LowRankActStatic {
+	if o.NeedsData() {
 		if len(calib) == 0 {
 			return fmt.Errorf("quant: ttq low rank act-static needs calibration data")
 		}
