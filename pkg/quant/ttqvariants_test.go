@@ -243,3 +243,30 @@ func TestTTQVariantsCausal(t *testing.T) {
 		}
 	}
 }
+
+// TestTTQVariantsAblation is the ablation of docs/ttq-variants.md at 3 bits:
+// a fixed α = 0.25 against the searched one, the search on every token, and
+// the clip search with fewer or more tokens and a coarser grid.
+// TTQ_VARIANTS_PPL=1 only.
+func TestTTQVariantsAblation(t *testing.T) {
+	if os.Getenv("TTQ_VARIANTS_PPL") != "1" {
+		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
+	}
+	b := newTTQBench(t, 40, 16)
+	grid := []float64{0, 0.125, 0.25, 0.375, 0.5}
+	for _, group := range []int{128, 32} {
+		f := Format{Bits: 3, Group: group, Grid: GridMinMax, Scale: ScaleF32}
+		t.Logf("| 3-bit g%d | ppl | ± | calib/window | %% of eval |", group)
+		for _, v := range []ttqVariant{
+			{"ttq α=0.25", "ttq", func(o *TTQOptions) { o.Alpha = 0.25 }},
+			{"ttq α-grid, 512 search tokens", "ttq", func(o *TTQOptions) { o.AlphaGrid, o.SearchTokens = grid, 512 }},
+			{"ttq clip, 16 search tokens", "ttq", func(o *TTQOptions) { o.Clip, o.SearchTokens = true, 16 }},
+			{"ttq clip, 256 search tokens", "ttq", func(o *TTQOptions) { o.Clip, o.SearchTokens = true, 256 }},
+			{"ttq clip, grid 10 (5 shrinks)", "ttq", func(o *TTQOptions) { o.Clip, o.ClipGrid = true, 10 }},
+			{"ttq clip α=0.25", "ttq", func(o *TTQOptions) { o.Clip, o.Alpha = true, 0.25 }},
+		} {
+			r := b.run(t, v, f)
+			t.Logf("| %s | %.2f | %.2f | %v | %.1f |", v.name, r.ppl, r.stderr, r.calib.Round(time.Microsecond), r.calibPc)
+		}
+	}
+}
