@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -267,6 +268,44 @@ func ParsePrefill(s string) (Prefill, error) {
 // DefaultTTQOptions: α = 0.5, λ = 0.1, Σx², full window, no low rank.
 func DefaultTTQOptions() TTQOptions {
 	return TTQOptions{Alpha: 0.5, Lambda: 0.1, Stat: StatSumSq}
+}
+
+// DefaultAlphaGrid is the α grid of the "search" preset.
+var DefaultAlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5}
+
+// ttqPresets are whole TTQ configurations by name: "paper", the closed
+// form of METHODS §2 (DefaultTTQOptions), and "search", per-prompt α grid
+// and clipping, the best configuration measured on the demo model
+// (docs/ttq-variants.md) and not the default: one model decides nothing.
+var ttqPresets = []struct {
+	name string
+	opts func() TTQOptions
+}{
+	{"paper", DefaultTTQOptions},
+	{"search", func() TTQOptions {
+		o := DefaultTTQOptions()
+		o.Clip, o.AlphaGrid = true, slices.Clone(DefaultAlphaGrid)
+		return o
+	}},
+}
+
+// TTQPreset returns the options of a named preset ("paper" or "search").
+func TTQPreset(name string) (TTQOptions, error) {
+	for _, p := range ttqPresets {
+		if p.name == name {
+			return p.opts(), nil
+		}
+	}
+	return TTQOptions{}, fmt.Errorf("quant: TTQ preset %q: want %s", name, strings.Join(TTQPresetNames(), " or "))
+}
+
+// TTQPresetNames lists the presets in a fixed order.
+func TTQPresetNames() []string {
+	var n []string
+	for _, p := range ttqPresets {
+		n = append(n, p.name)
+	}
+	return n
 }
 
 // WindowString is "full" or "prefix:N".

@@ -69,6 +69,15 @@ func TestTTQVariantOptions(t *testing.T) {
 	if s, want := base.String(), "α=0.5 λ=0.1 sumsq full"; s != want {
 		t.Errorf("String() = %q, want %q", s, want)
 	}
+	if p, err := TTQPreset("paper"); err != nil || p.String() != DefaultTTQOptions().String() {
+		t.Errorf("paper preset %v, %v", p, err)
+	}
+	if p, err := TTQPreset("search"); err != nil || p.String() != "α∈{0,0.125,0.25,0.375,0.5} λ=0.1 sumsq full clip=20/0.5 search-tokens=64" {
+		t.Errorf("search preset %v, %v", p, err)
+	}
+	if _, err := TTQPreset("fast"); err == nil {
+		t.Error("unknown preset accepted")
+	}
 	// Subsampling keeps at most SearchTokens rows of the window.
 	x := make([]float32, 100*2)
 	for i := range x {

@@ -25,8 +25,8 @@ var ttqVariants = []ttqVariant{
 	{"awq (wikitext valid)", "awq", nil},
 	{"ttq", "ttq", nil},
 	{"ttq clip", "ttq", func(o *TTQOptions) { o.Clip = true }},
-	{"ttq α-grid", "ttq", func(o *TTQOptions) { o.AlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5} }},
-	{"ttq α-grid + clip", "ttq", func(o *TTQOptions) { o.AlphaGrid, o.Clip = []float64{0, 0.125, 0.25, 0.375, 0.5}, true }},
+	{"ttq α-grid", "ttq", func(o *TTQOptions) { o.AlphaGrid = DefaultAlphaGrid }},
+	{"ttq α-grid + clip", "ttq", func(o *TTQOptions) { o.AlphaGrid, o.Clip = DefaultAlphaGrid, true }},
 	{"ttq lowrank w r16", "ttq", func(o *TTQOptions) { o.LowRank = LowRankWeight }},
 	{"ttq lowrank act r16", "ttq", func(o *TTQOptions) { o.LowRank = LowRankAct }},
 	{"ttq lowrank act-static r16", "ttq", func(o *TTQOptions) { o.LowRank = LowRankActStatic }},
@@ -184,6 +184,23 @@ func TestTTQVariantsOnDemo(t *testing.T) {
 	}
 }
 
+// Per-request isolation holds for the searched and per-prompt-split
+// variants too: a prompt's logits do not depend on the request before it.
+func TestTTQVariantsRequestScope(t *testing.T) {
+	for _, mod := range []func(*TTQOptions){
+		func(o *TTQOptions) { o.Clip, o.AlphaGrid = true, []float64{0, 0.25, 0.5} },
+		func(o *TTQOptions) { o.LowRank, o.Rank = LowRankAct, 4 },
+	} {
+		o, _ := DefaultOptions("ttq")
+		o.Format.Bits = 3
+		mod(&o.TTQ)
+		m := loadDemo(t)
+		apply(t, m, "ttq", o, nil)
+		t.Log(o.TTQ)
+		checkRequestIsolation(t, m)
+	}
+}
+
 // TestTTQVariantsQuality measures the quality table of docs/ttq-variants.md:
 // every variant beside RTN, AWQ and plain TTQ on the demo model, WikiText-2
 // test, gptq protocol, 40 windows of 512, at 3 and 4 bits, g128 and g32.
@@ -253,7 +270,7 @@ func TestTTQVariantsAblation(t *testing.T) {
 		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
 	}
 	b := newTTQBench(t, 40, 16)
-	grid := []float64{0, 0.125, 0.25, 0.375, 0.5}
+	grid := DefaultAlphaGrid
 	for _, group := range []int{128, 32} {
 		f := Format{Bits: 3, Group: group, Grid: GridMinMax, Scale: ScaleF32}
 		t.Logf("| 3-bit g%d | ppl | ± | calib/window | %% of eval |", group)
