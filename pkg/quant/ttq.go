@@ -213,6 +213,34 @@ func (o TTQOptions) AlphaGridString() string {
 	return strings.Join(parts, ",")
 }
 
+// Record is every knob for a result record (JSON): alpha, lambda, stat,
+// window and rank always, as reports recorded them before the variants;
+// prefill, clip, clip_grid, clip_max_shrink, alpha_grid, search_tokens and
+// lowrank only when they differ from the closed form's defaults, so that
+// the records (and cache keys built from them) of plain TTQ stay as they
+// were. rank is the rank in use (16 for low rank asked with none).
+func (o TTQOptions) Record() map[string]any {
+	lr, rank := o.LowRankSplit()
+	r := map[string]any{"alpha": o.Alpha, "lambda": o.Lambda, "stat": o.Stat.String(), "window": o.WindowString(), "rank": rank}
+	if o.Prefill != PrefillQuantized {
+		r["prefill"] = o.Prefill.String()
+	}
+	if o.Clip {
+		c := o.clipOptions(0)
+		r["clip"], r["clip_grid"], r["clip_max_shrink"] = true, c.ClipGrid, c.MaxShrink
+	}
+	if len(o.AlphaGrid) > 0 {
+		r["alpha_grid"] = o.AlphaGridString()
+	}
+	if o.Clip || len(o.AlphaGrid) > 0 {
+		r["search_tokens"] = o.searchTokens()
+	}
+	if lr != LowRankNone && lr != LowRankWeight {
+		r["lowrank"] = lr.String()
+	}
+	return r
+}
+
 // String is a one-line description of the options, for reports: the
 // closed form and then only the variants that are on.
 func (o TTQOptions) String() string {
@@ -716,7 +744,8 @@ func ttqPow(st []float64, alpha, lambda float64) []float64 {
 
 // Calibrate builds a quantized layer from activations x (rows × In): codes
 // of Q(W·D) (of R·D with low rank) and InScale = D⁻¹. The layer is the
-// caller's; Forward re-quantizes into buffers of its own instead.
+// caller's; Forward re-quantizes into buffers of its own instead. With
+// LowRankAct it also re-splits t for x (B, A and R are t's).
 func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
 	q := t.newQuantized()
 	t.calibrateInto(q, x, rows)

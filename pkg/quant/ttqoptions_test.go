@@ -69,6 +69,17 @@ func TestTTQVariantOptions(t *testing.T) {
 	if s, want := base.String(), "α=0.5 λ=0.1 sumsq full"; s != want {
 		t.Errorf("String() = %q, want %q", s, want)
 	}
+	// Records keep plain TTQ's keys as they were and add the variants'.
+	if r := DefaultTTQOptions().Record(); len(r) != 5 || r["rank"] != 0 || r["window"] != "full" {
+		t.Errorf("plain record %v", r)
+	}
+	if r := o.Record(); r["lowrank"] != "act-static" || r["rank"] != 16 || r["alpha_grid"] != "0,0.5" || r["clip"] != true ||
+		r["clip_grid"] != 20 || r["search_tokens"] != 64 || len(r) != 11 {
+		t.Errorf("variant record %v", r)
+	}
+	if r := (TTQOptions{Rank: 8}).Record(); r["rank"] != 8 || r["lowrank"] != nil {
+		t.Errorf("--ttq-rank record %v", r)
+	}
 	if p, err := TTQPreset("paper"); err != nil || p.String() != DefaultTTQOptions().String() {
 		t.Errorf("paper preset %v, %v", p, err)
 	}
