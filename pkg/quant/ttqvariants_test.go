@@ -40,16 +40,26 @@ var ttqVariants = []ttqVariant{
 // ttqBench is the demo model's WikiText-2 test windows (gptq protocol) and
 // a calibration set (WikiText-2 valid) for the static rows.
 type ttqBench struct {
+	load    func() *model.Model
 	windows *eval.Windows
 	calib   [][]int
 }
 
+// newTTQBench is the demo model's bench.
 func newTTQBench(t *testing.T, maxWindows, nCalib int) *ttqBench {
 	t.Helper()
-	m, tok, err := demo.Load()
+	_, tok, err := demo.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newModelBench(t, func() *model.Model { return loadDemo(t) }, tok, maxWindows, nCalib)
+}
+
+// newModelBench is the bench of the model load returns, tokenized by tok.
+func newModelBench(t *testing.T, load func() *model.Model, tok eval.Tokenizer, maxWindows, nCalib int) *ttqBench {
+	t.Helper()
+	m := load()
+	defer m.Close()
 	p := eval.ProtocolGPTQ
 	text, err := eval.WikiText("test", p)
 	if err != nil {
@@ -76,7 +86,7 @@ func newTTQBench(t *testing.T, maxWindows, nCalib int) *ttqBench {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &ttqBench{windows: w, calib: calib}
+	return &ttqBench{load: load, windows: w, calib: calib}
 }
 
 // ttqRow is one measured configuration.
@@ -91,7 +101,8 @@ type ttqRow struct {
 
 func (b *ttqBench) run(t *testing.T, v ttqVariant, f Format) ttqRow {
 	t.Helper()
-	m := loadDemo(t)
+	m := b.load()
+	defer m.Close()
 	o, err := DefaultOptions(v.method)
 	if err != nil {
 		t.Fatal(err)
@@ -209,8 +220,32 @@ func TestTTQVariantsQuality(t *testing.T) {
 	if os.Getenv("TTQ_VARIANTS_PPL") != "1" {
 		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
 	}
-	b := newTTQBench(t, 40, 128)
-	fp := loadDemo(t)
+	newTTQBench(t, 40, 128).table(t, ttqVariants)
+}
+
+// TestTTQVariantsQualityBabyllama is the same table on babyllama (128-wide
+// matrices, 256-token windows), without the per-prompt SVD rows and with
+// AWQ and act-static calibrated on 128 × 256 tokens. TTQ_VARIANTS_PPL=1 and
+// the shared data only.
+func TestTTQVariantsQualityBabyllama(t *testing.T) {
+	if os.Getenv("TTQ_VARIANTS_PPL") != "1" {
+		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
+	}
+	load, tok := babyllama(t)
+	var vs []ttqVariant
+	for _, v := range ttqVariants {
+		if !strings.Contains(v.name, "act r") && !strings.Contains(v.name, " w r") {
+			vs = append(vs, v)
+		}
+	}
+	newModelBench(t, load, tok, 40, 128).table(t, vs)
+}
+
+// table logs full precision and every variant at 3 and 4 bits, g128 and
+// g32, as markdown rows.
+func (b *ttqBench) table(t *testing.T, vs []ttqVariant) {
+	fp := b.load()
+	defer fp.Close()
 	res, err := eval.Perplexity(context.Background(), eval.FromModel(fp), b.windows, nil, eval.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +255,7 @@ func TestTTQVariantsQuality(t *testing.T) {
 		for _, group := range []int{128, 32} {
 			f := Format{Bits: bits, Group: group, Grid: GridMinMax, Scale: ScaleF32}
 			t.Logf("| %d-bit g%d | ppl | ± | bits/weight | calib/window | %% of eval | α chosen (last window, q/o/gate/down per layer) |", bits, group)
-			for _, v := range ttqVariants {
+			for _, v := range vs {
 				r := b.run(t, v, f)
 				t.Logf("| %s | %.2f | %.2f | %.3f | %v | %.1f | %s |", v.name, r.ppl, r.stderr, r.bits,
 					r.calib.Round(time.Microsecond), r.calibPc, r.alphas)
