@@ -122,3 +122,58 @@ func benchModel(b *testing.B) *model.Model {
 	}
 	return loadDemo(b)
 }
+
+// BenchmarkTTQVariantCalib measures what each test-time variant costs per
+// prompt on one linear of a 1024×1024 shape with a 512-token prompt:
+// statistics, searches, split and re-quantization, reported against the
+// float32 prefill product of the same tokens (calib/matmul). The searches'
+// cost is bounded by their grids times SearchTokens (64), not by the
+// prompt's length; the per-prompt SVD of LowRankAct is O(Out·In·min).
+func BenchmarkTTQVariantCalib(b *testing.B) {
+	const rows, cols, n = 1024, 1024, 512
+	w, x := make([]float32, rows*cols), make([]float32, n*cols)
+	for i := range w {
+		w[i] = float32((i*7919)%1000-500) / 5000
+	}
+	for i := range x {
+		x[i] = float32((i*104729)%2000-1000) / 1000
+		if i%cols == 17 {
+			x[i] *= 20
+		}
+	}
+	f := Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF32}
+	d := denseF32(w, rows, cols, nil)
+	y := make([]float32, n*rows)
+	start := time.Now()
+	const reps = 4
+	for range reps {
+		d.Forward(y, x, n)
+	}
+	matmul := time.Since(start) / reps
+	for _, v := range []struct {
+		name string
+		mod  func(*TTQOptions)
+	}{
+		{"plain", nil},
+		{"clip", func(o *TTQOptions) { o.Clip = true }},
+		{"alpha-grid5", func(o *TTQOptions) { o.AlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5} }},
+		{"lowrank-act-r16", func(o *TTQOptions) { o.LowRank = LowRankAct }},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			o := DefaultTTQOptions()
+			if v.mod != nil {
+				v.mod(&o)
+			}
+			tl, err := NewTTQLinear(d, f, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			q := tl.newQuantized()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tl.calibrateInto(q, x, n)
+			}
+			b.ReportMetric(float64(b.Elapsed())/float64(b.N)/float64(matmul), "calib/matmul")
+		})
+	}
+}

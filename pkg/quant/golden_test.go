@@ -41,16 +41,21 @@ type golden struct {
 }
 
 func loadGolden(t *testing.T) *golden {
+	var g golden
+	readTestJSON(t, "testdata/golden.json", &g)
+	return &g
+}
+
+// readTestJSON decodes a committed golden into v.
+func readTestJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	b, err := os.ReadFile("testdata/golden.json")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var g golden
-	if err := json.Unmarshal(b, &g); err != nil {
+	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatal(err)
 	}
-	return &g
 }
 
 // RTN must agree with the reference bit for bit: same grid, same float32

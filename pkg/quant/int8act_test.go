@@ -143,6 +143,18 @@ func TestInt8ActivationsDecodeCostDemo(t *testing.T) {
 
 // babyllama (METHODS' second real model) imported from its llama2.c file.
 func TestInt8ActivationsDecodeCostBabyllama(t *testing.T) {
+	load, tok := babyllama(t)
+	fp, q := load(), load()
+	defer fp.Close()
+	defer q.Close()
+	checkInt8Cost(t, measureInt8Cost(t, fp, q, wikiTokens(t, tok, min(300, q.Config.MaxPositions))))
+}
+
+// babyllama imports models/babyllama-tok105 from the shared data (skipping
+// where it is absent) and returns a loader of fresh copies and the
+// tokenizer.
+func babyllama(t *testing.T) (func() *model.Model, *tokenizer.Tokenizer) {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := llama2c.Convert(shareddata.Path(t, "models/babyllama-tok105/model5000.bin"), dir); err != nil {
 		t.Fatal(err)
@@ -159,17 +171,13 @@ func TestInt8ActivationsDecodeCostBabyllama(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func() *model.Model {
+	return func() *model.Model {
 		m, err := model.Load(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
-	}
-	fp, q := load(), load()
-	defer fp.Close()
-	defer q.Close()
-	checkInt8Cost(t, measureInt8Cost(t, fp, q, wikiTokens(t, tok, min(300, q.Config.MaxPositions))))
+	}, tok
 }
 
 func wikiTokens(t *testing.T, tok *tokenizer.Tokenizer, n int) []int {

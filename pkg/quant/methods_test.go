@@ -115,15 +115,7 @@ func TestTTQRequestScope(t *testing.T) {
 	o, _ := DefaultOptions("ttq")
 	m := loadDemo(t)
 	apply(t, m, "ttq", o, nil)
-	p1, p2 := demoTokens(25, 3), demoTokens(31, 4)
-	alone := logits(t, m, p2)
-	_ = logits(t, m, p1)
-	after := logits(t, m, p2)
-	for i := range alone {
-		if alone[i] != after[i] {
-			t.Fatalf("logit %d of the second prompt changed after another request: %g vs %g", i, after[i], alone[i])
-		}
-	}
+	p1 := checkRequestIsolation(t, m)
 	// Decode: the quantized layer built at prefill is the one decode uses.
 	m.BeginRequest()
 	st := m.NewState(40)
@@ -141,6 +133,22 @@ func TestTTQRequestScope(t *testing.T) {
 	if _, n := TTQStats(m); n == 0 {
 		t.Fatal("TTQStats counted no calibration")
 	}
+}
+
+// checkRequestIsolation fails unless a prompt's logits are the same alone
+// and after another request; it returns that other prompt.
+func checkRequestIsolation(t *testing.T, m *model.Model) []int {
+	t.Helper()
+	p1, p2 := demoTokens(25, 3), demoTokens(31, 4)
+	alone := logits(t, m, p2)
+	_ = logits(t, m, p1)
+	after := logits(t, m, p2)
+	for i := range alone {
+		if alone[i] != after[i] {
+			t.Fatalf("logit %d of the second prompt changed after another request: %g vs %g", i, after[i], alone[i])
+		}
+	}
+	return p1
 }
 
 // With λ = 0 the statistic's scale cancels: inputs ×2 multiply D by 2

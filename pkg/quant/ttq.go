@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,21 +32,32 @@ const (
 
 var statNames = map[Stat]string{StatSumSq: "sumsq", StatMeanSq: "meansq", StatMeanAbs: "meanabs"}
 
-func (s Stat) String() string {
-	if n, ok := statNames[s]; ok {
-		return n
-	}
-	return "Stat(" + strconv.Itoa(int(s)) + ")"
-}
+func (s Stat) String() string { return enumName(statNames, s, "Stat") }
 
 // ParseStat accepts "sumsq", "meansq" and "meanabs".
 func ParseStat(s string) (Stat, error) {
-	for k, n := range statNames {
-		if n == s {
-			return k, nil
-		}
+	if v, ok := parseEnum(statNames, s); ok {
+		return v, nil
 	}
 	return 0, fmt.Errorf("quant: unknown TTQ statistic %q (want sumsq, meansq or meanabs)", s)
+}
+
+// enumName is the name of v in names, or typ(v) for a value without one.
+func enumName[T ~uint8](names map[T]string, v T, typ string) string {
+	if n, ok := names[v]; ok {
+		return n
+	}
+	return typ + "(" + strconv.Itoa(int(v)) + ")"
+}
+
+// parseEnum is the value named s in names.
+func parseEnum[T ~uint8](names map[T]string, s string) (T, bool) {
+	for v, n := range names {
+		if n == s {
+			return v, true
+		}
+	}
+	return 0, false
 }
 
 // TTQOptions are TTQ's knobs (METHODS §2.4).
@@ -58,12 +70,201 @@ type TTQOptions struct {
 	// keeps the scored tokens of a perplexity window from shaping their
 	// own weights.
 	Window int
-	// Rank > 0 splits W = B·A + R with a rank-Rank truncated SVD of W,
-	// kept in full precision, and quantizes only R per prompt.
+	// Rank > 0 splits W = B·A + R with a rank-Rank truncated SVD, the
+	// factors kept in full precision (they count in bits per weight, see
+	// LowRankBits), and quantizes only R per prompt. Which matrix the SVD
+	// factors is LowRank's choice; Rank 0 with LowRank set is the paper's
+	// r = 16 (DefaultLowRankRank).
 	Rank int
+	// LowRank is what the low-rank part approximates: LowRankNone (with
+	// Rank > 0: LowRankWeight, the plain SVD of W), LowRankAct (the SVD of
+	// W·D with each prompt's own D, recomputed per prompt) or
+	// LowRankActStatic (the SVD of W·D with D from calibration data, once).
+	LowRank LowRank
 	// Prefill says how the prompt itself is computed; the later steps of
 	// a request always run on the quantized weights.
 	Prefill Prefill
+
+	// Clip turns on the per-prompt clipping search: AutoAWQ's auto_clip
+	// (METHODS §3.2 step 6, awqClip) run on W·D against the prompt's own
+	// inputs D⁻¹·X, on at most SearchTokens of its tokens. Each group of
+	// each row keeps the shrink of its symmetric clipping threshold that
+	// minimizes the output error. As in AutoAWQ, q_proj and k_proj are
+	// not clipped.
+	Clip bool
+	// ClipGrid and ClipMaxShrink are the clip grid: shrinks 1 − i/ClipGrid
+	// for i < ClipMaxShrink·ClipGrid; 0 means AutoAWQ's 20 and 0.5
+	// (1.00 … 0.55, ten points).
+	ClipGrid      int
+	ClipMaxShrink float64
+	// AlphaGrid, when not empty, chooses α per prompt and per group of
+	// layers reading one input (q/k/v, gate/up, o, down): the grid value
+	// whose D gives the least output error Σ‖X_s(W − Q(W·D)·D⁻¹)ᵀ‖² over
+	// the group's layers, X_s the prompt's subsampled tokens; Alpha is then
+	// unused. Ties go to the earlier value.
+	AlphaGrid []float64
+	// SearchTokens bounds the tokens the per-prompt searches (Clip,
+	// AlphaGrid) take their output error on: at most that many of the
+	// statistics window's tokens, at an even stride from the first; 0
+	// means DefaultSearchTokens.
+	SearchTokens int
+}
+
+// DefaultLowRankRank is the rank of "TTQ (r = 16)" (METHODS §2.2 item 8),
+// used when low rank is asked for with no rank.
+const DefaultLowRankRank = 16
+
+// DefaultSearchTokens is TTQOptions.SearchTokens's default.
+const DefaultSearchTokens = 64
+
+// LowRank is what TTQ's full-precision low-rank part approximates.
+type LowRank uint8
+
+const (
+	// LowRankNone: no low-rank part, unless Rank > 0 (then LowRankWeight).
+	LowRankNone LowRank = iota
+	// LowRankWeight is the truncated SVD of W, once.
+	LowRankWeight
+	// LowRankAct is the truncated SVD of W·D, D the prompt's own scales,
+	// redone every prompt: A absorbs D⁻¹, so W ≈ B·A with the same
+	// r·(In + Out) numbers as LowRankWeight.
+	LowRankAct
+	// LowRankActStatic is the truncated SVD of W·D with D from the
+	// calibration sequences given to Apply (their full-precision
+	// activations, the same statistic, α and λ), once.
+	LowRankActStatic
+)
+
+var lowRankNames = map[LowRank]string{LowRankNone: "none", LowRankWeight: "w", LowRankAct: "act", LowRankActStatic: "act-static"}
+
+func (l LowRank) String() string { return enumName(lowRankNames, l, "LowRank") }
+
+// ParseLowRank accepts "none", "w", "act" and "act-static".
+func ParseLowRank(s string) (LowRank, error) {
+	if v, ok := parseEnum(lowRankNames, s); ok {
+		return v, nil
+	}
+	return 0, fmt.Errorf("quant: TTQ low rank %q: want none, w, act or act-static", s)
+}
+
+// LowRankSplit is the low-rank part the options ask for: its kind and
+// rank, LowRankNone and 0 for none.
+func (o TTQOptions) LowRankSplit() (LowRank, int) {
+	switch {
+	case o.LowRank == LowRankNone && o.Rank > 0:
+		return LowRankWeight, o.Rank
+	case o.LowRank != LowRankNone && o.Rank == 0:
+		return o.LowRank, DefaultLowRankRank
+	case o.LowRank == LowRankNone:
+		return LowRankNone, 0
+	}
+	return o.LowRank, o.Rank
+}
+
+// NeedsData reports whether Apply needs calibration sequences: only
+// LowRankActStatic reads them.
+func (o TTQOptions) NeedsData() bool {
+	lr, _ := o.LowRankSplit()
+	return lr == LowRankActStatic
+}
+
+// clipOptions is the clip search as awqClip takes it, over nt tokens.
+func (o TTQOptions) clipOptions(nt int) AWQOptions {
+	a := AWQOptions{ClipGrid: o.ClipGrid, MaxShrink: o.ClipMaxShrink, ClipTokens: max(nt, 1)}
+	if a.ClipGrid == 0 {
+		a.ClipGrid = 20
+	}
+	if a.MaxShrink == 0 {
+		a.MaxShrink = 0.5
+	}
+	return a
+}
+
+func (o TTQOptions) searchTokens() int {
+	if o.SearchTokens > 0 {
+		return o.SearchTokens
+	}
+	return DefaultSearchTokens
+}
+
+// ParseAlphaGrid accepts "" (no search) or comma-separated values in
+// [0, 1], e.g. "0,0.125,0.25,0.375,0.5".
+func ParseAlphaGrid(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var g []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v >= 0 && v <= 1) {
+			return nil, fmt.Errorf("quant: TTQ α grid %q: want comma-separated values in [0, 1]", s)
+		}
+		g = append(g, v)
+	}
+	return g, nil
+}
+
+// AlphaGridString is the grid as ParseAlphaGrid reads it ("" for none).
+func (o TTQOptions) AlphaGridString() string {
+	parts := make([]string, len(o.AlphaGrid))
+	for i, v := range o.AlphaGrid {
+		parts[i] = strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+// Record is every knob for a result record (JSON): alpha, lambda, stat,
+// window and rank always, as reports recorded them before the variants;
+// prefill, clip, clip_grid, clip_max_shrink, alpha_grid, search_tokens and
+// lowrank only when they differ from the closed form's defaults, so that
+// the records (and cache keys built from them) of plain TTQ stay as they
+// were. rank is the rank in use (16 for low rank asked with none).
+func (o TTQOptions) Record() map[string]any {
+	lr, rank := o.LowRankSplit()
+	r := map[string]any{"alpha": o.Alpha, "lambda": o.Lambda, "stat": o.Stat.String(), "window": o.WindowString(), "rank": rank}
+	if o.Prefill != PrefillQuantized {
+		r["prefill"] = o.Prefill.String()
+	}
+	if o.Clip {
+		c := o.clipOptions(0)
+		r["clip"], r["clip_grid"], r["clip_max_shrink"] = true, c.ClipGrid, c.MaxShrink
+	}
+	if len(o.AlphaGrid) > 0 {
+		r["alpha_grid"] = o.AlphaGridString()
+	}
+	if o.Clip || len(o.AlphaGrid) > 0 {
+		r["search_tokens"] = o.searchTokens()
+	}
+	if lr != LowRankNone && lr != LowRankWeight {
+		r["lowrank"] = lr.String()
+	}
+	return r
+}
+
+// String is a one-line description of the options, for reports: the
+// closed form and then only the variants that are on.
+func (o TTQOptions) String() string {
+	var b strings.Builder
+	if len(o.AlphaGrid) > 0 {
+		fmt.Fprintf(&b, "α∈{%s}", o.AlphaGridString())
+	} else {
+		fmt.Fprintf(&b, "α=%g", o.Alpha)
+	}
+	fmt.Fprintf(&b, " λ=%g %v %s", o.Lambda, o.Stat, o.WindowString())
+	if o.Clip {
+		c := o.clipOptions(0)
+		fmt.Fprintf(&b, " clip=%d/%g", c.ClipGrid, c.MaxShrink)
+	}
+	if o.Clip || len(o.AlphaGrid) > 0 {
+		fmt.Fprintf(&b, " search-tokens=%d", o.searchTokens())
+	}
+	if lr, r := o.LowRankSplit(); lr != LowRankNone {
+		fmt.Fprintf(&b, " lowrank=%v r=%d", lr, r)
+	}
+	if o.Prefill != PrefillQuantized {
+		fmt.Fprintf(&b, " prefill=%v", o.Prefill)
+	}
+	return b.String()
 }
 
 // Prefill is how a TTQ layer computes the prompt whose statistics it takes.
@@ -82,19 +283,12 @@ const (
 
 var prefillNames = map[Prefill]string{PrefillQuantized: "quantized", PrefillDense: "dense"}
 
-func (p Prefill) String() string {
-	if n, ok := prefillNames[p]; ok {
-		return n
-	}
-	return fmt.Sprintf("Prefill(%d)", uint8(p))
-}
+func (p Prefill) String() string { return enumName(prefillNames, p, "Prefill") }
 
 // ParsePrefill accepts "quantized" and "dense".
 func ParsePrefill(s string) (Prefill, error) {
-	for p, n := range prefillNames {
-		if n == s {
-			return p, nil
-		}
+	if v, ok := parseEnum(prefillNames, s); ok {
+		return v, nil
 	}
 	return 0, fmt.Errorf("quant: TTQ prefill %q: want quantized or dense", s)
 }
@@ -102,6 +296,44 @@ func ParsePrefill(s string) (Prefill, error) {
 // DefaultTTQOptions: α = 0.5, λ = 0.1, Σx², full window, no low rank.
 func DefaultTTQOptions() TTQOptions {
 	return TTQOptions{Alpha: 0.5, Lambda: 0.1, Stat: StatSumSq}
+}
+
+// DefaultAlphaGrid is the α grid of the "search" preset.
+var DefaultAlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5}
+
+// ttqPresets are whole TTQ configurations by name: "paper", the closed
+// form of METHODS §2 (DefaultTTQOptions), and "search", per-prompt α grid
+// and clipping, the best configuration measured on the demo model
+// (docs/ttq-variants.md) and not the default: one model decides nothing.
+var ttqPresets = []struct {
+	name string
+	opts func() TTQOptions
+}{
+	{"paper", DefaultTTQOptions},
+	{"search", func() TTQOptions {
+		o := DefaultTTQOptions()
+		o.Clip, o.AlphaGrid = true, slices.Clone(DefaultAlphaGrid)
+		return o
+	}},
+}
+
+// TTQPreset returns the options of a named preset ("paper" or "search").
+func TTQPreset(name string) (TTQOptions, error) {
+	for _, p := range ttqPresets {
+		if p.name == name {
+			return p.opts(), nil
+		}
+	}
+	return TTQOptions{}, fmt.Errorf("quant: TTQ preset %q: want %s", name, strings.Join(TTQPresetNames(), " or "))
+}
+
+// TTQPresetNames lists the presets in a fixed order.
+func TTQPresetNames() []string {
+	var n []string
+	for _, p := range ttqPresets {
+		n = append(n, p.name)
+	}
+	return n
 }
 
 // WindowString is "full" or "prefix:N".
@@ -135,6 +367,22 @@ func (o TTQOptions) validate() error {
 		return fmt.Errorf("quant: TTQ window %d < 0", o.Window)
 	case o.Rank < 0:
 		return fmt.Errorf("quant: TTQ rank %d < 0", o.Rank)
+	case o.ClipGrid < 0 || !(o.ClipMaxShrink >= 0 && o.ClipMaxShrink < 1):
+		return fmt.Errorf("quant: TTQ clip grid %d / max shrink %g: want a grid ≥ 0 and a shrink in [0, 1)", o.ClipGrid, o.ClipMaxShrink)
+	case o.SearchTokens < 0:
+		return fmt.Errorf("quant: TTQ search tokens %d < 0", o.SearchTokens)
+	}
+	for _, a := range o.AlphaGrid {
+		if !(a >= 0 && a <= 1) {
+			return fmt.Errorf("quant: TTQ α grid value %g outside [0, 1]", a)
+		}
+	}
+	if _, ok := lowRankNames[o.LowRank]; !ok {
+		return fmt.Errorf("quant: invalid TTQ low rank %v", o.LowRank)
+	}
+	if o.LowRank == LowRankAct && len(o.AlphaGrid) > 0 {
+		// The per-prompt split needs D before the α search could choose it.
+		return fmt.Errorf("quant: TTQ low rank act (per-prompt SVD of W·D) does not combine with an α grid; use act-static or w")
 	}
 	if _, ok := statNames[o.Stat]; !ok {
 		return fmt.Errorf("quant: invalid TTQ statistic %v", o.Stat)
@@ -150,11 +398,24 @@ type TTQ struct{ Opts Options }
 
 func (t *TTQ) Name() string { return "ttq" }
 
-// Apply wraps every decoder-layer linear of m in a TTQLinear; calib is
-// ignored. With Rank > 0 the SVD of each matrix is computed here, once.
-func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Progress) error {
-	if err := t.Opts.TTQ.validate(); err != nil {
+// Apply wraps every decoder-layer linear of m in a TTQLinear. calib is
+// read only by LowRankActStatic, whose D comes from it; otherwise it is
+// ignored. A low-rank split that does not depend on the prompt is
+// computed here, once per matrix.
+func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress Progress) error {
+	o := t.Opts.TTQ
+	if err := o.validate(); err != nil {
 		return err
+	}
+	var static map[model.Site][]float64
+	if o.NeedsData() {
+		if len(calib) == 0 {
+			return fmt.Errorf("quant: ttq low rank act-static needs calibration data")
+		}
+		var err error
+		if static, err = ttqStaticScales(ctx, m, calib, o); err != nil {
+			return err
+		}
 	}
 	for l := range m.Layers {
 		// q/k/v read one input (the attention norm's output) and gate/up
@@ -179,16 +440,19 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, _ [][]int, progress Pro
 			if keep {
 				continue
 			}
-			tl, err := NewTTQLinear(d, f, t.Opts.TTQ)
+			tl, err := newTTQLinear(d, f, o, static[s])
 			if err != nil {
 				return fmt.Errorf("%s: %w", s, err)
 			}
 			switch s.Name {
 			case "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj":
-				tl.shared = attnIn
+				tl.join(attnIn)
 			case "mlp.gate_proj", "mlp.up_proj":
-				tl.shared = mlpIn
+				tl.join(mlpIn)
 			}
+			// AutoAWQ does not clip q and k, whose errors the attention
+			// scores amplify.
+			tl.noClip = s.Name == "self_attn.q_proj" || s.Name == "self_attn.k_proj"
 			if err := m.SetLinear(s, tl); err != nil {
 				return err
 			}
@@ -209,9 +473,13 @@ type TTQLinear struct {
 	base   *model.Dense
 	format Format
 	opts   TTQOptions
-	// Low-rank split (Rank > 0): W = B·A + R.
-	a, b kernels.Weights // A: Rank×In, B: Out×Rank
-	r    []float32       // R: Out×In
+	// Low-rank split (rank > 0): W = B·A + R; per prompt with LowRankAct.
+	lowRank LowRank
+	rank    int
+	a, b    kernels.Weights // A: rank×In, B: Out×rank
+	r       []float32       // R: Out×In
+	// noClip exempts the layer from the clip search (q_proj, k_proj).
+	noClip bool
 
 	mu  sync.Mutex
 	cur *QLinear
@@ -219,13 +487,22 @@ type TTQLinear struct {
 	own *QLinear
 	// shared, when set, holds D for the layers that read the same input.
 	shared *sharedScales
+	// alpha holds the bits of the α of the last calibration (the searched
+	// one with an α grid); another layer of the group may set it.
+	alpha atomic.Uint64
 
 	calibNanos atomic.Int64
 	calibCount atomic.Int64
 }
 
-// NewTTQLinear prepares a test-time quantized layer over d.
+// NewTTQLinear prepares a test-time quantized layer over d. LowRankActStatic
+// needs calibration data and is built by TTQ.Apply.
 func NewTTQLinear(d *model.Dense, f Format, o TTQOptions) (*TTQLinear, error) {
+	return newTTQLinear(d, f, o, nil)
+}
+
+// newTTQLinear is NewTTQLinear with the static D of LowRankActStatic.
+func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TTQLinear, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -233,26 +510,44 @@ func NewTTQLinear(d *model.Dense, f Format, o TTQOptions) (*TTQLinear, error) {
 		return nil, err
 	}
 	t := &TTQLinear{base: d, format: f, opts: o}
-	if o.Rank > 0 {
-		if err := t.lowRank(); err != nil {
-			return nil, err
+	t.alpha.Store(math.Float64bits(o.Alpha))
+	t.lowRank, t.rank = o.LowRankSplit()
+	if t.rank >= min(d.Out(), d.In()) {
+		return nil, fmt.Errorf("quant: TTQ rank %d must be below min(%d, %d)", t.rank, d.Out(), d.In())
+	}
+	switch t.lowRank {
+	case LowRankWeight:
+		return t, t.split(nil)
+	case LowRankActStatic:
+		if len(static) != d.In() {
+			return nil, fmt.Errorf("quant: TTQ low rank act-static needs %d static scales, got %d", d.In(), len(static))
 		}
+		return t, t.split(static)
 	}
 	return t, nil
 }
 
-// lowRank computes the truncated SVD split of W in float64.
-func (t *TTQLinear) lowRank() error {
+// join makes t one of the layers that read the input s stands for.
+func (t *TTQLinear) join(s *sharedScales) {
+	t.shared = s
+	s.members = append(s.members, t)
+}
+
+// split computes the truncated SVD split of W·diag(d) in float64 (d nil:
+// of W): W·D ≈ U_r·Σ_r·V_rᵀ, B = U_r·Σ_r, A = V_rᵀ·D⁻¹, so that B·A
+// approximates W with D's weighting of the input channels, and
+// R = W − B·A with the float32 factors actually used at inference.
+func (t *TTQLinear) split(d []float64) error {
 	rows, cols := t.base.W.Rows, t.base.W.Cols
-	k := t.opts.Rank
-	if k >= min(rows, cols) {
-		return fmt.Errorf("quant: TTQ rank %d must be below min(%d, %d)", k, rows, cols)
-	}
+	k := t.rank
 	w := make([]float32, rows*cols)
 	t.base.W.RowsTo(w, 0, rows)
 	w64 := make([]float64, len(w))
 	for i, v := range w {
 		w64[i] = float64(v)
+		if d != nil {
+			w64[i] *= d[i%cols]
+		}
 	}
 	var svd mat.SVD
 	if !svd.Factorize(mat.NewDense(rows, cols, w64), mat.SVDThin) {
@@ -271,15 +566,20 @@ func (t *TTQLinear) lowRank() error {
 	}
 	for j := 0; j < k; j++ {
 		for c := 0; c < cols; c++ {
-			am[j*cols+c] = float32(v.At(c, j))
+			a := v.At(c, j)
+			if d != nil {
+				a /= d[c]
+			}
+			am[j*cols+c] = float32(a)
 		}
 	}
 	t.a = kernels.NewWeightsF32(k, cols, am)
 	t.b = kernels.NewWeightsF32(rows, k, bm)
-	// R = W − B·A with the float32 factors actually used at inference.
 	ba := make([]float32, rows*cols)
 	kernels.MatMulT(ba, bm, rows, kernels.NewWeightsF32(cols, k, transpose(am, k, cols)))
-	t.r = make([]float32, rows*cols)
+	if t.r == nil {
+		t.r = make([]float32, rows*cols)
+	}
 	for i := range w {
 		t.r[i] = w[i] - ba[i]
 	}
@@ -311,10 +611,13 @@ func (t *TTQLinear) BeginRequest() {
 
 // sharedScales remembers the D computed for one input of one request, so
 // that the other layers reading the same activations (q/k/v, gate/up) skip
-// recomputing the statistics. The input is recognized by its backing array
+// recomputing the statistics; members are those layers, whose output errors
+// an α grid search sums. The input is recognized by its backing array
 // and row count; BeginRequest clears it, because the model reuses its
 // buffers from one request to the next.
 type sharedScales struct {
+	members []*TTQLinear
+
 	mu   sync.Mutex
 	x    *float32
 	rows int
@@ -345,9 +648,16 @@ func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []fl
 // factors A and B that --ttq-rank keeps beside the quantized residual
 // (r·(In + Out) numbers as they are held, float32); 0 without them. They
 // count in bits per weight like scales and zeros do.
+//
+// The count is the same for every LowRank kind: LowRankAct folds D⁻¹ into
+// A, and its per-prompt factors replace the previous prompt's.
 func (t *TTQLinear) LowRankBits() float64 {
-	return 8 * float64(t.a.Bytes()+t.b.Bytes())
+	return 32 * float64(t.rank) * float64(t.In()+t.Out())
 }
+
+// Alpha is the α of the layer's last calibration: Alpha, or the value the
+// α grid chose for the last prompt.
+func (t *TTQLinear) Alpha() float64 { return math.Float64frombits(t.alpha.Load()) }
 
 func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	t.mu.Lock()
@@ -369,8 +679,8 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 		return
 	}
 	q.Forward(dst, x, rows)
-	if t.opts.Rank > 0 {
-		n, k := t.Out(), t.opts.Rank
+	if t.rank > 0 {
+		n, k := t.Out(), t.rank
 		xa := getScratch(rows * k)
 		lr := getScratch(rows * n)
 		kernels.MatMulT(*xa, x, rows, t.a)
@@ -390,32 +700,52 @@ func (t *TTQLinear) Scales(x []float32, rows int) []float64 {
 }
 
 func ttqScales(x []float32, rows, cols int, o TTQOptions) []float64 {
-	n := rows
-	if o.Window > 0 {
-		n = min(n, o.Window)
-	}
+	return ttqPow(ttqStat(x, rows, cols, o), o.Alpha, o.Lambda)
+}
+
+// ttqStat is the statistic of every input channel over the window's rows.
+func ttqStat(x []float32, rows, cols int, o TTQOptions) []float64 {
+	n := ttqWindowRows(rows, o)
 	st := make([]float64, cols)
 	if o.Stat == StatMeanAbs {
 		kernels.ColumnSumAbs(st, x, n)
 	} else {
 		kernels.ColumnSumSq(st, x, n)
 	}
-	for c := range st {
-		if o.Stat != StatSumSq && n > 0 {
+	if o.Stat != StatSumSq && n > 0 {
+		for c := range st {
 			st[c] /= float64(n)
 		}
-		d := math.Pow(st[c]+o.Lambda, o.Alpha)
-		if !(d > 0) || math.IsInf(d, 0) {
-			d = 1
-		}
-		st[c] = d
 	}
 	return st
 }
 
+// ttqWindowRows is how many leading rows of a prompt's rows the statistics
+// are taken from.
+func ttqWindowRows(rows int, o TTQOptions) int {
+	if o.Window > 0 {
+		return min(rows, o.Window)
+	}
+	return rows
+}
+
+// ttqPow is D = (st + λ)^α, with zero or non-finite entries set to 1.
+func ttqPow(st []float64, alpha, lambda float64) []float64 {
+	d := make([]float64, len(st))
+	for c, v := range st {
+		e := math.Pow(v+lambda, alpha)
+		if !(e > 0) || math.IsInf(e, 0) {
+			e = 1
+		}
+		d[c] = e
+	}
+	return d
+}
+
 // Calibrate builds a quantized layer from activations x (rows × In): codes
 // of Q(W·D) (of R·D with low rank) and InScale = D⁻¹. The layer is the
-// caller's; Forward re-quantizes into buffers of its own instead.
+// caller's; Forward re-quantizes into buffers of its own instead. With
+// LowRankAct it also re-splits t for x (B, A and R are t's).
 func (t *TTQLinear) Calibrate(x []float32, rows int) *QLinear {
 	q := t.newQuantized()
 	t.calibrateInto(q, x, rows)
@@ -431,13 +761,17 @@ func (t *TTQLinear) newQuantized() *QLinear {
 
 // calibrateInto overwrites q (from newQuantized) with the layer for x.
 func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
-	var d []float64
-	if t.shared != nil {
-		d = t.shared.get(x, rows, func() []float64 { return t.Scales(x, rows) })
-	} else {
-		d = t.Scales(x, rows)
-	}
+	d := t.scalesFor(x, rows)
 	n, k := t.Out(), t.In()
+	if t.lowRank == LowRankAct {
+		if err := t.split(d); err != nil {
+			// No split this prompt: B = 0, R = W.
+			t.a = kernels.NewWeightsF32(t.rank, k, make([]float32, t.rank*k))
+			t.b = kernels.NewWeightsF32(n, t.rank, make([]float32, n*t.rank))
+			t.r = make([]float32, n*k)
+			t.base.W.RowsTo(t.r, 0, n)
+		}
+	}
 	d32 := make([]float32, k)
 	for c, v := range d {
 		d32[c] = float32(v)
@@ -453,6 +787,12 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 	// weights to packed codes); rows it does not take go the general way,
 	// which computes the same codes.
 	fused := f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax
+	scale := d32
+	if t.opts.Clip && !t.noClip {
+		// The clipped matrix is S·D already.
+		src = kernels.NewWeightsF32(n, k, t.clipScaled(src, d32, x, rows))
+		scale, fused = nil, false
+	}
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		w := make([]float32, k)
 		codes := make([]uint8, k)
@@ -468,7 +808,7 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 				continue
 			}
 			src.Row(w, r)
-			quantizeRowScaled(codes, sc, zs, w, d32, f)
+			quantizeRowScaled(codes, sc, zs, w, scale, f)
 			q.SetRow(r, codes, sc, zs)
 		}
 	})
