@@ -149,10 +149,12 @@ func ttqInput(name string) string {
 // input (each layer fed the previous one's full-precision output, as AWQ
 // does), plus λ, to the power α.
 func ttqStaticScales(ctx context.Context, m *model.Model, calib [][]int, o TTQOptions) (map[model.Site][]float64, error) {
-	inps, err := embedAll(m, calib)
+	inps, acts, err := embedAll(m, calib)
 	if err != nil {
 		return nil, err
 	}
+	defer acts.Free()
+	run := new(layerRunner)
 	out := map[model.Site][]float64{}
 	inputs := []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"}
 	for l := range m.Layers {
@@ -174,9 +176,11 @@ func ttqStaticScales(ctx context.Context, m *model.Model, calib [][]int, o TTQOp
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			if inps[i], err = runLayer(m, m.Layers[l], x, len(calib[i]), tp, false); err != nil {
+			y, err := run.run(m, m.Layers[l], x, len(calib[i]), tp, false)
+			if err != nil {
 				return nil, err
 			}
+			copy(x, y)
 		}
 		for _, name := range inputs {
 			if o.Stat != StatSumSq && count[name] > 0 {
