@@ -582,6 +582,7 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 	bestMax := make([]float32, rows)
 	bestErr := make([]float64, rows)
 	errs := make([]float64, rows)
+	groupLo, groupHi := make([]float32, rows), make([]float32, rows)
 	for c0 := 0; c0 < cols; c0 += g {
 		c1 := min(c0+g, cols)
 		gw := c1 - c0
@@ -590,14 +591,18 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 		}
 		for r := range rows {
 			var m float32
+			lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
 			for _, v := range w[r*cols+c0 : r*cols+c1] {
 				m = max(m, float32(math.Abs(float64(v))))
+				lo, hi = min(lo, v), max(hi, v)
 			}
 			orgMax[r], bestMax[r], bestErr[r] = m, m, 1e9
+			groupLo[r], groupHi[r] = lo, hi
 		}
 		for is := 0; is < nShrink; is++ {
 			shrink := 1 - float32(is)/float32(o.ClipGrid)
 			kernels.ParallelFor(rows, 16, func(lo, hi int) {
+				codes, sc1, z1 := make([]uint8, gw), make([]float32, 1), make([]int32, 1)
 				for r := lo; r < hi; r++ {
 					wg := w[r*cols+c0 : r*cols+c1]
 					d := delta[r*gw : (r+1)*gw]
@@ -605,9 +610,14 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 					for c, v := range wg {
 						d[c] = min(max(v, -mv), mv)
 					}
-					sc, z := groupParams(d, f)
-					for c, v := range d {
-						d[c] = dequant(code(v, sc, z, maxq), sc, z) - wg[c]
+					// Clamping is monotone, so the clamped group's range
+					// is the clamped range: no scan per threshold. The
+					// rounding is the vector kernel's, bit for bit code().
+					sc, z := rangeParams(min(max(groupLo[r], -mv), mv), min(max(groupHi[r], -mv), mv), f)
+					sc1[0], z1[0] = sc, z
+					kernels.QuantizeGroups(codes, d, sc1, z1, gw, int(maxq))
+					for c, q := range codes {
+						d[c] = dequant(q, sc, z) - wg[c]
 					}
 				}
 			})
