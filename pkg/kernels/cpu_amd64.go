@@ -25,3 +25,7 @@ var useAVX512 = hasAVX512 && useAVX2 && !envBool("TTQ_NOAVX512")
 // there too; the int8-activation row kernel needs it, and useAVX512 gates
 // it like every AVX-512 kernel.
 var hasVNNI512 = hasAVX512 && cpu.X86.HasAVX512VNNI
+
+// hasVBMI512 reports whether VPERMB is there as well: the int8-activation
+// kernel for 8-bit codes reorders them with it.
+var hasVBMI512 = hasVNNI512 && cpu.X86.HasAVX512VBMI

@@ -11,6 +11,7 @@ var (
 	hasAVX512  = false
 	useAVX512  = false
 	hasVNNI512 = false
+	hasVBMI512 = false
 )
 
 const errNoAsm = "kernels: assembly kernel called in a build without assembly"
@@ -29,7 +30,7 @@ func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)            { pani
 func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)            { panic(errNoAsm) }
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)           { panic(errNoAsm) }
 func expSumAVX2(dst, src []float32, shift float32) float32                { panic(errNoAsm) }
-func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool) {
 	panic(errNoAsm)
 }
 

@@ -9,10 +9,11 @@
 // to float32 (the float row kernel was FMA-bound, not memory-bound, at
 // 16–18 GB/s on cold 4096×11008 weights).
 //
-//	func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+//	func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
 //
 // computes len(dst) rows of qgemvQuad4I8Generic one after another (row r
-// at w[r*wstride:], s[r*ss:], z[r*zs:]), group 32 or a multiple of 64.
+// at w[r*wstride:], s[r*ss:], z[r*zs:]), group 32 or a multiple of 64;
+// with eight, of qgemvRow8I8Generic (8-bit codes, one a byte).
 // Rows are taken one at a time, so the codes are one stream through
 // memory, and the loop over them is here because a Go call per row cost
 // a tenth of the decode time. The 32 bytes of a step hold the codes of
@@ -34,8 +35,16 @@
 // instructions instead of thirteen to fifteen: with groups of 32 the step
 // kernel decoded at about 16 GB/s end to end, half the read bandwidth.
 //
-// Registers: Z0, Z1 totals; Z2–Z13 scratch; Z14 the spread index or group
-// scale; Z15 the nibble mask. CX rows left, DI the output, R10/R11/DX the
+// 8-bit codes: 64 bytes are 64 codes in natural order; one VPERMB (VBMI)
+// puts them in quantizeActs' order (per step the even positions of two
+// blocks, then the odd ones), so that the activations, their dx and the
+// spread of two group scales are exactly the 4-bit step's; a step is then
+// about eight instructions for 64 bytes of weights, where the float
+// kernel's widening to float32 held 8-bit decode at 60–69 % of the read
+// bandwidth.
+//
+// Registers: Z0, Z1 totals; Z2–Z13 scratch (Z13 the byte order for 8-bit
+// codes); Z14 the spread index or group scale; Z15 the nibble mask. CX rows left, DI the output, R10/R11/DX the
 // row's codes, scales and zero points; within a row R8 the codes, R13 the
 // activations, R9 dx, R14 the scales, R12 codes left, AX steps left in the
 // group, BX the group size.
@@ -57,6 +66,29 @@ DATA spreadG32<>+52(SB)/4, $1
 DATA spreadG32<>+56(SB)/4, $1
 DATA spreadG32<>+60(SB)/4, $1
 GLOBL spreadG32<>(SB), RODATA|NOPTR, $64
+
+// codeOrder8 sends byte i of 64 natural 8-bit codes to quantizeActs'
+// position of that input.
+DATA codeOrder8<>+0(SB)/8, $0x0e0c0a0806040200
+DATA codeOrder8<>+8(SB)/8, $0x1e1c1a1816141210
+DATA codeOrder8<>+16(SB)/8, $0x2e2c2a2826242220
+DATA codeOrder8<>+24(SB)/8, $0x3e3c3a3836343230
+DATA codeOrder8<>+32(SB)/8, $0x0f0d0b0907050301
+DATA codeOrder8<>+40(SB)/8, $0x1f1d1b1917151311
+DATA codeOrder8<>+48(SB)/8, $0x2f2d2b2927252321
+DATA codeOrder8<>+56(SB)/8, $0x3f3d3b3937353331
+GLOBL codeOrder8<>(SB), RODATA|NOPTR, $64
+
+// I8STEP8 leaves in p the float32 lane sums, scaled by dx, of the step of
+// 64 8-bit codes at byte offset o (activations at o, dx at do); Z2, Z3
+// scratch.
+#define I8STEP8(o, do, p) \
+	VPERMB          o(R8), Z13, Z2;   \
+	VPXORD          p, p, p;          \
+	VPDPBUSD        o(R13), Z2, p;    \
+	VCVTDQ2PS       p, p;             \
+	VBROADCASTF64X4 do(R9), Z3;       \
+	VMULPS          Z3, p, p
 
 DATA spread4G32<>+0(SB)/4, $0
 DATA spread4G32<>+4(SB)/4, $0
@@ -107,7 +139,7 @@ GLOBL spread4G32<>(SB), RODATA|NOPTR, $64
 	VBROADCASTF64X4 o(R9), tz;            \
 	VMULPS          tz, p, p
 
-TEXT ·qgemvRowsI8AVX512(SB), NOSPLIT, $0-152
+TEXT ·qgemvRowsI8AVX512(SB), NOSPLIT, $0-153
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         dst_len+8(FP), CX
 	MOVQ         w+96(FP), R10
@@ -128,6 +160,8 @@ row:
 	MOVQ   dx_base+48(FP), R9
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
+	CMPB   eight+152(FP), $0
+	JNE    row8
 	CMPQ   BX, $32
 	JEQ    g32
 
@@ -222,6 +256,78 @@ tail32:
 	I8STEP(0, Z4, Y2, Z2, Y3)
 	VBROADCASTSD (R14), Z8
 	VPERMPS      Z8, Z10, Z8
+	VFMADD231PS  Z8, Z4, Z0
+
+	JMP          done
+
+	// 8-bit codes, groups of whole steps.
+row8:
+	VMOVDQU64 codeOrder8<>(SB), Z13 // per row: the correction below uses Y13
+	CMPQ      BX, $32
+	JEQ       g32w8
+
+group8:
+	TESTQ        R12, R12
+	JZ           done
+	MOVQ         BX, AX
+	CMPQ         R12, AX
+	CMOVQLT      R12, AX
+	SUBQ         AX, R12
+	SHRQ         $6, AX
+	VBROADCASTSS (R14), Z14
+	ADDQ         $4, R14
+
+step2w8:
+	CMPQ        AX, $2
+	JLT         step1w8
+	I8STEP8(0, 0, Z4)
+	I8STEP8(64, 32, Z5)
+	VFMADD231PS Z14, Z4, Z0
+	VFMADD231PS Z14, Z5, Z1
+	ADDQ        $128, R8
+	ADDQ        $128, R13
+	ADDQ        $64, R9
+	SUBQ        $2, AX
+	JMP         step2w8
+
+step1w8:
+	TESTQ       AX, AX
+	JZ          group8
+	I8STEP8(0, 0, Z4)
+	VFMADD231PS Z14, Z4, Z0
+	ADDQ        $64, R8
+	ADDQ        $64, R13
+	ADDQ        $32, R9
+	JMP         group8
+
+	// 8-bit codes in groups of 32: two groups a step.
+g32w8:
+	VMOVDQU32 spreadG32<>(SB), Z14
+
+pair32w8:
+	CMPQ         R12, $128
+	JLT          tail32w8
+	I8STEP8(0, 0, Z4)
+	I8STEP8(64, 32, Z5)
+	VBROADCASTSD (R14), Z8
+	VPERMPS      Z8, Z14, Z8
+	VBROADCASTSD 8(R14), Z9
+	VPERMPS      Z9, Z14, Z9
+	VFMADD231PS  Z8, Z4, Z0
+	VFMADD231PS  Z9, Z5, Z1
+	ADDQ         $128, R8
+	ADDQ         $128, R13
+	ADDQ         $64, R9
+	ADDQ         $16, R14
+	SUBQ         $128, R12
+	JMP          pair32w8
+
+tail32w8:
+	TESTQ        R12, R12
+	JZ           done
+	I8STEP8(0, 0, Z4)
+	VBROADCASTSD (R14), Z8
+	VPERMPS      Z8, Z14, Z8
 	VFMADD231PS  Z8, Z4, Z0
 
 done:

@@ -23,9 +23,10 @@ import (
 //
 // (per-element rounding |x − x̂| ≤ d/2). The path is off by default and
 // selected with SetInt8Activations or TTQ_QGEMV_I8=1; it runs for 4-bit
-// codes when the row length is a multiple of 64 and the group is 32, a
-// multiple of 64 or the whole row, and the float kernels serve every other
-// shape, the prefill (m ≥ 8 rows) included.
+// codes (and, with AVX-512 VNNI and VBMI, 8-bit codes) when the row length
+// is a multiple of 64 and the group is 32, a multiple of 64 or the whole
+// row, and the float kernels serve every other shape, the prefill (m ≥ 8
+// rows) included.
 
 // useI8Act selects the int8-activation path where it applies.
 var useI8Act = i8ActFromEnv()
@@ -54,7 +55,7 @@ const i8Step = 64
 // qI8Applies reports whether the int8-activation path serves w.
 func qI8Applies(w QWeights) bool {
 	g := w.GroupSize()
-	return w.Bits == 4 && w.Cols%i8Step == 0 &&
+	return (w.Bits == 4 || w.Bits == 8 && useAVX512 && hasVBMI512) && w.Cols%i8Step == 0 &&
 		(g == 32 || g%i8Step == 0 || w.NumGroups() == 1)
 }
 
@@ -170,7 +171,11 @@ func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
 				xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
 				d := dst[i*n : (i+1)*n]
 				j := j0
-				if useAVX512 && hasVNNI512 {
+				if bits == 8 {
+					// qI8Applies: only with the AVX-512 kernel.
+					qgemvRows8I8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+					j = j1
+				} else if useAVX512 && hasVNNI512 {
 					// One row at a time: one stream through memory (see
 					// qgemv512_i8_amd64.s).
 					qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
@@ -234,7 +239,7 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 		panic("kernels: qgemvRowsI8 out of range")
 	}
 	if useAVX512 && hasVNNI512 && k > 0 {
-		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, false)
 		return
 	}
 	var out [4]float32
@@ -242,6 +247,51 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 		qgemvQuad4I8Generic(out[:], xq, dx, xsum, w[r*wstride:], 0, s[r*ss:], 0, z[r*zs:], 0, group)
 		dst[r] = out[0]
 	}
+}
+
+// qgemvRows8I8 is qgemvRowsI8 for 8-bit codes (k bytes a row): the
+// AVX-512 VNNI+VBMI kernel where it runs, else qgemvRow8I8Generic.
+func qgemvRows8I8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
+	k, n := len(xq), len(dst)
+	ng := (k + group - 1) / group
+	if n == 0 {
+		return
+	}
+	if k%i8Step != 0 || (group != 32 && group%i8Step != 0) || len(dx) < k/8 || len(xsum)%8 != 0 ||
+		len(w) < (n-1)*wstride+k || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
+		panic("kernels: qgemvRows8I8 out of range")
+	}
+	if useAVX512 && hasVBMI512 && k > 0 {
+		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, true)
+		return
+	}
+	for r := range dst {
+		dst[r] = qgemvRow8I8Generic(xq, dx, xsum, w[r*wstride:], s[r*ss:], z[r*zs:], group)
+	}
+}
+
+// qgemvRow8I8Generic is the pure-Go twin of the 8-bit rows of
+// qgemvRowsI8AVX512: qgemvQuad4I8Generic's sum for one row of 8-bit codes
+// (w[c] is input c's code), with activations in quantizeActs' order.
+func qgemvRow8I8Generic(xq []int8, dx, xsum []float32, w []byte, s []float32, z []byte, group int) float32 {
+	k := len(xq)
+	var total float32
+	for g, g0 := 0, 0; g0 < k; g, g0 = g+1, g0+group {
+		var acc float32
+		for b0 := g0; b0 < min(g0+group, k); b0 += 32 {
+			s0, h := b0&^(i8Step-1), (b0%i8Step)/32
+			var isum int32
+			for j := 0; j < 32; j++ {
+				isum += int32(w[b0+j]) * int32(xq[s0+(j&1)*32+16*h+j/2])
+			}
+			acc += float32(isum) * dx[s0/8+4*h]
+		}
+		total += s[g] * acc
+	}
+	for g, v := range xsum {
+		total -= s[g] * float32(z[g]) * v
+	}
+	return total
 }
 
 // qgemvQuad4I8Generic is the pure-Go twin of the qgemvQuad4I8*AVX2

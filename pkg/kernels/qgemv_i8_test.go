@@ -182,7 +182,8 @@ func TestQMatMulTInt8(t *testing.T) {
 			for _, group := range []int{32, 64, 128, -1} {
 				for _, sym := range []bool{false, true} {
 					m, n := 1+r.IntN(7), 1+r.IntN(13)
-					c := randQCase(r, 4, group, n, k, sym, r.IntN(2) == 0)
+					bits := []int{4, 8}[r.IntN(2)]
+					c := randQCase(r, bits, group, n, k, sym, r.IntN(2) == 0)
 					x := randVec(r, m*k)
 					want, mag := refQMatMulT(x, m, c)
 					dst, check := guarded(t, m*n, r.IntN(3))
@@ -191,7 +192,7 @@ func TestQMatMulTInt8(t *testing.T) {
 					for i, v := range dst {
 						b := i8Bound(x[i/n*k:(i/n+1)*k], i%n, c, mag[i])
 						if e := math.Abs(float64(v) - want[i]); e > b {
-							t.Fatalf("%s k=%d g%d sym=%v: dst[%d] = %g, want %g ± %g (error %g)", p.name, k, group, sym, i, v, want[i], b, e)
+							t.Fatalf("%s %d-bit k=%d g%d sym=%v: dst[%d] = %g, want %g ± %g (error %g)", p.name, bits, k, group, sym, i, v, want[i], b, e)
 						}
 					}
 				}
@@ -199,7 +200,7 @@ func TestQMatMulTInt8(t *testing.T) {
 		}
 	}
 	// Shapes the path does not serve run the float kernels unchanged.
-	for _, s := range []struct{ bits, group, k int }{{4, 16, 128}, {4, 32, 96}, {3, 64, 128}, {8, 64, 128}} {
+	for _, s := range []struct{ bits, group, k int }{{4, 16, 128}, {4, 32, 96}, {3, 64, 128}, {8, 16, 128}, {8, 32, 96}} {
 		c := randQCase(r, s.bits, s.group, 5, s.k, false, false)
 		x := randVec(r, 2*s.k)
 		a, b := make([]float32, 10), make([]float32, 10)
@@ -218,11 +219,17 @@ func FuzzQDotI8(f *testing.F) {
 	f.Add(uint8(1), uint8(2), uint8(3), uint8(5), uint8(1), uint64(2))
 	f.Add(uint8(2), uint8(8), uint8(7), uint8(9), uint8(2), uint64(3))
 	f.Add(uint8(3), uint8(5), uint8(2), uint8(16), uint8(3), uint64(4))
+	f.Add(uint8(0), uint8(3), uint8(1), uint8(6), uint8(4), uint64(5))
+	f.Add(uint8(2), uint8(9), uint8(2), uint8(11), uint8(7), uint64(6))
 	f.Fuzz(func(t *testing.T, g8, steps8, m8, n8, flags uint8, seed uint64) {
 		group := []int{32, 64, 128, -1}[g8%4]
 		k, m, n := 64*(1+int(steps8%12)), 1+int(m8%7), int(n8%20)
 		r := rand.New(rand.NewPCG(seed, uint64(k*m*n)))
-		c := randQCase(r, 4, group, n, k, flags&1 != 0, flags&2 != 0)
+		bits := 4
+		if flags&4 != 0 {
+			bits = 8
+		}
+		c := randQCase(r, bits, group, n, k, flags&1 != 0, flags&2 != 0)
 		x := randVec(r, m*k)
 		want, mag := refQMatMulT(x, m, c)
 		for _, p := range kernelPaths() {
@@ -298,6 +305,83 @@ func TestQGemvRowsI8Paths(t *testing.T) {
 					}
 					if math.Abs(float64(got[row]-want[0])) > 2*sumTol(mag) {
 						t.Fatalf("k=%d group=%d xsum=%d: row %d = %g, twin %g", k, group, nx, row, got[row], want[0])
+					}
+				}
+			}
+		}
+	}
+}
+
+// The AVX-512 VNNI+VBMI row kernel for 8-bit codes against its twin,
+// qgemvRow8I8Generic, over the same cases as the 4-bit one, codes across
+// the whole byte range (255 included), zero points up to 255; and the twin
+// against the plain sum Σ_g s·Σ_c (code − z)·q·d in float64.
+func TestQGemvRows8I8Paths(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, steps := range []int{1, 2, 3, 8, 9, 32} {
+		k := steps * 64
+		for _, group := range []int{32, 64, 128, 192, k} {
+			if k%group != 0 && group != 32 {
+				continue
+			}
+			ng := (k + group - 1) / group
+			for _, nx := range []int{0, 8, 16} {
+				if nx > ng {
+					continue
+				}
+				rows := 1 + r.IntN(5)
+				rb, ss, zs := k+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
+				w := make([]byte, rows*rb)
+				for i := range w {
+					w[i] = byte(r.Uint32())
+				}
+				w[r.IntN(len(w))] = 255
+				s := randVec(r, rows*ss)
+				z := make([]byte, rows*zs)
+				for i := range z {
+					z[i] = byte(r.IntN(256))
+				}
+				xq := make([]int8, k)
+				for i := range xq {
+					xq[i] = int8(r.IntN(255) - 127)
+				}
+				dx := make([]float32, k/8)
+				for i := 0; i < k/8; i += 4 {
+					v := float32(r.Float64() * 0.01)
+					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
+				}
+				xsum := randVec(r, nx)
+				xh, _ := unpermuteActs(xq, dx)
+				var got []float32
+				if hasVBMI512 {
+					var check func(string)
+					got, check = guarded(t, rows, r.IntN(3))
+					withPath(kernelPath{"avx2+avx512", true, true}, func() {
+						qgemvRows8I8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
+					})
+					check("avx2+avx512")
+				}
+				for row := 0; row < rows; row++ {
+					var want float64
+					for c := 0; c < k; c++ {
+						want += float64(s[row*ss+c/group]) * float64(w[row*rb+c]) * xh[c]
+					}
+					for g, v := range xsum {
+						want -= float64(s[row*ss+g]) * float64(z[row*zs+g]) * float64(v)
+					}
+					var mag float64
+					for c := 0; c < k; c++ {
+						mag += 255 * 127 * math.Abs(float64(dx[c/8])*float64(s[row*ss+c/group]))
+					}
+					for g, v := range xsum {
+						mag += math.Abs(float64(v) * float64(s[row*ss+g]) * float64(z[row*zs+g]))
+					}
+					twin := qgemvRow8I8Generic(xq, dx, xsum, w[row*rb:], s[row*ss:], z[row*zs:], group)
+					if math.Abs(float64(twin)-want) > sumTol(mag) {
+						t.Fatalf("k=%d group=%d: twin row %d = %g, float64 sum %g", k, group, row, twin, want)
+					}
+					if got != nil && math.Abs(float64(got[row]-twin)) > 2*sumTol(mag) {
+						t.Fatalf("k=%d group=%d xsum=%d: row %d = %g, twin %g", k, group, nx, row, got[row], twin)
 					}
 				}
 			}

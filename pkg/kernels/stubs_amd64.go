@@ -204,10 +204,11 @@ func pack4AVX2(dst []byte, codes *uint8)
 // qgemvRowsI8AVX512 computes len(dst) rows of the int8-activation product
 // for 4-bit codes with AVX-512 VNNI, one row after another: row r is row 0
 // of qgemvQuad4I8Generic at w[r*wstride:], s[r*ss:], z[r*zs:]; group is 32
-// or a multiple of 64.
+// or a multiple of 64. With eight the codes are 8-bit, row r is
+// qgemvRow8I8Generic's, and the CPU must have AVX-512 VBMI too.
 //
 //go:noescape
-func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
 
 // gemm6x32AVX512 runs the 6×16 micro-kernel on two adjacent weight panels
 // at once: gemm6x16AVX2 on (b, c) and on (b + nr·kc, c + nr).
