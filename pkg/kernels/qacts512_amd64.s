@@ -149,8 +149,10 @@ round:
 	SHLQ  $4, BX                       // 16h
 	LEAQ  (DI)(AX*1), DX
 	ADDQ  BX, DX
-	VPMOVDB Z2, (DX)
-	VPMOVDB Z3, 32(DX)
+	VPMOVDB Z2, X2                     // to registers: VPMOVDB to memory is microcoded on Zen 4/5
+	VPMOVDB Z3, X3
+	VMOVDQU X2, (DX)
+	VMOVDQU X3, 32(DX)
 	SHRQ  $3, AX                       // s0/8
 	SHRQ  $2, BX                       // 4h
 	ADDQ  BX, AX

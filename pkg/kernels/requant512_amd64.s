@@ -219,7 +219,8 @@ params:
 	VMOVUPS     Z2, (R11)(BX*4)
 	VMOVUPS     Z4, (R12)(BX*4)
 	VCVTTPS2DQ  Z4, Z5
-	VPMOVDB     Z5, (DX)(BX*1)
+	VPMOVDB     Z5, X5
+	VMOVDQU     X5, (DX)(BX*1)
 	ADDQ        $16, BX
 	JMP         pass2
 
@@ -266,7 +267,8 @@ pass3:
 	VPERMI2D     Z1, Z0, Z3          // odd codes
 	VPSLLD       $4, Z3, Z3
 	VPORD        Z3, Z2, Z2
-	VPMOVDB      Z2, (DI)
+	VPMOVDB      Z2, X2              // to a register: VPMOVDB to memory is microcoded on Zen 4/5
+	VMOVDQU      X2, (DI)
 	ADDQ         $16, DI
 	INCQ         BX
 	JMP          pass3
