@@ -2,7 +2,7 @@
 
 package kernels
 
-//go:generate go run ./_asm -out weights_amd64.s
+//go:generate go run ./_asm -dir .
 
 // The assembly kernels below each have a pure-Go twin with the same
 // contract in a *_generic.go file; the twin is the reference the

@@ -1,9 +1,16 @@
-// Command _asm writes weights_amd64.s, the kernels of package kernels that
-// read weights in their stored type: the matrix-vector product and the
-// packing of weight panels for the matrix product, one of each per type.
-// The variants differ only in how eight, four or one weights are loaded and
-// widened to float32, so they are expanded from one template instead of
-// being maintained three times.
+// Command _asm writes the assembly of package kernels whose variants
+// differ only in how their operands are loaded, so that each family is
+// expanded from one description instead of being maintained once per
+// variant:
+//
+//   - weights_amd64.s: the kernels that read weights in their stored type,
+//     the matrix-vector product and the packing of weight panels for the
+//     matrix product, one of each per type. The types differ only in how
+//     eight, four or one weights are loaded and widened to float32.
+//   - qgemv_amd64.s (qgemv.go): the AVX2 kernels of quantized weights, the
+//     four-row matrix-vector product and the dequantizer, one of each per
+//     code width. The widths differ only in how a chunk of codes is
+//     unpacked.
 //
 // Run it through go generate in pkg/kernels; it uses only the standard
 // library, so it needs no module of its own.
@@ -15,6 +22,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/template"
 )
@@ -446,9 +454,23 @@ done:
 `))
 
 func main() {
-	out := flag.String("out", "weights_amd64.s", "output file")
+	dir := flag.String("dir", ".", "directory to write the generated files into")
 	flag.Parse()
-	var buf bytes.Buffer
+	for name, gen := range map[string]func(*bytes.Buffer) error{
+		"weights_amd64.s": weights,
+		"qgemv_amd64.s":   quantized,
+	} {
+		var buf bytes.Buffer
+		if err := gen(&buf); err != nil {
+			log.Fatalf("%s: %v", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(*dir, name), buf.Bytes(), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func weights(buf *bytes.Buffer) error {
 	buf.WriteString(header)
 	for _, e := range elems {
 		data := struct {
@@ -456,17 +478,27 @@ func main() {
 			Shift int // log2(Size)
 			Step  int // bytes of eight elements
 		}{e, map[int]int{4: 2, 2: 1}[e.Size], 8 * e.Size}
-		if err := body.Execute(&buf, data); err != nil {
-			log.Fatal(err)
-		}
-		if err := body512.Execute(&buf, data); err != nil {
-			log.Fatal(err)
-		}
-		if err := pack.Execute(&buf, data); err != nil {
-			log.Fatal(err)
+		for _, t := range []*template.Template{body, body512, pack} {
+			if err := t.Execute(buf, data); err != nil {
+				return err
+			}
 		}
 	}
-	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
-		log.Fatal(err)
+	return nil
+}
+
+func quantized(buf *bytes.Buffer) error {
+	buf.WriteString(qheader)
+	ks := make([]qkernel, len(qwidths))
+	for i, q := range qwidths {
+		ks[i] = newQKernel(q)
 	}
+	for _, t := range []*template.Template{qgemv, qdequant} {
+		for _, k := range ks {
+			if err := t.Execute(buf, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
