@@ -2,74 +2,41 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/kernels"
-	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/hub"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
+// evalOptions are eval.Task's (dataset, protocol, limits) and what the
+// command loads, applies and prints.
 type evalOptions struct {
-	Model      string
-	Dataset    string
-	Split      string
-	Protocol   string
-	Ctx        int
-	MaxWindows int
-	BOS        string
-	KLBase     string
-	JSON       bool
-	Threads    int
-	Parallel   int
-	Method     methodOptions
+	eval.Task
+	Model    string
+	KLBase   string
+	JSON     bool
+	Threads  int
+	Parallel int
+	Method   methodOptions
 
 	// Set from cobra: whether the user gave these flags explicitly.
 	protocolSet, ctxSet bool
-}
-
-// evalKind is what a --dataset value asks for.
-type evalKind int
-
-const (
-	kindPerplexity evalKind = iota
-	kindMultipleChoice
-)
-
-// dataset resolves --dataset: the built-in wikitext and piqa, mc:FILE for a
-// multiple-choice JSONL file, anything else a text file.
-func (o evalOptions) dataset() (evalKind, string) {
-	switch {
-	case o.Dataset == "wikitext":
-		return kindPerplexity, ""
-	case o.Dataset == "piqa":
-		return kindMultipleChoice, ""
-	case strings.HasPrefix(o.Dataset, "mc:"):
-		return kindMultipleChoice, strings.TrimPrefix(o.Dataset, "mc:")
-	}
-	return kindPerplexity, o.Dataset
 }
 
 func (o *evalOptions) validate() error {
 	if o.Dataset == "" {
 		return usagef("--dataset is empty: give wikitext, piqa, FILE or mc:FILE")
 	}
-	kind, file := o.dataset()
-	if kind == kindMultipleChoice && strings.HasPrefix(o.Dataset, "mc:") && file == "" {
+	mc := o.IsMultipleChoice()
+	if o.Dataset == "mc:" {
 		return usagef("--dataset mc:FILE needs a file name")
 	}
-	if err := validateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
+	if err := eval.ValidateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
 		return err
 	}
 	if o.Ctx < 0 || o.MaxWindows < 0 || o.Threads < 0 || o.Parallel < 0 {
@@ -93,7 +60,7 @@ func (o *evalOptions) validate() error {
 	case o.Split != "":
 		return usagef("--split applies to the built-in datasets (wikitext, piqa), not to files")
 	}
-	if kind == kindMultipleChoice {
+	if mc {
 		if o.KLBase != "" {
 			return usagef("--kl-base compares next-token distributions on a perplexity dataset, not on %s", o.Dataset)
 		}
@@ -185,17 +152,17 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 
 // evalReport is the ttq.eval/v1 document.
 type evalReport struct {
-	Schema          string        `json:"schema"`
-	TTQVersion      string        `json:"ttq_version"`
-	Task            string        `json:"task"`
-	Model           string        `json:"model"`
-	KLBase          string        `json:"kl_base,omitempty"`
-	Quantization    *methodResult `json:"quantization,omitempty"`
-	Dataset         string        `json:"dataset"`
-	Split           string        `json:"split,omitempty"`
-	TextSHA256      string        `json:"text_sha256"`
-	TokenizerSHA256 string        `json:"tokenizer_sha256"`
-	BOSPolicy       string        `json:"bos_policy"`
+	Schema          string              `json:"schema"`
+	TTQVersion      string              `json:"ttq_version"`
+	Task            string              `json:"task"`
+	Model           string              `json:"model"`
+	KLBase          string              `json:"kl_base,omitempty"`
+	Quantization    *quant.MethodResult `json:"quantization,omitempty"`
+	Dataset         string              `json:"dataset"`
+	Split           string              `json:"split,omitempty"`
+	TextSHA256      string              `json:"text_sha256"`
+	TokenizerSHA256 string              `json:"tokenizer_sha256"`
+	BOSPolicy       string              `json:"bos_policy"`
 	// BOS: whether the evaluated sequences start with BOS under the policy.
 	BOS bool `json:"bos"`
 	// CtxCapped: the protocol's default context was cut to the model's
@@ -222,7 +189,7 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		return err
 	}
 	defer lm.Model.Close()
-	tokSHA, err := tokenizerSHA256(opts.Model)
+	tokSHA, err := quant.TokenizerSHA256(opts.Model)
 	if err != nil {
 		return err
 	}
@@ -235,7 +202,6 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		return err
 	}
 	rep.Quantization = mres
-	scorer := eval.FromModel(lm.Model)
 	var ref eval.Scorer
 	if opts.KLBase != "" {
 		base, err := loadModel(opts.KLBase)
@@ -243,7 +209,7 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 			return fmt.Errorf("--kl-base: %w", err)
 		}
 		defer base.Model.Close()
-		baseSHA, err := tokenizerSHA256(opts.KLBase)
+		baseSHA, err := quant.TokenizerSHA256(opts.KLBase)
 		if err != nil {
 			return err
 		}
@@ -254,19 +220,7 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		rep.KLBase = base.Source
 	}
 
-	// Tiny models cannot keep several cores busy inside one forward pass,
-	// so they evaluate one window per thread instead.
-	threads := opts.Threads
-	if threads == 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	parallel := opts.Parallel
-	if parallel == 0 {
-		parallel = 1
-		if lm.Model.Config.HiddenSize <= 512 {
-			parallel = threads
-		}
-	}
+	threads, parallel := eval.SplitThreads(opts.Threads, opts.Parallel, lm.Model.Config)
 	if mres != nil && mres.TestTime {
 		// Test-time quantized layers hold the current request's
 		// calibration, so requests must not overlap.
@@ -276,92 +230,26 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 	defer kernels.SetThreads(opts.Threads)
 	rep.Threads = threads
 
-	policy := eval.BOSPolicy(opts.BOS)
-	kind, file := opts.dataset()
-	var runErr error
 	var bar *progress
-	runOpts := eval.Options{Workers: parallel}
-	progressTo := func(desc, metric string, total int) {
+	var desc string
+	task := opts.Task
+	task.Ref, task.Workers = ref, parallel
+	task.Started = func(d, metric string, total int) {
+		desc = d
 		bar = newProgress(io, total, desc, metric)
-		runOpts.Progress = func(done, total int, value float64) {
-			bar.update(done, value, desc)
-			if evalProgressHook != nil {
-				evalProgressHook(ctx, done)
-			}
+	}
+	task.Progress = func(done, total int, value float64) {
+		bar.update(done, value, desc)
+		if evalProgressHook != nil {
+			evalProgressHook(ctx, done)
 		}
 	}
-	switch kind {
-	case kindPerplexity:
-		rep.Task = "perplexity"
-		p := eval.Protocol(opts.Protocol)
-		var txt eval.Text
-		if file == "" {
-			txt, err = eval.WikiText(opts.Split, p)
-		} else if txt, err = eval.ReadTextFile(file, p); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("--dataset %s: not a built-in dataset (wikitext, piqa) and %w", file, err)
-		}
-		if err != nil {
-			return err
-		}
-		rep.Dataset = txt.Name
-		rep.TextSHA256 = txt.SHA256()
-		maxPos := lm.Model.Config.MaxPositions
-		ctxLen := opts.Ctx
-		if ctxLen == 0 {
-			ctxLen, rep.CtxCapped = eval.DefaultCtx(p, maxPos)
-		} else if maxPos > 0 && ctxLen > maxPos {
-			return usagef("--ctx %d exceeds the model's maximum of %d positions", ctxLen, maxPos)
-		}
-		t0 := time.Now()
-		toks, bos, err := eval.TokenizeText(lm.Tokenizer, txt.Text, p, policy)
-		if err != nil {
-			return err
-		}
-		rep.TokenizeSeconds = time.Since(t0).Seconds()
-		rep.BOS = bos >= 0 || (len(toks) > 0 && toks[0] == lm.Tokenizer.BOS())
-		w, err := eval.MakeWindows(toks, p, ctxLen, opts.MaxWindows, bos)
-		if err != nil {
-			return err
-		}
-		rep.Parallel = min(parallel, w.N)
-		// Each window is one prefill on its own cache, parallel at once.
-		flag := "--ctx"
-		if rep.Parallel > 1 {
-			flag = "--parallel or --ctx"
-		}
-		if err := checkMemory(int64(rep.Parallel)*lm.Model.Config.StateBytes(w.Ctx, w.Ctx), "the KV caches and activations of the windows", flag); err != nil {
-			return err
-		}
-		progressTo(fmt.Sprintf("%s ctx %d", p, ctxLen), "ppl", w.N)
-		rep.Perplexity, runErr = eval.Perplexity(ctx, scorer, w, ref, runOpts)
-	case kindMultipleChoice:
-		rep.Task = "multiple_choice"
-		var items []eval.MCItem
-		if file == "" {
-			items, err = eval.PIQA()
-			rep.Dataset = "piqa/valid"
-		} else {
-			items, err = eval.ReadMCFile(file)
-			rep.Dataset = file
-		}
-		if err != nil {
-			return err
-		}
-		if opts.MaxWindows > 0 && opts.MaxWindows < len(items) {
-			items = items[:opts.MaxWindows]
-		}
-		rep.TextSHA256 = itemsSHA256(items)
-		t0 := time.Now()
-		reqs, err := eval.EncodeMC(lm.Tokenizer, items, policy)
-		if err != nil {
-			return err
-		}
-		rep.TokenizeSeconds = time.Since(t0).Seconds()
-		rep.BOS = len(reqs) > 0 && len(reqs[0].Context) > 0 && reqs[0].Context[0] == lm.Tokenizer.BOS()
-		rep.Parallel = min(parallel, len(reqs))
-		progressTo(filepath.Base(rep.Dataset), "acc", len(reqs))
-		rep.MultipleChoice, runErr = eval.MultipleChoice(ctx, scorer, reqs, runOpts)
+	res, runErr := eval.RunTask(ctx, lm.Model, lm.Tokenizer, task)
+	if res == nil {
+		return runErr
 	}
+	rep.Task, rep.Dataset, rep.TextSHA256, rep.BOS, rep.CtxCapped = res.Task, res.Dataset, res.TextSHA256, res.BOS, res.CtxCapped
+	rep.Perplexity, rep.MultipleChoice, rep.Parallel, rep.TokenizeSeconds = res.Perplexity, res.MultipleChoice, res.Parallel, res.TokenizeSeconds
 	bar.finish()
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		return runErr
@@ -380,32 +268,6 @@ func runEval(ctx context.Context, io *streams, opts evalOptions) error {
 		return fmt.Errorf("interrupted; the result above covers %s: %w", rep.doneText(), runErr)
 	}
 	return nil
-}
-
-// tokenizerSHA256 hashes the model's tokenizer.json, the file that defines
-// the tokens: results on different tokenizations never compare.
-func tokenizerSHA256(dir string) (string, error) {
-	var b []byte
-	var err error
-	if dir == "" {
-		b, err = demo.ReadFile("tokenizer.json")
-	} else {
-		b, err = os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	}
-	if err != nil {
-		return "", err
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:]), nil
-}
-
-// itemsSHA256 hashes the evaluated items (context, choices, label) rather
-// than the file, so a relabelled or reformatted file is told apart only when
-// what is scored changes.
-func itemsSHA256(items []eval.MCItem) string {
-	b, _ := json.Marshal(items)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 func (r *evalReport) doneText() string {
@@ -484,16 +346,4 @@ func (r *evalReport) rows() [][]string {
 		rows = append(rows, []string{"status", "interrupted: partial result for " + r.doneText()})
 	}
 	return rows
-}
-
-// validateBOSAndProtocol checks the evaluation flags that eval and compare
-// share.
-func validateBOSAndProtocol(bos, protocol string) error {
-	if _, err := eval.ParseBOSPolicy(bos); err != nil {
-		return usagef("--bos %q: want auto, on or off", bos)
-	}
-	if _, err := eval.ParseProtocol(protocol); err != nil {
-		return usagef("--protocol %q: want gptq or llamacpp", protocol)
-	}
-	return nil
 }

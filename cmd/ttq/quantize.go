@@ -34,7 +34,7 @@ func (o quantizeOptions) validate() error {
 	if m.TestTime {
 		return usagef("--method %s quantizes each prompt at inference time and has no static checkpoint: use `ttq eval --method %s` or `ttq generate --method %s`", m.Name, m.Name, m.Name)
 	}
-	_, _, err = o.Method.quantOptions()
+	_, _, err = o.Method.Resolve()
 	return err
 }
 
@@ -42,7 +42,7 @@ type quantizeReport struct {
 	Schema string `json:"schema"`
 	Model  string `json:"model"`
 	Out    string `json:"out"`
-	*methodResult
+	*quant.MethodResult
 }
 
 func newQuantizeCmd(io *streams) *cobra.Command {
@@ -139,7 +139,7 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	}
 	defer lm.Model.Close()
 	var resume *layerResume
-	opts.Method.layerCheckpoint = func(res *methodResult) (*quant.Checkpointer, error) {
+	opts.Method.LayerCheckpoint = func(res *quant.MethodResult) (*quant.Checkpointer, error) {
 		fp, err := resumeFingerprint(opts.Model, lm, res)
 		if err != nil {
 			return nil, err
@@ -156,7 +156,7 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	// The checkpoint appears whole or not at all; a stale index would
 	// shadow the new single-file checkpoint.
 	err = writeOutputDir(opts.Out, []string{safetensors.IndexFileName}, func(dir string) error {
-		if err := quant.Save(dir, lm.Model, res.metadata(lm.Source)); err != nil {
+		if err := quant.Save(dir, lm.Model, res.Metadata(lm.Source, version)); err != nil {
 			return err
 		}
 		for _, name := range keys(files) {
@@ -174,7 +174,7 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 			return err
 		}
 	}
-	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: lm.Source, Out: opts.Out, methodResult: res}
+	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: lm.Source, Out: opts.Out, MethodResult: res}
 	if opts.JSON {
 		return writeJSON(io.Out, rep)
 	}

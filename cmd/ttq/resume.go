@@ -36,7 +36,7 @@ type resumeState struct {
 }
 
 // resumeFingerprint is resumeState.Fingerprint for this run.
-func resumeFingerprint(modelDir string, lm *loadedModel, res *methodResult) (string, error) {
+func resumeFingerprint(modelDir string, lm *loadedModel, res *quant.MethodResult) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "source %q\n", lm.Source)
 	if modelDir != "" {

@@ -1,0 +1,83 @@
+package quant
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+)
+
+// LoadedModel is a model with its tokenizer and where it came from.
+type LoadedModel struct {
+	Model     *model.Model
+	Tokenizer *tokenizer.Tokenizer
+	// Source names the model in reports: the directory, or demo.Name.
+	Source string
+}
+
+// Close releases the model's weights.
+func (lm *LoadedModel) Close() { lm.Model.Close() }
+
+// LoadModel opens any model ttq runs: a Hugging Face model directory
+// (full precision), one written by Save (with its packed layers), or the
+// built-in demo model when dir is empty. The tokenizer must fit the
+// embedding, so that no token id can index past it.
+func LoadModel(dir string) (*LoadedModel, error) {
+	if dir == "" {
+		m, tok, err := demo.Load()
+		if err != nil {
+			return nil, err
+		}
+		return &LoadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
+	}
+	if gguf.IsGGUF(dir) {
+		return nil, fmt.Errorf("%s is a GGUF file, which ttq can inspect (ttq inspect %s) but not load; give a Hugging Face model directory", dir, dir)
+	}
+	var m *model.Model
+	var err error
+	if IsCheckpoint(dir) {
+		m, _, err = Load(dir)
+	} else {
+		m, err = model.Load(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tokPath := filepath.Join(dir, "tokenizer.json")
+	if _, err := os.Stat(tokPath); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: no tokenizer.json (convert one with `ttq import --tokenizer FILE -o %s`)", dir, dir)
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := tok.CheckEmbedding(m.Config.VocabSize); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", tokPath, err)
+	}
+	return &LoadedModel{Model: m, Tokenizer: tok, Source: dir}, nil
+}
+
+// TokenizerSHA256 hashes the tokenizer.json of the model LoadModel(dir)
+// opens ("" = the demo).
+func TokenizerSHA256(dir string) (string, error) {
+	if dir == "" {
+		return demo.TokenizerSHA256()
+	}
+	return model.TokenizerSHA256(dir)
+}
+
+// CheckpointSHA256 hashes the weights of the model LoadModel(dir) opens
+// ("" = the demo).
+func CheckpointSHA256(dir string) (string, error) {
+	if dir == "" {
+		return demo.CheckpointSHA256()
+	}
+	return model.CheckpointSHA256(dir)
+}
