@@ -12,7 +12,6 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/hub"
-	"github.com/ttqproject/ttq/pkg/quant"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
 
@@ -153,7 +152,7 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 		return err
 	}
 	defer lm.Model.Close()
-	if opts.Format == "awq" && (opts.Model == "" || !quant.IsCheckpoint(opts.Model)) {
+	if opts.Format == "awq" && (opts.Model == "" || !lm.Quantized()) {
 		return usagef("--format awq exports a ttq quantized checkpoint: make one with `ttq quantize --method rtn|awq|gptq --bits 4 --group 128 --scale-type f16 --model DIR -o QDIR`, then `ttq export QDIR --format awq -o OUT`")
 	}
 	if err := ctx.Err(); err != nil {
@@ -172,12 +171,7 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 	res := exportResult{Schema: "ttq.export/v1", Format: opts.Format, Model: lm.Source, Output: opts.Out}
 	switch opts.Format {
 	case "gguf":
-		tj, err := read("tokenizer.json")
-		if err != nil {
-			return fmt.Errorf("GGUF needs the tokenizer: %w", err)
-		}
-		tc, _ := read("tokenizer_config.json") // optional
-		v, err := export.VocabFromTokenizerJSON(tj, tc, lm.Model.Config.VocabSize)
+		v, err := export.VocabFromTokenizer(lm.Tokenizer, lm.Model.Config.VocabSize)
 		if err != nil {
 			return err
 		}

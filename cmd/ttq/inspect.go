@@ -7,9 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/model"
-	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/gguf"
-	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 )
 
@@ -74,11 +72,7 @@ func runInspect(io *streams, opts inspectOptions) error {
 		return err
 	}
 	defer lm.Model.Close()
-	ckpt, err := openCheckpointOf(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer ckpt.Close()
+	ckpt := lm.Checkpoint
 	res := inspectResult{
 		Schema:    "ttq.inspect/v1",
 		Model:     lm.Source,
@@ -143,23 +137,6 @@ func tokenLabel(s string, id int) string {
 		return "none"
 	}
 	return fmt.Sprintf("%q (%d)", s, id)
-}
-
-// openCheckpointOf opens the checkpoint again for its file-level facts; for
-// the demo model it reads the embedded bundle.
-func openCheckpointOf(dir string) (*safetensors.Checkpoint, error) {
-	if dir != "" {
-		return safetensors.OpenCheckpoint(dir)
-	}
-	b, err := demo.ReadFile("model.safetensors")
-	if err != nil {
-		return nil, err
-	}
-	f, err := safetensors.FromBytes(demo.Name+"/model.safetensors", b)
-	if err != nil {
-		return nil, err
-	}
-	return safetensors.CheckpointFromFiles(f)
 }
 
 // tensorLess orders tensor names with layer numbers numerically.

@@ -8,6 +8,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/gguf"
+	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 )
 
@@ -17,6 +18,15 @@ type LoadedModel struct {
 	Tokenizer *tokenizer.Tokenizer
 	// Source names the model in reports: the directory, or demo.Name.
 	Source string
+	// Checkpoint is the opened checkpoint the weights are read from,
+	// owned by Model (valid until Close), for describing its files.
+	Checkpoint *safetensors.Checkpoint
+}
+
+// Quantized reports whether the model was read from a checkpoint Save
+// wrote (with packed layers).
+func (lm *LoadedModel) Quantized() bool {
+	return lm.Checkpoint != nil && lm.Checkpoint.Metadata()[MetaFormat] == CheckpointFormat
 }
 
 // Close releases the model's weights.
@@ -28,22 +38,16 @@ func (lm *LoadedModel) Close() { lm.Model.Close() }
 // embedding, so that no token id can index past it.
 func LoadModel(dir string) (*LoadedModel, error) {
 	if dir == "" {
-		m, tok, err := demo.Load()
+		m, tok, ck, err := demo.LoadCheckpoint()
 		if err != nil {
 			return nil, err
 		}
-		return &LoadedModel{Model: m, Tokenizer: tok, Source: demo.Name}, nil
+		return &LoadedModel{Model: m, Tokenizer: tok, Source: demo.Name, Checkpoint: ck}, nil
 	}
 	if gguf.IsGGUF(dir) {
 		return nil, fmt.Errorf("%s is a GGUF file, which ttq can inspect (ttq inspect %s) but not load; give a Hugging Face model directory", dir, dir)
 	}
-	var m *model.Model
-	var err error
-	if IsCheckpoint(dir) {
-		m, _, err = Load(dir)
-	} else {
-		m, err = model.Load(dir)
-	}
+	m, ck, err := openWeights(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +65,31 @@ func LoadModel(dir string) (*LoadedModel, error) {
 		m.Close()
 		return nil, fmt.Errorf("%s: %w", tokPath, err)
 	}
-	return &LoadedModel{Model: m, Tokenizer: tok, Source: dir}, nil
+	return &LoadedModel{Model: m, Tokenizer: tok, Source: dir, Checkpoint: ck}, nil
+}
+
+// openWeights opens dir's checkpoint once and builds the model from it:
+// with its packed layers when Save wrote it, else at full precision.
+func openWeights(dir string) (*model.Model, *safetensors.Checkpoint, error) {
+	var ck *safetensors.Checkpoint
+	cfg, err := model.LoadConfig(dir)
+	if err == nil {
+		ck, err = safetensors.OpenCheckpoint(dir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var m *model.Model
+	if ck.Metadata()[MetaFormat] == CheckpointFormat {
+		m, _, err = FromCheckpoint(cfg, ck)
+	} else {
+		m, err = model.New(cfg, ck, ck)
+	}
+	if err != nil {
+		ck.Close()
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return m, ck, nil
 }
 
 // TokenizerSHA256 hashes the tokenizer.json of the model LoadModel(dir)
