@@ -12,6 +12,7 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/hub"
+	"github.com/ttqproject/ttq/pkg/quant"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
 
@@ -197,7 +198,7 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 			return err
 		}
 		files := map[string][]byte{}
-		for _, name := range tokenizerFiles {
+		for _, name := range quant.TokenizerFiles {
 			if b, err := read(name); err == nil {
 				files[name] = b
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/model/transform"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 // plantCheckpoint writes a planted-outlier copy of the checkpoint in src
@@ -81,7 +82,7 @@ func plantCheckpoint(src, out, spec string, seed uint64, copyTokenizer bool) (tr
 		return p, err
 	}
 	if copyTokenizer {
-		for _, name := range tokenizerFiles {
+		for _, name := range quant.TokenizerFiles {
 			if b, err := read(name); err == nil {
 				if err := writeFileAtomic(filepath.Join(out, name), b); err != nil {
 					return p, err

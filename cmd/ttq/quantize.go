@@ -3,13 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
@@ -97,37 +97,18 @@ quarter of the time; the README gives the time per layer).`,
 	return cmd
 }
 
-// tokenizerFiles are copied beside the quantized weights when present.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"}
-
 func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	if abs, err := filepath.Abs(opts.Out); err == nil && opts.Model != "" {
 		if src, err := filepath.Abs(opts.Model); err == nil && src == abs {
 			return usagef("the output directory is the model directory; choose another -o")
 		}
 	}
-	files := map[string][]byte{}
-	read := func(name string) error {
-		var b []byte
-		var err error
-		if opts.Model == "" {
-			b, err = demo.ReadFile(name)
-		} else {
-			b, err = os.ReadFile(filepath.Join(opts.Model, name))
-		}
-		if err == nil {
-			files[name] = b
-		}
-		return err
-	}
-	if err := read("config.json"); err != nil {
+	files, err := quant.ModelFiles(opts.Model)
+	if err != nil {
 		return fmt.Errorf("model config: %w", err)
 	}
-	for _, name := range tokenizerFiles {
-		_ = read(name) // optional
-	}
 	if !opts.Force {
-		for _, name := range append([]string{safetensors.SingleFileName, safetensors.IndexFileName}, keys(files)...) {
+		for _, name := range append([]string{safetensors.SingleFileName, safetensors.IndexFileName}, slices.Sorted(maps.Keys(files))...) {
 			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
 				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
 			}
@@ -153,20 +134,7 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	if err != nil {
 		return err
 	}
-	// The checkpoint appears whole or not at all; a stale index would
-	// shadow the new single-file checkpoint.
-	err = writeOutputDir(opts.Out, []string{safetensors.IndexFileName}, func(dir string) error {
-		if err := quant.Save(dir, lm.Model, res.Metadata(lm.Source, version)); err != nil {
-			return err
-		}
-		for _, name := range keys(files) {
-			if err := writeFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := quant.SaveModel(opts.Out, lm.Model, res.Metadata(lm.Source, version), files); err != nil {
 		return err
 	}
 	if resume != nil {
@@ -185,14 +153,4 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	fmt.Fprintf(io.ErrOut, "ttq: %s %s (%.3f bits/weight)%s in %.1fs; wrote %s\n",
 		res.Method, res.Format, res.EffectiveBits, calib, res.Seconds, opts.Out)
 	return nil
-}
-
-// keys returns the map's keys sorted.
-func keys(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

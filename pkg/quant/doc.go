@@ -15,4 +15,11 @@
 // Static methods run block by block over cached hidden states (one decoder
 // layer's activations in memory at a time) and leave QLinear layers in the
 // model; Save writes them as a safetensors checkpoint that Load reads back.
+//
+// The whole job from Go: LoadModel opens any model (a directory, a ttq
+// checkpoint, or "" for the demo) with its tokenizer; MethodOptions names
+// every knob of every method as the command line does (DefaultMethodOptions,
+// Knobs, SetKnob) and ApplyMethod quantizes the loaded model in place,
+// reading the calibration text (CalibrationText) for awq and gptq;
+// SaveModel writes the result as a model directory LoadModel opens again.
 package quant
