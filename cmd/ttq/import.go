@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/internal/atomicfile"
@@ -15,6 +13,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
 	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 	"github.com/ttqproject/ttq/pkg/model/transform"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 type importOptions struct {
@@ -111,7 +110,7 @@ func runImport(io *streams, opts importOptions) (err error) {
 	if opts.Tokenizer != "" {
 		// Convert first: a bad tokenizer should fail before any file is written.
 		var err error
-		tokFiles, tokKind, err = convertTokenizer(opts.Tokenizer, opts.Merges)
+		tokFiles, tokKind, err = tokenizer.ConvertFile(opts.Tokenizer, opts.Merges)
 		if err != nil {
 			return err
 		}
@@ -152,7 +151,11 @@ func runImport(io *streams, opts importOptions) (err error) {
 		if opts.Llama2c != "" {
 			src = opts.Out
 		}
-		p, err := plantCheckpoint(src, opts.Out, opts.PlantOutliers, opts.PlantSeed, opts.Tokenizer == "")
+		var extra []string
+		if opts.Tokenizer == "" {
+			extra = quant.TokenizerFiles
+		}
+		p, err := transform.PlantCheckpoint(src, opts.Out, opts.PlantOutliers, opts.PlantSeed, extra)
 		if err != nil {
 			return err
 		}
@@ -160,65 +163,6 @@ func runImport(io *streams, opts importOptions) (err error) {
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: wrote %s\n", opts.Out)
 	return nil
-}
-
-// convertTokenizer recognizes a tokenizer file by its content and converts it.
-func convertTokenizer(path, merges string) (tokenizer.Files, string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return tokenizer.Files{}, "", err
-	}
-	base := strings.ToLower(filepath.Base(path))
-	var files tokenizer.Files
-	var kind string
-	switch {
-	case strings.HasSuffix(base, ".json"):
-		if merges == "" {
-			merges = filepath.Join(filepath.Dir(path), "merges.txt")
-		}
-		m, err := os.ReadFile(merges)
-		if err != nil {
-			return files, "", fmt.Errorf("GPT-2 vocabulary %s needs its merges file: %w", path, err)
-		}
-		kind = "GPT-2"
-		files, err = tokenizer.ConvertGPT2(data, m)
-		if err != nil {
-			return files, "", fmt.Errorf("%s: %w", path, err)
-		}
-	case looksLikeTiktoken(data):
-		kind = "tiktoken (Llama-3)"
-		files, err = tokenizer.ConvertTiktoken(data, tokenizer.Llama3TiktokenOptions())
-	case strings.HasSuffix(base, ".bin"):
-		kind = "llama2.c"
-		files, err = tokenizer.ConvertLlama2cBin(data)
-	default:
-		kind = "SentencePiece"
-		files, err = tokenizer.ConvertSentencePiece(data)
-	}
-	if err != nil {
-		return files, "", fmt.Errorf("%s (read as %s): %w", path, kind, err)
-	}
-	return files, kind, nil
-}
-
-// looksLikeTiktoken reports whether data starts with "base64 rank" lines.
-func looksLikeTiktoken(data []byte) bool {
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	tok, rank, ok := bytes.Cut(line, []byte(" "))
-	if !ok || len(tok) == 0 || len(rank) == 0 {
-		return false
-	}
-	for _, c := range tok {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return false
-		}
-	}
-	for _, c := range rank {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // writeFileAtomic writes a command's small output files (configs,

@@ -51,19 +51,29 @@ func addMethodFlags(fs *pflag.FlagSet, o *methodOptions, methodHelp string) {
 // applyMethod quantizes lm's model in place (quant.ApplyMethod), drawing
 // one step per decoder layer on a terminal's stderr.
 func applyMethod(ctx context.Context, io *streams, lm *loadedModel, o methodOptions) (*quant.MethodResult, error) {
+	progress, done := blockProgress(io, o.Method)
+	res, err := quant.ApplyMethod(ctx, lm, o, progress)
+	done()
+	return res, err
+}
+
+// blockProgress is a quant.Progress drawing the bar of newBlockBar once
+// the first layer is done, and the function that clears it.
+func blockProgress(io *streams, method string) (quant.Progress, func()) {
 	var bar *progressbar.ProgressBar
-	res, err := quant.ApplyMethod(ctx, lm, o, func(done, total int) {
+	progress := func(done, total int) {
 		if bar == nil {
-			bar = newBlockBar(io, total, o.Method)
+			bar = newBlockBar(io, total, method)
 		}
 		if bar != nil {
 			_ = bar.Set(done)
 		}
-	})
-	if bar != nil {
-		_ = bar.Clear()
 	}
-	return res, err
+	return progress, func() {
+		if bar != nil {
+			_ = bar.Clear()
+		}
+	}
 }
 
 // newBlockBar draws one step per decoder layer with an ETA, on stderr and

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"maps"
-	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
 
@@ -23,20 +19,12 @@ type quantizeOptions struct {
 	Method methodOptions
 }
 
-func (o quantizeOptions) validate() error {
-	if o.Out == "" {
-		return usagef("give the output directory with -o")
-	}
-	m, err := quant.Lookup(o.Method.Method)
-	if err != nil {
-		return usageError{err}
-	}
-	if m.TestTime {
-		return usagef("--method %s quantizes each prompt at inference time and has no static checkpoint: use `ttq eval --method %s` or `ttq generate --method %s`", m.Name, m.Name, m.Name)
-	}
-	_, _, err = o.Method.Resolve()
-	return err
-}
+// resumeDirName holds an interrupted awq/gptq run's finished layers.
+const resumeDirName = quant.ResumeDirName
+
+// layerSavedHook, when set (by tests), runs after each layer's resume
+// state is saved: the place where an interruption must lose nothing.
+var layerSavedHook func(layer int)
 
 type quantizeReport struct {
 	Schema string `json:"schema"`
@@ -80,9 +68,6 @@ quarter of the time; the README gives the time per layer).`,
 				return err
 			}
 			opts.Model = dir
-			if err := opts.validate(); err != nil {
-				return err
-			}
 			return runQuantize(cmd.Context(), io, opts)
 		},
 	}
@@ -98,51 +83,25 @@ quarter of the time; the README gives the time per layer).`,
 }
 
 func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
-	if abs, err := filepath.Abs(opts.Out); err == nil && opts.Model != "" {
-		if src, err := filepath.Abs(opts.Model); err == nil && src == abs {
-			return usagef("the output directory is the model directory; choose another -o")
-		}
-	}
-	files, err := quant.ModelFiles(opts.Model)
-	if err != nil {
-		return fmt.Errorf("model config: %w", err)
-	}
-	if !opts.Force {
-		for _, name := range append([]string{safetensors.SingleFileName, safetensors.IndexFileName}, slices.Sorted(maps.Keys(files))...) {
-			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
-				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
+	progress, done := blockProgress(io, opts.Method.Method)
+	res, err := quant.QuantizeModel(ctx, quant.QuantizeOptions{
+		Model: opts.Model, Out: opts.Out, Method: opts.Method, Force: opts.Force, Resume: opts.Resume,
+		Version: version, Progress: progress,
+		LayerSaved: func(l int) {
+			if layerSavedHook != nil {
+				layerSavedHook(l)
 			}
-		}
-	}
-	lm, err := loadModel(opts.Model)
+		},
+	})
+	done()
 	if err != nil {
 		return err
 	}
-	defer lm.Model.Close()
-	var resume *layerResume
-	opts.Method.LayerCheckpoint = func(res *quant.MethodResult) (*quant.Checkpointer, error) {
-		fp, err := resumeFingerprint(opts.Model, lm, res)
-		if err != nil {
-			return nil, err
-		}
-		if resume, err = openLayerResume(opts.Out, opts.Resume, opts.Force, fp, len(lm.Model.Layers)); err != nil {
-			return nil, err
-		}
-		return resume.checkpointer(), nil
+	source := opts.Model
+	if source == "" {
+		source = demo.Name
 	}
-	res, err := applyMethod(ctx, io, lm, opts.Method)
-	if err != nil {
-		return err
-	}
-	if err := quant.SaveModel(opts.Out, lm.Model, res.Metadata(lm.Source, version), files); err != nil {
-		return err
-	}
-	if resume != nil {
-		if err := resume.remove(); err != nil {
-			return err
-		}
-	}
-	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: lm.Source, Out: opts.Out, MethodResult: res}
+	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: source, Out: opts.Out, MethodResult: res}
 	if opts.JSON {
 		return writeJSON(io.Out, rep)
 	}

@@ -1,25 +1,26 @@
-package main
+package transform
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
-	"github.com/ttqproject/ttq/pkg/model/transform"
-	"github.com/ttqproject/ttq/pkg/quant"
 )
 
-// plantCheckpoint writes a planted-outlier copy of the checkpoint in src
-// ("" = the demo) to out/model.safetensors (src may be out), recording the
-// transform in the metadata; config.json, and the tokenizer files when
-// copyTokenizer, come along when src is another directory.
-func plantCheckpoint(src, out, spec string, seed uint64, copyTokenizer bool) (transform.Plant, error) {
-	s, err := transform.ParseSpec(spec)
+// PlantCheckpoint writes a planted-outlier copy (spec as ParseSpec reads
+// it, channels chosen by seed) of the checkpoint in src ("" = the demo) to
+// out/model.safetensors (src may be out), recording the transform in the
+// metadata; config.json, and those of extraFiles src has (its tokenizer
+// files, say), come along when src is another directory.
+func PlantCheckpoint(src, out, spec string, seed uint64, extraFiles []string) (Plant, error) {
+	s, err := ParseSpec(spec)
 	if err != nil {
-		return transform.Plant{}, usagef("--plant-outliers: %v", err)
+		return Plant{}, model.OptionErrorf("--plant-outliers: %v", err)
 	}
 	s.Seed = seed
 	read := func(name string) ([]byte, error) {
@@ -30,15 +31,15 @@ func plantCheckpoint(src, out, spec string, seed uint64, copyTokenizer bool) (tr
 	}
 	cfgBytes, err := read("config.json")
 	if err != nil {
-		return transform.Plant{}, err
+		return Plant{}, err
 	}
 	cfg, err := model.ParseConfig(cfgBytes)
 	if err != nil {
-		return transform.Plant{}, err
+		return Plant{}, err
 	}
-	p, err := transform.NewPlant(s, cfg.HiddenSize)
+	p, err := NewPlant(s, cfg.HiddenSize)
 	if err != nil {
-		return p, usagef("--plant-outliers: %v", err)
+		return p, model.OptionErrorf("--plant-outliers: %v", err)
 	}
 	var ck *safetensors.Checkpoint
 	if src == "" {
@@ -78,17 +79,25 @@ func plantCheckpoint(src, out, spec string, seed uint64, copyTokenizer bool) (tr
 	if err := os.Remove(filepath.Join(out, safetensors.IndexFileName)); err != nil && !os.IsNotExist(err) {
 		return p, err
 	}
-	if err := writeFileAtomic(filepath.Join(out, "config.json"), cfgBytes); err != nil {
+	if err := writeNonEmpty(filepath.Join(out, "config.json"), cfgBytes); err != nil {
 		return p, err
 	}
-	if copyTokenizer {
-		for _, name := range quant.TokenizerFiles {
-			if b, err := read(name); err == nil {
-				if err := writeFileAtomic(filepath.Join(out, name), b); err != nil {
-					return p, err
-				}
+	for _, name := range extraFiles {
+		if b, err := read(name); err == nil {
+			if err := writeNonEmpty(filepath.Join(out, name), b); err != nil {
+				return p, err
 			}
 		}
 	}
 	return p, nil
+}
+
+// writeNonEmpty writes a small output file atomically, refusing an empty
+// one (a source file that vanished mid-read must not become a valid-looking
+// empty copy).
+func writeNonEmpty(path string, data []byte) error {
+	if len(data) == 0 {
+		return errors.New("internal: empty file for " + path)
+	}
+	return atomicfile.WriteFile(path, data)
 }
