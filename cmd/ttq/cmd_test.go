@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/quant"
 
 	"github.com/ttqproject/ttq/internal/shareddata"
 	"github.com/ttqproject/ttq/pkg/model/demo"
@@ -137,7 +138,7 @@ func TestInspectDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var r inspectResult
+	var r quant.Description
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
