@@ -40,7 +40,7 @@ func TestExportGGUFDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res exportResult
+	var res export.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v: %s", err, stdout)
 	}
@@ -199,7 +199,7 @@ func TestInspectGGUF(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export: exit %d: %s", code, errOut)
 	}
-	var ex exportResult
+	var ex export.Result
 	if err := json.Unmarshal([]byte(out), &ex); err != nil {
 		t.Fatal(err)
 	}
