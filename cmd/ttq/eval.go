@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/eval"
-	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
@@ -150,127 +147,54 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 	return cmd
 }
 
-// evalReport is the ttq.eval/v1 document.
-type evalReport struct {
-	Schema          string              `json:"schema"`
-	TTQVersion      string              `json:"ttq_version"`
-	Task            string              `json:"task"`
-	Model           string              `json:"model"`
-	KLBase          string              `json:"kl_base,omitempty"`
-	Quantization    *quant.MethodResult `json:"quantization,omitempty"`
-	Dataset         string              `json:"dataset"`
-	Split           string              `json:"split,omitempty"`
-	TextSHA256      string              `json:"text_sha256"`
-	TokenizerSHA256 string              `json:"tokenizer_sha256"`
-	BOSPolicy       string              `json:"bos_policy"`
-	// BOS: whether the evaluated sequences start with BOS under the policy.
-	BOS bool `json:"bos"`
-	// CtxCapped: the protocol's default context was cut to the model's
-	// maximum positions.
-	CtxCapped       bool                   `json:"ctx_capped,omitempty"`
-	Perplexity      *eval.PerplexityResult `json:"perplexity,omitempty"`
-	MultipleChoice  *eval.MCResult         `json:"multiple_choice,omitempty"`
-	Threads         int                    `json:"threads"`
-	Parallel        int                    `json:"parallel"`
-	TokenizeSeconds float64                `json:"tokenize_seconds"`
-	WallSeconds     float64                `json:"wall_seconds"`
-	Interrupted     bool                   `json:"interrupted"`
-	CPUFeatures     map[string]bool        `json:"cpu_features"`
-}
-
 // evalProgressHook, when set by tests, is called after each finished window
 // or item with the run's context.
 var evalProgressHook func(ctx context.Context, done int)
 
 func runEval(ctx context.Context, io *streams, opts evalOptions) error {
-	start := time.Now()
-	lm, err := loadModel(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer lm.Model.Close()
-	tokSHA, err := quant.TokenizerSHA256(opts.Model)
-	if err != nil {
-		return err
-	}
-	rep := &evalReport{
-		Schema: "ttq.eval/v1", TTQVersion: version, Model: lm.Source, Dataset: opts.Dataset, Split: opts.Split,
-		TokenizerSHA256: tokSHA, BOSPolicy: opts.BOS, CPUFeatures: currentVersion().CPUFeatures,
-	}
-	mres, err := applyMethod(ctx, io, lm, opts.Method)
-	if err != nil {
-		return err
-	}
-	rep.Quantization = mres
-	var ref eval.Scorer
-	if opts.KLBase != "" {
-		base, err := loadModel(opts.KLBase)
-		if err != nil {
-			return fmt.Errorf("--kl-base: %w", err)
-		}
-		defer base.Model.Close()
-		baseSHA, err := quant.TokenizerSHA256(opts.KLBase)
-		if err != nil {
-			return err
-		}
-		if baseSHA != tokSHA || base.Model.Config.VocabSize != lm.Model.Config.VocabSize {
-			return fmt.Errorf("--kl-base %s: its tokenizer or vocabulary differs from the model's; KL divergence needs the same tokens", opts.KLBase)
-		}
-		ref = eval.FromModel(base.Model)
-		rep.KLBase = base.Source
-	}
-
-	threads, parallel := eval.SplitThreads(opts.Threads, opts.Parallel, lm.Model.Config)
-	if mres != nil && mres.TestTime {
-		// Test-time quantized layers hold the current request's
-		// calibration, so requests must not overlap.
-		parallel = 1
-	}
-	kernels.SetThreads(max(1, threads/parallel))
-	defer kernels.SetThreads(opts.Threads)
-	rep.Threads = threads
-
 	var bar *progress
 	var desc string
-	task := opts.Task
-	task.Ref, task.Workers = ref, parallel
-	task.Started = func(d, metric string, total int) {
+	progress, methodDone := blockProgress(io, opts.Method.Method)
+	o := quant.EvalOptions{Model: opts.Model, KLBase: opts.KLBase, Task: opts.Task, Method: opts.Method,
+		MethodProgress: func(done, total int) {
+			progress(done, total)
+			if done == total {
+				methodDone()
+			}
+		},
+		Threads: opts.Threads, Parallel: opts.Parallel, Version: version, CPUFeatures: currentVersion().CPUFeatures}
+	o.Task.Started = func(d, metric string, total int) {
 		desc = d
 		bar = newProgress(io, total, desc, metric)
 	}
-	task.Progress = func(done, total int, value float64) {
+	o.Task.Progress = func(done, total int, value float64) {
 		bar.update(done, value, desc)
 		if evalProgressHook != nil {
 			evalProgressHook(ctx, done)
 		}
 	}
-	res, runErr := eval.RunTask(ctx, lm.Model, lm.Tokenizer, task)
-	if res == nil {
-		return runErr
-	}
-	rep.Task, rep.Dataset, rep.TextSHA256, rep.BOS, rep.CtxCapped = res.Task, res.Dataset, res.TextSHA256, res.BOS, res.CtxCapped
-	rep.Perplexity, rep.MultipleChoice, rep.Parallel, rep.TokenizeSeconds = res.Perplexity, res.MultipleChoice, res.Parallel, res.TokenizeSeconds
+	rep, runErr := quant.Evaluate(ctx, o)
+	methodDone()
 	bar.finish()
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	if rep == nil {
 		return runErr
 	}
-	rep.Interrupted = runErr != nil
-	rep.WallSeconds = time.Since(start).Seconds()
+	var err error
 	if opts.JSON {
 		err = writeJSON(io.Out, rep)
 	} else {
-		err = renderTable(io.Out, []string{"metric", "value"}, rep.rows())
+		err = renderTable(io.Out, []string{"metric", "value"}, evalRows(rep))
 	}
 	if err != nil {
 		return err
 	}
 	if rep.Interrupted {
-		return fmt.Errorf("interrupted; the result above covers %s: %w", rep.doneText(), runErr)
+		return fmt.Errorf("interrupted; the result above covers %s: %w", doneText(rep), runErr)
 	}
 	return nil
 }
 
-func (r *evalReport) doneText() string {
+func doneText(r *quant.EvalReport) string {
 	if p := r.Perplexity; p != nil {
 		return fmt.Sprintf("%d of %d windows", p.Windows, p.WindowsPlanned)
 	}
@@ -294,7 +218,7 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func (r *evalReport) rows() [][]string {
+func evalRows(r *quant.EvalReport) [][]string {
 	rows := [][]string{{"model", r.Model}}
 	if q := r.Quantization; q != nil {
 		rows = append(rows, []string{"quantization", fmt.Sprintf("%s %s (%.3f bits/weight, ragged %s)", q.Method, q.Format, q.EffectiveBits, q.Ragged)})
@@ -343,7 +267,7 @@ func (r *evalReport) rows() [][]string {
 		[]string{"tokenizer sha256", r.TokenizerSHA256},
 	)
 	if r.Interrupted {
-		rows = append(rows, []string{"status", "interrupted: partial result for " + r.doneText()})
+		rows = append(rows, []string{"status", "interrupted: partial result for " + doneText(r)})
 	}
 	return rows
 }

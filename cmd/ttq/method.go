@@ -58,7 +58,8 @@ func applyMethod(ctx context.Context, io *streams, lm *loadedModel, o methodOpti
 }
 
 // blockProgress is a quant.Progress drawing the bar of newBlockBar once
-// the first layer is done, and the function that clears it.
+// the first layer is done, and the function that clears it (again and
+// again if need be).
 func blockProgress(io *streams, method string) (quant.Progress, func()) {
 	var bar *progressbar.ProgressBar
 	progress := func(done, total int) {
@@ -72,6 +73,7 @@ func blockProgress(io *streams, method string) (quant.Progress, func()) {
 	return progress, func() {
 		if bar != nil {
 			_ = bar.Clear()
+			bar = nil
 		}
 	}
 }
