@@ -26,38 +26,13 @@ type evalOptions struct {
 }
 
 func (o *evalOptions) validate() error {
-	if o.Dataset == "" {
-		return usagef("--dataset is empty: give wikitext, piqa, FILE or mc:FILE")
-	}
-	mc := o.IsMultipleChoice()
-	if o.Dataset == "mc:" {
-		return usagef("--dataset mc:FILE needs a file name")
-	}
-	if err := eval.ValidateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
-		return err
-	}
 	if o.Ctx < 0 || o.MaxWindows < 0 || o.Threads < 0 || o.Parallel < 0 {
 		return usagef("--ctx, --max-windows, --threads and --parallel must not be negative")
 	}
-	switch {
-	case o.Dataset == "wikitext":
-		if o.Split == "" {
-			o.Split = "test"
-		}
-		if o.Split != "test" && o.Split != "valid" {
-			return usagef("--split %q: WikiText-2 has test and valid (train is not shipped)", o.Split)
-		}
-	case o.Dataset == "piqa":
-		if o.Split == "" {
-			o.Split = "valid"
-		}
-		if o.Split != "valid" {
-			return usagef("--split %q: PIQA is evaluated on its validation split (the test labels are not public)", o.Split)
-		}
-	case o.Split != "":
-		return usagef("--split applies to the built-in datasets (wikitext, piqa), not to files")
+	if err := o.Task.Validate(); err != nil {
+		return err
 	}
-	if mc {
+	if o.IsMultipleChoice() {
 		if o.KLBase != "" {
 			return usagef("--kl-base compares next-token distributions on a perplexity dataset, not on %s", o.Dataset)
 		}

@@ -43,6 +43,44 @@ type Task struct {
 	Progress func(done, total int, value float64)
 }
 
+// Validate checks the dataset, split, BOS policy and protocol, choosing
+// the built-in datasets' default split; bad values are
+// *model.OptionError.
+func (t *Task) Validate() error {
+	bad := model.OptionErrorf
+	if t.Dataset == "" {
+		return bad("--dataset is empty: give wikitext, piqa, FILE or mc:FILE")
+	}
+	if t.Dataset == "mc:" {
+		return bad("--dataset mc:FILE needs a file name")
+	}
+	if err := ValidateBOSAndProtocol(t.BOS, t.Protocol); err != nil {
+		return err
+	}
+	if t.Ctx < 0 || t.MaxWindows < 0 || t.Workers < 0 {
+		return bad("--ctx, --max-windows and --parallel must not be negative")
+	}
+	switch {
+	case t.Dataset == "wikitext":
+		if t.Split == "" {
+			t.Split = "test"
+		}
+		if t.Split != "test" && t.Split != "valid" {
+			return bad("--split %q: WikiText-2 has test and valid (train is not shipped)", t.Split)
+		}
+	case t.Dataset == "piqa":
+		if t.Split == "" {
+			t.Split = "valid"
+		}
+		if t.Split != "valid" {
+			return bad("--split %q: PIQA is evaluated on its validation split (the test labels are not public)", t.Split)
+		}
+	case t.Split != "":
+		return bad("--split applies to the built-in datasets (wikitext, piqa), not to files")
+	}
+	return nil
+}
+
 // IsMultipleChoice reports whether the task's dataset is scored as
 // multiple choice (piqa, mc:FILE) rather than by perplexity.
 func (t Task) IsMultipleChoice() bool {
