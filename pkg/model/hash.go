@@ -10,6 +10,10 @@ import (
 	"slices"
 )
 
+// TokenizerFiles are the files of a model directory that describe its
+// tokens rather than its weights; copies of the model carry them along.
+var TokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"}
+
 // CheckpointSHA256 hashes a model directory's config.json and *.safetensors
 // files (in name order, each prefixed with its name), the bytes the weights
 // come from: two reports with the same hash ran the same weights.

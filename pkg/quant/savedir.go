@@ -1,7 +1,6 @@
 package quant
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,11 +11,8 @@ import (
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 )
 
-// TokenizerFiles are copied beside the quantized weights when present.
-var TokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"}
-
 // ModelFiles reads what a model directory holds beside its weights:
-// config.json (required) and those of TokenizerFiles that exist, of the
+// config.json (required) and those of model.TokenizerFiles that exist, of the
 // model in dir ("" = the demo).
 func ModelFiles(dir string) (map[string][]byte, error) {
 	read := func(name string) ([]byte, error) {
@@ -31,7 +27,7 @@ func ModelFiles(dir string) (map[string][]byte, error) {
 		return nil, err
 	}
 	files["config.json"] = b
-	for _, name := range TokenizerFiles {
+	for _, name := range model.TokenizerFiles {
 		if b, err := read(name); err == nil { // optional
 			files[name] = b
 		}
@@ -55,10 +51,7 @@ func SaveModel(out string, m *model.Model, meta map[string]string, files map[str
 			return err
 		}
 		for _, name := range names {
-			if len(files[name]) == 0 {
-				return errors.New("quant: empty file for " + name)
-			}
-			if err := atomicfile.WriteFile(filepath.Join(dir, name), files[name]); err != nil {
+			if err := atomicfile.WriteNonEmpty(filepath.Join(dir, name), files[name]); err != nil {
 				return err
 			}
 		}

@@ -2,7 +2,6 @@ package transform
 
 import (
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 
@@ -79,25 +78,15 @@ func PlantCheckpoint(src, out, spec string, seed uint64, extraFiles []string) (P
 	if err := os.Remove(filepath.Join(out, safetensors.IndexFileName)); err != nil && !os.IsNotExist(err) {
 		return p, err
 	}
-	if err := writeNonEmpty(filepath.Join(out, "config.json"), cfgBytes); err != nil {
+	if err := atomicfile.WriteNonEmpty(filepath.Join(out, "config.json"), cfgBytes); err != nil {
 		return p, err
 	}
 	for _, name := range extraFiles {
 		if b, err := read(name); err == nil {
-			if err := writeNonEmpty(filepath.Join(out, name), b); err != nil {
+			if err := atomicfile.WriteNonEmpty(filepath.Join(out, name), b); err != nil {
 				return p, err
 			}
 		}
 	}
 	return p, nil
-}
-
-// writeNonEmpty writes a small output file atomically, refusing an empty
-// one (a source file that vanished mid-read must not become a valid-looking
-// empty copy).
-func writeNonEmpty(path string, data []byte) error {
-	if len(data) == 0 {
-		return errors.New("internal: empty file for " + path)
-	}
-	return atomicfile.WriteFile(path, data)
 }

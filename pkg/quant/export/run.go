@@ -160,7 +160,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			return nil, err
 		}
 		files := map[string][]byte{}
-		for _, name := range quant.TokenizerFiles {
+		for _, name := range model.TokenizerFiles {
 			if b, err := read(name); err == nil {
 				files[name] = b
 			}
