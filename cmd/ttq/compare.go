@@ -90,7 +90,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 			if opts.Threads, err = cmd.Flags().GetInt("threads"); err != nil {
 				return err
 			}
-			opts.Version, opts.BuildIdentity, opts.CPUFeatures = version, buildIdentity(), currentVersion().CPUFeatures
+			opts.Version, opts.BuildIdentity, opts.CPUFeatures = version, compare.BuildIdentity(version), currentVersion().CPUFeatures
 			if opts.Merge {
 				if len(args) == 0 {
 					return usagef("--merge needs the JSON reports to join as arguments")

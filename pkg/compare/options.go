@@ -67,7 +67,8 @@ type Options struct {
 
 	// Version goes into the report; BuildIdentity names the code in the
 	// rows' fingerprints, so that a changed program never reuses rows an
-	// older one cached (default: Version).
+	// older one cached (default: BuildIdentity(Version), which for "dev"
+	// hashes the running executable).
 	Version       string
 	BuildIdentity string
 	// CPUFeatures are recorded in the report.

@@ -129,7 +129,7 @@ func run(ctx context.Context, o *Options, noCache bool) (*Report, error) {
 func (o *Options) fingerprints(info ModelInfo, specs []RowSpec, infos []DatasetInfo) ([]string, error) {
 	identity := o.BuildIdentity
 	if identity == "" {
-		identity = o.Version
+		identity = BuildIdentity(o.Version)
 	}
 	fps := make([]string, len(specs))
 	for i, s := range specs {
