@@ -22,4 +22,7 @@
 // Knobs, SetKnob) and ApplyMethod quantizes the loaded model in place,
 // reading the calibration text (CalibrationText) for awq and gptq;
 // SaveModel writes the result as a model directory LoadModel opens again.
+// The commands' whole jobs are single calls too: QuantizeModel (`ttq
+// quantize`, resumable), Evaluate (`ttq eval`) and Describe (`ttq
+// inspect`).
 package quant
