@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/ttqproject/ttq/pkg/kernelbench"
 )
 
 func TestBenchFlagValidation(t *testing.T) {
@@ -23,26 +25,6 @@ func TestBenchFlagValidation(t *testing.T) {
 	}
 }
 
-func TestBenchCasesStandardShapes(t *testing.T) {
-	all := benchCases(benchOptions{})
-	seen := map[string]bool{}
-	for _, c := range all {
-		seen[c.kern.Name] = true
-		if strings.HasPrefix(c.kern.Name, "gemv") && c.m != 1 || strings.HasPrefix(c.kern.Name, "gemm") && c.m != 512 {
-			t.Errorf("%s runs at m = %d", c.kern.Name, c.m)
-		}
-	}
-	for _, name := range benchKernelNames() {
-		if !seen[name] {
-			t.Errorf("kernel %s has no standard shape", name)
-		}
-	}
-	one := benchCases(benchOptions{Kernel: "gemv-q4", K: 64})
-	if len(one) != 1 || one[0].m != 1 || one[0].k != 64 || one[0].n != 4096 {
-		t.Errorf("--kernel gemv-q4 --k 64: %+v", one)
-	}
-}
-
 // TestBenchTinyJSON runs every kernel on a tiny shape with the shortest
 // measurements and checks the document's arithmetic, not its speeds.
 func TestBenchTinyJSON(t *testing.T) {
@@ -50,15 +32,15 @@ func TestBenchTinyJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var res benchResult
+	var res kernelbench.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Schema != "ttq.bench/v1" || res.Limits.Threads != 1 || !(res.Limits.PeakGFLOPS > 0) || !(res.Limits.ReadGBps > 0) {
 		t.Fatalf("header %+v", res)
 	}
-	if len(res.Results) != len(benchKernels) {
-		t.Fatalf("%d results for %d kernels", len(res.Results), len(benchKernels))
+	if len(res.Results) != len(kernelbench.Kernels) {
+		t.Fatalf("%d results for %d kernels", len(res.Results), len(kernelbench.Kernels))
 	}
 	for _, r := range res.Results {
 		wantK, wantMN := 64, 64

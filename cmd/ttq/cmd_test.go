@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/ttqproject/ttq/pkg/kernels"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/quant"
 
 	"github.com/ttqproject/ttq/internal/shareddata"
 	"github.com/ttqproject/ttq/pkg/model/demo"
@@ -137,7 +138,7 @@ func TestInspectDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var r inspectResult
+	var r quant.Description
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -254,17 +255,5 @@ func TestCobraUsageErrorsAreTyped(t *testing.T) {
 	var out bytes.Buffer
 	if err := execute(t.Context(), newRootCmd(&streams{In: strings.NewReader(""), Out: &out, ErrOut: &out}), []string{"help", "exit-codes"}); err != nil {
 		t.Errorf("help exit-codes: %v", err)
-	}
-}
-
-func TestMaskUndecodable(t *testing.T) {
-	logits := []float32{1, 5, 2, 9, 7}
-	maskUndecodable(logits, 3)
-	if logits[0] != 1 || logits[1] != 5 || logits[2] != 2 || !math.IsInf(float64(logits[3]), -1) || !math.IsInf(float64(logits[4]), -1) {
-		t.Fatalf("masked logits %v", logits)
-	}
-	maskUndecodable(logits[:2], 3) // a vocabulary larger than the logits masks nothing
-	if logits[0] != 1 || logits[1] != 5 {
-		t.Fatalf("masked logits %v", logits)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/ttqproject/ttq/internal/atomicfile"
 	"github.com/ttqproject/ttq/pkg/compare"
 )
@@ -68,4 +70,77 @@ func reportGate(io *streams, o compareOptions, baseline *compare.Report, verdict
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: %v\n", werr)
 	return err
+}
+
+func runCompareMerge(io *streams, o compareOptions, files []string) error {
+	if o.JSON && o.Markdown {
+		return usagef("--json and --markdown are exclusive")
+	}
+	var reps []*compare.Report
+	for _, f := range files {
+		rep, err := compare.ReadReport(f)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	rep, err := compare.Merge(reps, compare.DefaultZ)
+	if err != nil {
+		return err
+	}
+	return writeCompare(io, &o, rep)
+}
+
+// runCompareCheck is the regression gate: compare.Gate with the baseline's
+// settings, which no flag may contradict.
+func runCompareCheck(ctx context.Context, io *streams, base compareOptions, fs *pflag.FlagSet) (err error) {
+	for _, name := range []string{"methods", "bits", "group", "datasets", "baseline", "calib", "calib-domains", "eval-domains", "model", "max-windows", "max-items", "protocol", "ctx", "bos", "plant-outliers", "shard"} {
+		if fs.Changed(name) {
+			return usagef("--%s cannot be combined with --check: the baseline report fixes it", name)
+		}
+	}
+	baseline, err := compare.ReadReport(base.Check)
+	if err != nil {
+		return err
+	}
+	var verdicts []compare.Verdict
+	defer func(start time.Time) { err = reportGate(io, base, baseline, verdicts, time.Since(start), err) }(time.Now())
+	for name, v := range baseline.Settings.MethodFlags {
+		if fl := fs.Lookup(name); fl != nil && fs.Changed(name) && fl.Value.String() != v {
+			return usagef("--%s conflicts with the baseline's setting %q: --check reproduces the baseline's settings", name, v)
+		}
+	}
+	if err := base.validatePresentation(); err != nil {
+		return err
+	}
+	tol := base.tolerance()
+	res, err := computeCompare(ctx, io, &base, func(ctx context.Context, o compare.Options) (*compare.GateResult, error) {
+		return compare.Gate(ctx, baseline, base.Check, o, tol)
+	})
+	if err != nil {
+		if res != nil {
+			_ = writeCompare(io, &base, res.Report)
+		}
+		return err
+	}
+	verdicts = res.Verdicts
+	regs := res.Regressions
+	if base.JSON {
+		if err := writeJSON(io.Out, map[string]any{"schema": "ttq.compare-check/v1", "baseline": base.Check,
+			"tolerance": tol, "regressions": regs, "report": res.Report}); err != nil {
+			return err
+		}
+	} else if err := writeCompare(io, &base, res.Report); err != nil {
+		return err
+	}
+	if len(regs) == 0 {
+		fmt.Fprintf(io.ErrOut, "ttq: compare --check: %d rows match %s within tolerance (%.1f paired s.e.; KL +%.4g nats + %.0f%%)\n",
+			len(baseline.Rows), base.Check, tol.Z, tol.KLAbs, 100*tol.KLRel)
+		return nil
+	}
+	fmt.Fprintf(io.ErrOut, "ttq: compare --check: regressions against %s:\n", base.Check)
+	for _, r := range regs {
+		fmt.Fprintf(io.ErrOut, "  %s\n", r)
+	}
+	return regressionError{n: len(regs)}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/compare"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 func TestCompareFlagValidation(t *testing.T) {
@@ -64,7 +65,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	if len(rep.Datasets) != 2 || rep.Datasets[0].Name != "wikitext" || rep.Datasets[0].Windows != 2 || rep.Datasets[1].Items != 20 {
 		t.Fatalf("datasets: %+v", rep.Datasets)
 	}
-	if rep.Settings.MethodFlags["nsamples"] != defaultCompareSamples || rep.Settings.MethodFlags["ttq-alpha"] == "" {
+	if rep.Settings.MethodFlags["nsamples"] != "16" || rep.Settings.MethodFlags["ttq-alpha"] == "" {
 		t.Fatalf("method knobs not recorded: %v", rep.Settings.MethodFlags)
 	}
 	if len(rep.Rows) != 2 || rep.Rows[0].ID != "fp" || rep.Rows[1].ID != "rtn-w4-g128" {
@@ -268,7 +269,7 @@ func TestCompareRegressBaselineIsCurrent(t *testing.T) {
 	if rep.Interrupted || rep.Shard != "" || len(rep.Rows) != len(rep.Settings.Methods) {
 		t.Fatalf("baseline: interrupted %v, shard %q, %d rows for %v", rep.Interrupted, rep.Shard, len(rep.Rows), rep.Settings.Methods)
 	}
-	sum, err := modelSHA256("")
+	sum, err := quant.CheckpointSHA256("")
 	if err != nil || sum != rep.Model.SHA256 {
 		t.Fatalf("the demo model changed (sha256 %s, baseline %s): regenerate testdata/regress/baseline.json", sum, rep.Model.SHA256)
 	}
@@ -281,7 +282,7 @@ func TestComparePlantedDemo(t *testing.T) {
 	args := []string{"--methods", "fp,rtn", "--bits", "4", "--datasets", "wikitext", "--max-windows", "2", "--no-cache", "--baseline", "fp"}
 	plain := compareJSON(t, args...)
 	planted := compareJSON(t, append(args, "--model", "builtin:stories260K-planted")...)
-	if !planted.Model.Synthetic || planted.Settings.PlantOutliers != plantedDemoSpec || len(planted.Model.Planted) == 0 {
+	if !planted.Model.Synthetic || planted.Settings.PlantOutliers != compare.PlantedDemoSpec || len(planted.Model.Planted) == 0 {
 		t.Fatalf("planted model info: %+v %+v", planted.Model, planted.Settings)
 	}
 	pf, ff := planted.Rows[0].Result("wikitext"), plain.Rows[0].Result("wikitext")
@@ -344,7 +345,7 @@ func TestCompareDomainShiftAndPlot(t *testing.T) {
 // stress model that compare builds in memory: identical rows.
 func TestImportPlantOutliers(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, errOut := runTTQ(t, "import", "--plant-outliers", plantedDemoSpec, "-o", dir); code != 0 {
+	if code, _, errOut := runTTQ(t, "import", "--plant-outliers", compare.PlantedDemoSpec, "-o", dir); code != 0 {
 		t.Fatalf("import: exit %d: %s", code, errOut)
 	}
 	args := []string{"--methods", "fp,rtn", "--bits", "4", "--datasets", "wikitext", "--max-windows", "1", "--no-cache"}

@@ -2,98 +2,37 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"runtime"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/eval"
-	"github.com/ttqproject/ttq/pkg/kernels"
-	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/hub"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
+// evalOptions are eval.Task's (dataset, protocol, limits) and what the
+// command loads, applies and prints.
 type evalOptions struct {
-	Model      string
-	Dataset    string
-	Split      string
-	Protocol   string
-	Ctx        int
-	MaxWindows int
-	BOS        string
-	KLBase     string
-	JSON       bool
-	Threads    int
-	Parallel   int
-	Method     methodOptions
+	eval.Task
+	Model    string
+	KLBase   string
+	JSON     bool
+	Threads  int
+	Parallel int
+	Method   methodOptions
 
 	// Set from cobra: whether the user gave these flags explicitly.
 	protocolSet, ctxSet bool
 }
 
-// evalKind is what a --dataset value asks for.
-type evalKind int
-
-const (
-	kindPerplexity evalKind = iota
-	kindMultipleChoice
-)
-
-// dataset resolves --dataset: the built-in wikitext and piqa, mc:FILE for a
-// multiple-choice JSONL file, anything else a text file.
-func (o evalOptions) dataset() (evalKind, string) {
-	switch {
-	case o.Dataset == "wikitext":
-		return kindPerplexity, ""
-	case o.Dataset == "piqa":
-		return kindMultipleChoice, ""
-	case strings.HasPrefix(o.Dataset, "mc:"):
-		return kindMultipleChoice, strings.TrimPrefix(o.Dataset, "mc:")
-	}
-	return kindPerplexity, o.Dataset
-}
-
 func (o *evalOptions) validate() error {
-	if o.Dataset == "" {
-		return usagef("--dataset is empty: give wikitext, piqa, FILE or mc:FILE")
-	}
-	kind, file := o.dataset()
-	if kind == kindMultipleChoice && strings.HasPrefix(o.Dataset, "mc:") && file == "" {
-		return usagef("--dataset mc:FILE needs a file name")
-	}
-	if err := validateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
-		return err
-	}
 	if o.Ctx < 0 || o.MaxWindows < 0 || o.Threads < 0 || o.Parallel < 0 {
 		return usagef("--ctx, --max-windows, --threads and --parallel must not be negative")
 	}
-	switch {
-	case o.Dataset == "wikitext":
-		if o.Split == "" {
-			o.Split = "test"
-		}
-		if o.Split != "test" && o.Split != "valid" {
-			return usagef("--split %q: WikiText-2 has test and valid (train is not shipped)", o.Split)
-		}
-	case o.Dataset == "piqa":
-		if o.Split == "" {
-			o.Split = "valid"
-		}
-		if o.Split != "valid" {
-			return usagef("--split %q: PIQA is evaluated on its validation split (the test labels are not public)", o.Split)
-		}
-	case o.Split != "":
-		return usagef("--split applies to the built-in datasets (wikitext, piqa), not to files")
+	if err := o.Task.Validate(); err != nil {
+		return err
 	}
-	if kind == kindMultipleChoice {
+	if o.IsMultipleChoice() {
 		if o.KLBase != "" {
 			return usagef("--kl-base compares next-token distributions on a perplexity dataset, not on %s", o.Dataset)
 		}
@@ -183,232 +122,54 @@ terminal. Ctrl-C prints the result of the windows done so far and exits 130.`,
 	return cmd
 }
 
-// evalReport is the ttq.eval/v1 document.
-type evalReport struct {
-	Schema          string        `json:"schema"`
-	TTQVersion      string        `json:"ttq_version"`
-	Task            string        `json:"task"`
-	Model           string        `json:"model"`
-	KLBase          string        `json:"kl_base,omitempty"`
-	Quantization    *methodResult `json:"quantization,omitempty"`
-	Dataset         string        `json:"dataset"`
-	Split           string        `json:"split,omitempty"`
-	TextSHA256      string        `json:"text_sha256"`
-	TokenizerSHA256 string        `json:"tokenizer_sha256"`
-	BOSPolicy       string        `json:"bos_policy"`
-	// BOS: whether the evaluated sequences start with BOS under the policy.
-	BOS bool `json:"bos"`
-	// CtxCapped: the protocol's default context was cut to the model's
-	// maximum positions.
-	CtxCapped       bool                   `json:"ctx_capped,omitempty"`
-	Perplexity      *eval.PerplexityResult `json:"perplexity,omitempty"`
-	MultipleChoice  *eval.MCResult         `json:"multiple_choice,omitempty"`
-	Threads         int                    `json:"threads"`
-	Parallel        int                    `json:"parallel"`
-	TokenizeSeconds float64                `json:"tokenize_seconds"`
-	WallSeconds     float64                `json:"wall_seconds"`
-	Interrupted     bool                   `json:"interrupted"`
-	CPUFeatures     map[string]bool        `json:"cpu_features"`
-}
-
 // evalProgressHook, when set by tests, is called after each finished window
 // or item with the run's context.
 var evalProgressHook func(ctx context.Context, done int)
 
 func runEval(ctx context.Context, io *streams, opts evalOptions) error {
-	start := time.Now()
-	lm, err := loadModel(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer lm.Model.Close()
-	tokSHA, err := tokenizerSHA256(opts.Model)
-	if err != nil {
-		return err
-	}
-	rep := &evalReport{
-		Schema: "ttq.eval/v1", TTQVersion: version, Model: lm.Source, Dataset: opts.Dataset, Split: opts.Split,
-		TokenizerSHA256: tokSHA, BOSPolicy: opts.BOS, CPUFeatures: currentVersion().CPUFeatures,
-	}
-	mres, err := applyMethod(ctx, io, lm, opts.Method)
-	if err != nil {
-		return err
-	}
-	rep.Quantization = mres
-	scorer := eval.FromModel(lm.Model)
-	var ref eval.Scorer
-	if opts.KLBase != "" {
-		base, err := loadModel(opts.KLBase)
-		if err != nil {
-			return fmt.Errorf("--kl-base: %w", err)
-		}
-		defer base.Model.Close()
-		baseSHA, err := tokenizerSHA256(opts.KLBase)
-		if err != nil {
-			return err
-		}
-		if baseSHA != tokSHA || base.Model.Config.VocabSize != lm.Model.Config.VocabSize {
-			return fmt.Errorf("--kl-base %s: its tokenizer or vocabulary differs from the model's; KL divergence needs the same tokens", opts.KLBase)
-		}
-		ref = eval.FromModel(base.Model)
-		rep.KLBase = base.Source
-	}
-
-	// Tiny models cannot keep several cores busy inside one forward pass,
-	// so they evaluate one window per thread instead.
-	threads := opts.Threads
-	if threads == 0 {
-		threads = runtime.GOMAXPROCS(0)
-	}
-	parallel := opts.Parallel
-	if parallel == 0 {
-		parallel = 1
-		if lm.Model.Config.HiddenSize <= 512 {
-			parallel = threads
-		}
-	}
-	if mres != nil && mres.TestTime {
-		// Test-time quantized layers hold the current request's
-		// calibration, so requests must not overlap.
-		parallel = 1
-	}
-	kernels.SetThreads(max(1, threads/parallel))
-	defer kernels.SetThreads(opts.Threads)
-	rep.Threads = threads
-
-	policy := eval.BOSPolicy(opts.BOS)
-	kind, file := opts.dataset()
-	var runErr error
 	var bar *progress
-	runOpts := eval.Options{Workers: parallel}
-	progressTo := func(desc, metric string, total int) {
-		bar = newProgress(io, total, desc, metric)
-		runOpts.Progress = func(done, total int, value float64) {
-			bar.update(done, value, desc)
-			if evalProgressHook != nil {
-				evalProgressHook(ctx, done)
+	var desc string
+	progress, methodDone := blockProgress(io, opts.Method.Method)
+	o := quant.EvalOptions{Model: opts.Model, KLBase: opts.KLBase, Task: opts.Task, Method: opts.Method,
+		MethodProgress: func(done, total int) {
+			progress(done, total)
+			if done == total {
+				methodDone()
 			}
+		},
+		Threads: opts.Threads, Parallel: opts.Parallel, Version: version, CPUFeatures: currentVersion().CPUFeatures}
+	o.Task.Started = func(d, metric string, total int) {
+		desc = d
+		bar = newProgress(io, total, desc, metric)
+	}
+	o.Task.Progress = func(done, total int, value float64) {
+		bar.update(done, value, desc)
+		if evalProgressHook != nil {
+			evalProgressHook(ctx, done)
 		}
 	}
-	switch kind {
-	case kindPerplexity:
-		rep.Task = "perplexity"
-		p := eval.Protocol(opts.Protocol)
-		var txt eval.Text
-		if file == "" {
-			txt, err = eval.WikiText(opts.Split, p)
-		} else if txt, err = eval.ReadTextFile(file, p); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("--dataset %s: not a built-in dataset (wikitext, piqa) and %w", file, err)
-		}
-		if err != nil {
-			return err
-		}
-		rep.Dataset = txt.Name
-		rep.TextSHA256 = txt.SHA256()
-		maxPos := lm.Model.Config.MaxPositions
-		ctxLen := opts.Ctx
-		if ctxLen == 0 {
-			ctxLen, rep.CtxCapped = eval.DefaultCtx(p, maxPos)
-		} else if maxPos > 0 && ctxLen > maxPos {
-			return usagef("--ctx %d exceeds the model's maximum of %d positions", ctxLen, maxPos)
-		}
-		t0 := time.Now()
-		toks, bos, err := eval.TokenizeText(lm.Tokenizer, txt.Text, p, policy)
-		if err != nil {
-			return err
-		}
-		rep.TokenizeSeconds = time.Since(t0).Seconds()
-		rep.BOS = bos >= 0 || (len(toks) > 0 && toks[0] == lm.Tokenizer.BOS())
-		w, err := eval.MakeWindows(toks, p, ctxLen, opts.MaxWindows, bos)
-		if err != nil {
-			return err
-		}
-		rep.Parallel = min(parallel, w.N)
-		// Each window is one prefill on its own cache, parallel at once.
-		flag := "--ctx"
-		if rep.Parallel > 1 {
-			flag = "--parallel or --ctx"
-		}
-		if err := checkMemory(int64(rep.Parallel)*lm.Model.Config.StateBytes(w.Ctx, w.Ctx), "the KV caches and activations of the windows", flag); err != nil {
-			return err
-		}
-		progressTo(fmt.Sprintf("%s ctx %d", p, ctxLen), "ppl", w.N)
-		rep.Perplexity, runErr = eval.Perplexity(ctx, scorer, w, ref, runOpts)
-	case kindMultipleChoice:
-		rep.Task = "multiple_choice"
-		var items []eval.MCItem
-		if file == "" {
-			items, err = eval.PIQA()
-			rep.Dataset = "piqa/valid"
-		} else {
-			items, err = eval.ReadMCFile(file)
-			rep.Dataset = file
-		}
-		if err != nil {
-			return err
-		}
-		if opts.MaxWindows > 0 && opts.MaxWindows < len(items) {
-			items = items[:opts.MaxWindows]
-		}
-		rep.TextSHA256 = itemsSHA256(items)
-		t0 := time.Now()
-		reqs, err := eval.EncodeMC(lm.Tokenizer, items, policy)
-		if err != nil {
-			return err
-		}
-		rep.TokenizeSeconds = time.Since(t0).Seconds()
-		rep.BOS = len(reqs) > 0 && len(reqs[0].Context) > 0 && reqs[0].Context[0] == lm.Tokenizer.BOS()
-		rep.Parallel = min(parallel, len(reqs))
-		progressTo(filepath.Base(rep.Dataset), "acc", len(reqs))
-		rep.MultipleChoice, runErr = eval.MultipleChoice(ctx, scorer, reqs, runOpts)
-	}
+	rep, runErr := quant.Evaluate(ctx, o)
+	methodDone()
 	bar.finish()
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	if rep == nil {
 		return runErr
 	}
-	rep.Interrupted = runErr != nil
-	rep.WallSeconds = time.Since(start).Seconds()
+	var err error
 	if opts.JSON {
 		err = writeJSON(io.Out, rep)
 	} else {
-		err = renderTable(io.Out, []string{"metric", "value"}, rep.rows())
+		err = renderTable(io.Out, []string{"metric", "value"}, evalRows(rep))
 	}
 	if err != nil {
 		return err
 	}
 	if rep.Interrupted {
-		return fmt.Errorf("interrupted; the result above covers %s: %w", rep.doneText(), runErr)
+		return fmt.Errorf("interrupted; the result above covers %s: %w", doneText(rep), runErr)
 	}
 	return nil
 }
 
-// tokenizerSHA256 hashes the model's tokenizer.json, the file that defines
-// the tokens: results on different tokenizations never compare.
-func tokenizerSHA256(dir string) (string, error) {
-	var b []byte
-	var err error
-	if dir == "" {
-		b, err = demo.ReadFile("tokenizer.json")
-	} else {
-		b, err = os.ReadFile(filepath.Join(dir, "tokenizer.json"))
-	}
-	if err != nil {
-		return "", err
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:]), nil
-}
-
-// itemsSHA256 hashes the evaluated items (context, choices, label) rather
-// than the file, so a relabelled or reformatted file is told apart only when
-// what is scored changes.
-func itemsSHA256(items []eval.MCItem) string {
-	b, _ := json.Marshal(items)
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
-}
-
-func (r *evalReport) doneText() string {
+func doneText(r *quant.EvalReport) string {
 	if p := r.Perplexity; p != nil {
 		return fmt.Sprintf("%d of %d windows", p.Windows, p.WindowsPlanned)
 	}
@@ -432,7 +193,7 @@ func onOff(b bool) string {
 	return "off"
 }
 
-func (r *evalReport) rows() [][]string {
+func evalRows(r *quant.EvalReport) [][]string {
 	rows := [][]string{{"model", r.Model}}
 	if q := r.Quantization; q != nil {
 		rows = append(rows, []string{"quantization", fmt.Sprintf("%s %s (%.3f bits/weight, ragged %s)", q.Method, q.Format, q.EffectiveBits, q.Ragged)})
@@ -481,19 +242,7 @@ func (r *evalReport) rows() [][]string {
 		[]string{"tokenizer sha256", r.TokenizerSHA256},
 	)
 	if r.Interrupted {
-		rows = append(rows, []string{"status", "interrupted: partial result for " + r.doneText()})
+		rows = append(rows, []string{"status", "interrupted: partial result for " + doneText(r)})
 	}
 	return rows
-}
-
-// validateBOSAndProtocol checks the evaluation flags that eval and compare
-// share.
-func validateBOSAndProtocol(bos, protocol string) error {
-	if _, err := eval.ParseBOSPolicy(bos); err != nil {
-		return usagef("--bos %q: want auto, on or off", bos)
-	}
-	if _, err := eval.ParseProtocol(protocol); err != nil {
-		return usagef("--protocol %q: want gptq or llamacpp", protocol)
-	}
-	return nil
 }

@@ -16,9 +16,10 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
-func evalJSON(t *testing.T, args ...string) evalReport {
+func evalJSON(t *testing.T, args ...string) quant.EvalReport {
 	t.Helper()
 	code, out, errOut := runTTQ(t, append([]string{"eval", "--json"}, args...)...)
 	if code != 0 {
@@ -27,7 +28,7 @@ func evalJSON(t *testing.T, args ...string) evalReport {
 	if errOut != "" {
 		t.Fatalf("stderr is not a terminal, yet something was written there: %q", errOut)
 	}
-	var r evalReport
+	var r quant.EvalReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("not one JSON document: %v\n%s", err, out)
 	}
@@ -245,7 +246,7 @@ func TestEvalProgressOnTerminal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var r evalReport
+	var r quant.EvalReport
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("stdout is not only the JSON document: %v\n%s", err, out.String())
 	}
@@ -279,7 +280,7 @@ func TestEvalInterruptPrintsPartialResult(t *testing.T) {
 	if code != exitInterrupted {
 		t.Fatalf("exit %d, want 130: %s", code, errOut)
 	}
-	var r evalReport
+	var r quant.EvalReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("partial JSON: %v\n%s", err, out)
 	}

@@ -3,66 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/ttqproject/ttq/pkg/model/demo"
-	"github.com/ttqproject/ttq/pkg/model/hub"
-	"github.com/ttqproject/ttq/pkg/quant"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
 
+// exportOptions are export.Options and how the result is printed.
 type exportOptions struct {
-	Model  string
-	Format string
-	Type   string
-	Out    string
-	Name   string
-	Force  bool
-	JSON   bool
-}
-
-func (o exportOptions) validate() error {
-	switch o.Format {
-	case "awq":
-		if o.Type != "" {
-			return usagef("--type applies to --format gguf only (AutoAWQ is always 4-bit g128)")
-		}
-	case "gguf":
-		if _, err := export.ParseGGMLType(o.typeOrDefault()); err != nil {
-			return usageError{err}
-		}
-	case "":
-		return usagef("--format is required: awq or gguf")
-	default:
-		return usagef("--format must be awq or gguf, got %q", o.Format)
-	}
-	if o.Out == "" {
-		return usagef("-o is required (a directory for awq, a .gguf file for gguf)")
-	}
-	return nil
-}
-
-func (o exportOptions) typeOrDefault() string {
-	if o.Type == "" {
-		return "f16"
-	}
-	return o.Type
-}
-
-type exportResult struct {
-	Schema string             `json:"schema"`
-	Format string             `json:"format"`
-	Model  string             `json:"model"`
-	Output string             `json:"output"`
-	Bytes  int64              `json:"bytes"`
-	GGUF   *export.GGUFReport `json:"gguf,omitempty"`
-	AWQ    *export.AWQReport  `json:"awq,omitempty"`
-	Notes  []string           `json:"notes,omitempty"`
+	export.Options
+	JSON bool
 }
 
 func newExportCmd(io *streams) *cobra.Command {
@@ -92,9 +42,6 @@ file is never overwritten.`,
 				return err
 			}
 			opts.Model = dir
-			if err := opts.validate(); err != nil {
-				return err
-			}
 			return runExport(cmd.Context(), io, opts)
 		},
 	}
@@ -109,58 +56,9 @@ file is never overwritten.`,
 	return cmd
 }
 
-// checkOutput refuses an output that is, or would replace, one of the
-// model's files.
-func checkOutput(opts exportOptions) error {
-	out, err := filepath.Abs(opts.Out)
-	if err != nil {
-		return err
-	}
-	if opts.Model != "" {
-		src, err := filepath.Abs(opts.Model)
-		if err != nil {
-			return err
-		}
-		if out == src || strings.HasPrefix(src, out+string(filepath.Separator)) {
-			return usagef("the output %s would replace the model directory %s; choose another -o", opts.Out, opts.Model)
-		}
-		if filepath.Dir(out) == src {
-			if _, err := os.Stat(out); err == nil {
-				return usagef("the output %s is a file of the model directory; choose another -o", opts.Out)
-			}
-		}
-	}
-	if _, err := os.Stat(out); err == nil && !opts.Force {
-		return fmt.Errorf("%s already exists (use --force to replace it)", opts.Out)
-	}
-	return nil
-}
-
 func runExport(ctx context.Context, io *streams, opts exportOptions) error {
-	if err := checkOutput(opts); err != nil {
-		return err
-	}
-	read := func(name string) ([]byte, error) {
-		if opts.Model == "" {
-			return demo.ReadFile(name)
-		}
-		return os.ReadFile(filepath.Join(opts.Model, name))
-	}
-	// Load first: a damaged checkpoint is reported as such, not as the
-	// wrong kind of model.
-	lm, err := loadModel(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer lm.Model.Close()
-	if opts.Format == "awq" && (opts.Model == "" || !quant.IsCheckpoint(opts.Model)) {
-		return usagef("--format awq exports a ttq quantized checkpoint: make one with `ttq quantize --method rtn|awq|gptq --bits 4 --group 128 --scale-type f16 --model DIR -o QDIR`, then `ttq export QDIR --format awq -o OUT`")
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 	var bar *progress
-	tick := func(done, total int) {
+	opts.Progress = func(done, total int) {
 		if bar == nil {
 			bar = newProgress(io, total, "export", "")
 		}
@@ -168,53 +66,11 @@ func runExport(ctx context.Context, io *streams, opts exportOptions) error {
 			_ = bar.bar.Set(done)
 		}
 	}
-	defer func() { bar.finish() }()
-	res := exportResult{Schema: "ttq.export/v1", Format: opts.Format, Model: lm.Source, Output: opts.Out}
-	switch opts.Format {
-	case "gguf":
-		tj, err := read("tokenizer.json")
-		if err != nil {
-			return fmt.Errorf("GGUF needs the tokenizer: %w", err)
-		}
-		tc, _ := read("tokenizer_config.json") // optional
-		v, err := export.VocabFromTokenizerJSON(tj, tc, lm.Model.Config.VocabSize)
-		if err != nil {
-			return err
-		}
-		typ, _ := export.ParseGGMLType(opts.typeOrDefault())
-		name := opts.Name
-		if name == "" {
-			name = demo.Dir
-			if opts.Model != "" {
-				name = filepath.Base(filepath.Clean(opts.Model))
-				if repo, ok := hub.RepoOf(opts.Model); ok {
-					name = path.Base(repo) // not the snapshot's commit hash
-				}
-			}
-		}
-		rep, err := export.WriteGGUF(opts.Out, lm.Model, v, export.GGUFOptions{Type: typ, Name: name, Progress: tick})
-		if err != nil {
-			return err
-		}
-		res.GGUF, res.Bytes, res.Notes = rep, rep.Bytes, rep.Notes
-	case "awq":
-		cfg, err := read("config.json")
-		if err != nil {
-			return err
-		}
-		files := map[string][]byte{}
-		for _, name := range tokenizerFiles {
-			if b, err := read(name); err == nil {
-				files[name] = b
-			}
-		}
-		rep, err := export.WriteAWQ(opts.Out, lm.Model, export.AWQOptions{ConfigJSON: cfg, Files: files, Force: opts.Force, Progress: tick})
-		if err != nil {
-			return err
-		}
-		res.AWQ, res.Bytes = rep, rep.Bytes
-	}
+	res, err := export.Run(ctx, opts.Options)
 	bar.finish()
+	if err != nil {
+		return err
+	}
 	if opts.JSON {
 		return writeJSON(io.Out, res)
 	}

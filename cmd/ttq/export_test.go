@@ -14,6 +14,7 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/gguf"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/quant/export"
 )
@@ -39,7 +40,7 @@ func TestExportGGUFDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var res exportResult
+	var res export.Result
 	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 		t.Fatalf("%v: %s", err, stdout)
 	}
@@ -198,7 +199,7 @@ func TestInspectGGUF(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("export: exit %d: %s", code, errOut)
 	}
-	var ex exportResult
+	var ex export.Result
 	if err := json.Unmarshal([]byte(out), &ex); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +207,7 @@ func TestInspectGGUF(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errOut)
 	}
-	var r ggufInspectResult
+	var r gguf.Description
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestInspectGGUF(t *testing.T) {
 	}
 	for _, kv := range r.Metadata {
 		if kv.Key == "tokenizer.ggml.tokens" {
-			if a, _ := kv.Value.(map[string]any); a["len"] != 512.0 || a["elem"] != "string" || len(a["head"].([]any)) != arrayHead {
+			if a, _ := kv.Value.(map[string]any); a["len"] != 512.0 || a["elem"] != "string" || len(a["head"].([]any)) != gguf.ArrayHead {
 				t.Errorf("tokens summarized as %v", kv.Value)
 			}
 		}

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/kernels"
@@ -42,21 +40,21 @@ func (o generateOptions) validate() error {
 }
 
 type generateResult struct {
-	Schema         string        `json:"schema"`
-	Model          string        `json:"model"`
-	Quantization   *methodResult `json:"quantization,omitempty"`
-	Prompt         string        `json:"prompt"`
-	PromptTokens   []int         `json:"prompt_tokens"`
-	Text           string        `json:"text"`
-	Tokens         []int         `json:"tokens"`
-	StopReason     string        `json:"stop_reason"`
-	Temperature    float64       `json:"temperature"`
-	TopP           float64       `json:"top_p"`
-	Seed           uint64        `json:"seed"`
-	PrefillSeconds float64       `json:"prefill_seconds"`
-	DecodeSeconds  float64       `json:"decode_seconds"`
-	DecodeTokPerS  float64       `json:"decode_tokens_per_second"`
-	Activations    string        `json:"activations"`
+	Schema         string              `json:"schema"`
+	Model          string              `json:"model"`
+	Quantization   *quant.MethodResult `json:"quantization,omitempty"`
+	Prompt         string              `json:"prompt"`
+	PromptTokens   []int               `json:"prompt_tokens"`
+	Text           string              `json:"text"`
+	Tokens         []int               `json:"tokens"`
+	StopReason     string              `json:"stop_reason"`
+	Temperature    float64             `json:"temperature"`
+	TopP           float64             `json:"top_p"`
+	Seed           uint64              `json:"seed"`
+	PrefillSeconds float64             `json:"prefill_seconds"`
+	DecodeSeconds  float64             `json:"decode_seconds"`
+	DecodeTokPerS  float64             `json:"decode_tokens_per_second"`
+	Activations    string              `json:"activations"`
 	// TTQCalibSeconds is the part of the prefill spent taking statistics
 	// and re-quantizing (test-time methods only).
 	TTQCalibSeconds *float64 `json:"ttq_calibration_seconds,omitempty"`
@@ -110,98 +108,35 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 	if err != nil {
 		return err
 	}
-	m, tok := lm.Model, lm.Tokenizer
-	prompt, err := tok.Encode(opts.Prompt, !opts.NoBOS)
-	if err != nil {
-		return fmt.Errorf("prompt: %w", err)
-	}
 	defer kernels.SetInt8Activations(kernels.SetInt8Activations(opts.Activations == "int8"))
-	if len(prompt) == 0 {
-		return usagef("the prompt is empty and the tokenizer has no BOS token to start from: give --prompt")
-	}
-	capacity := min(m.Config.MaxPositions, len(prompt)+opts.MaxTokens)
-	if len(prompt) >= m.Config.MaxPositions {
-		return fmt.Errorf("prompt has %d tokens; the model's context is %d", len(prompt), m.Config.MaxPositions)
-	}
-	if err := checkMemory(m.Config.StateBytes(capacity, len(prompt)), "the KV cache and activations", "--max-tokens"); err != nil {
-		return err
-	}
-	state := m.NewState(capacity)
-	sampler := model.NewSampler(opts.Temperature, opts.TopP, opts.Seed)
 	res := generateResult{
-		Schema: "ttq.generate/v1", Model: lm.Source, Activations: opts.Activations, Prompt: opts.Prompt, PromptTokens: prompt,
-		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, StopReason: "max_tokens",
-		Quantization: mres,
+		Schema: "ttq.generate/v1", Model: lm.Source, Activations: opts.Activations, Prompt: opts.Prompt,
+		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, Quantization: mres,
 	}
-	stream := tok.NewStreamDecoder()
-	emit := func(id int) error {
-		s, err := stream.Add(id)
-		if err != nil {
-			return err
-		}
-		res.Text += s
-		if !opts.JSON {
-			_, err = fmt.Fprint(io.Out, s)
-		}
-		return err
+	g := model.GenerateOptions{
+		Prompt: opts.Prompt, NoBOS: opts.NoBOS, MaxTokens: opts.MaxTokens,
+		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed,
+		Prefilled: func() {
+			if calib, n := quant.TTQStats(lm.Model); n > 0 {
+				sec := calib.Seconds()
+				res.TTQCalibSeconds = &sec
+			}
+		},
 	}
 	if !opts.JSON {
-		// Echo the prompt through the same decoder so that spacing joins
-		// the continuation exactly as the tokenizer decodes it.
-		for _, id := range prompt {
-			s, err := stream.Add(id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprint(io.Out, s)
+		g.EchoPrompt = true
+		g.Text = func(s string) error {
+			_, err := fmt.Fprint(io.Out, s)
+			return err
 		}
 	}
-	start := time.Now()
-	logits, err := m.Forward(state, prompt, model.LastLogits)
+	gen, err := model.Generate(ctx, lm.Model, lm.Tokenizer, g)
 	if err != nil {
 		return err
 	}
-	res.PrefillSeconds = time.Since(start).Seconds()
-	if calib, n := quant.TTQStats(m); n > 0 {
-		sec := calib.Seconds()
-		res.TTQCalibSeconds = &sec
-	}
-	start = time.Now()
-	eos := tok.EOS()
-	for len(res.Tokens) < opts.MaxTokens {
-		if err := ctx.Err(); err != nil {
-			res.StopReason = "interrupted"
-			break
-		}
-		maskUndecodable(logits, tok.VocabSize())
-		next := sampler.Sample(logits)
-		if next == eos || isConfigEOS(m.Config, next) {
-			res.StopReason = "eos"
-			break
-		}
-		res.Tokens = append(res.Tokens, next)
-		if err := emit(next); err != nil {
-			return err
-		}
-		if state.Pos() >= state.Capacity() {
-			if len(res.Tokens) < opts.MaxTokens {
-				res.StopReason = "context_full"
-			}
-			break
-		}
-		if logits, err = m.Forward(state, []int{next}, model.LastLogits); err != nil {
-			return err
-		}
-	}
-	res.DecodeSeconds = time.Since(start).Seconds()
-	tail := stream.Flush()
-	res.Text += tail
-	if !opts.JSON {
-		fmt.Fprint(io.Out, tail)
-	}
-	if res.DecodeSeconds > 0 {
-		res.DecodeTokPerS = float64(len(res.Tokens)) / res.DecodeSeconds
-	}
+	res.PromptTokens, res.Text, res.Tokens, res.StopReason = gen.PromptTokens, gen.Text, gen.Tokens, gen.StopReason
+	res.PrefillSeconds, res.DecodeSeconds, res.DecodeTokPerS = gen.PrefillSeconds, gen.DecodeSeconds, gen.DecodeTokPerS
+	prompt := gen.PromptTokens
 	if opts.JSON {
 		if err := writeJSON(io.Out, res); err != nil {
 			return err
@@ -215,23 +150,4 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 		return context.Canceled
 	}
 	return nil
-}
-
-func isConfigEOS(c model.Config, id int) bool {
-	for _, e := range c.EOS {
-		if e == id {
-			return true
-		}
-	}
-	return false
-}
-
-// maskUndecodable rules out the ids at and above the tokenizer's size: an
-// embedding padded past the vocabulary (Qwen2's, or a synthetic preset's
-// 32,000 rows over a 512-token tokenizer) would otherwise let the sampler
-// pick a token that has no text, and the stream fail mid-answer.
-func maskUndecodable(logits []float32, vocab int) {
-	for i := vocab; i < len(logits); i++ {
-		logits[i] = float32(math.Inf(-1))
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/model/gguf"
 	"github.com/ttqproject/ttq/pkg/model/hub/hubtest"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 // shardedDemoFiles is the demo bundle with its checkpoint split into two
@@ -74,7 +75,7 @@ func TestHubCacheModel(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("inspect: exit %d: %s", code, errOut)
 	}
-	var r inspectResult
+	var r quant.Description
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}

@@ -1,53 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/ttqproject/ttq/internal/atomicfile"
 	"github.com/ttqproject/ttq/pkg/model/hub"
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
-	"github.com/ttqproject/ttq/pkg/model/tokenizer"
-	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
-type importOptions struct {
-	Llama2c   string
-	Tokenizer string
-	Merges    string
-	Out       string
-	Force     bool
-	// PlantOutliers "K:N" writes a planted-outlier variant of the
-	// imported model, or of Model (default: the demo) when nothing is
-	// converted.
-	PlantOutliers string
-	PlantSeed     uint64
-	Model         string
-}
-
-func (o importOptions) validate() error {
-	if o.Out == "" {
-		return usagef("-o/--out is required")
-	}
-	if o.Llama2c == "" && o.Tokenizer == "" && o.PlantOutliers == "" {
-		return usagef("nothing to import: give --llama2c FILE.bin and/or --tokenizer FILE, or --plant-outliers K:N")
-	}
-	if o.Model != "" && (o.PlantOutliers == "" || o.Llama2c != "") {
-		return usagef("--model is the source model of --plant-outliers (not combined with --llama2c)")
-	}
-	if o.PlantOutliers != "" {
-		if _, err := transform.ParseSpec(o.PlantOutliers); err != nil {
-			return usagef("--plant-outliers: %v", err)
-		}
-	}
-	return nil
-}
+type importOptions = llama2c.ImportOptions
 
 func newImportCmd(io *streams) *cobra.Command {
 	opts := importOptions{}
@@ -70,7 +31,7 @@ Existing files in DIR are not overwritten unless --force is given.`,
   ttq import --tokenizer Meta-Llama-3-8B/tokenizer.model -o llama3-tok`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := opts.validate(); err != nil {
+			if err := opts.Validate(); err != nil {
 				return err
 			}
 			var err error
@@ -92,140 +53,22 @@ Existing files in DIR are not overwritten unless --force is given.`,
 	return cmd
 }
 
-func runImport(io *streams, opts importOptions) (err error) {
-	// A failed import leaves no trace: an output directory it created is
-	// removed again (files are written atomically, so a directory that
-	// existed before keeps what it had).
-	if _, serr := os.Stat(opts.Out); errors.Is(serr, fs.ErrNotExist) {
-		defer func() {
-			if err != nil {
-				os.RemoveAll(opts.Out)
-			}
-		}()
+func runImport(io *streams, opts importOptions) error {
+	opts.Step = func(step string, r *llama2c.ImportResult) {
+		switch step {
+		case "llama2c":
+			h := r.Header
+			fmt.Fprintf(io.ErrOut, "ttq: imported %s: dim %d, hidden %d, %d layers, %d heads (%d KV), vocab %d, context %d\n",
+				opts.Llama2c, h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen)
+		case "tokenizer":
+			fmt.Fprintf(io.ErrOut, "ttq: converted %s tokenizer %s\n", r.TokenizerKind, opts.Tokenizer)
+		case "plant":
+			fmt.Fprintf(io.ErrOut, "ttq: planted outliers ×%g in hidden channels %v (synthetic stress model)\n", r.Plant.Factor, r.Plant.Channels)
+		}
 	}
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+	if _, err := llama2c.Import(opts); err != nil {
 		return err
-	}
-	var tokFiles tokenizer.Files
-	var tokKind string
-	if opts.Tokenizer != "" {
-		// Convert first: a bad tokenizer should fail before any file is written.
-		var err error
-		tokFiles, tokKind, err = convertTokenizer(opts.Tokenizer, opts.Merges)
-		if err != nil {
-			return err
-		}
-	}
-	targets := []string{}
-	if opts.Llama2c != "" || opts.PlantOutliers != "" {
-		targets = append(targets, "config.json", "model.safetensors")
-	}
-	if opts.Tokenizer != "" {
-		targets = append(targets, "tokenizer.json", "tokenizer_config.json")
-	}
-	if !opts.Force {
-		for _, name := range targets {
-			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
-				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
-			}
-		}
-	}
-	if opts.Llama2c != "" {
-		h, err := llama2c.Convert(opts.Llama2c, opts.Out)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(io.ErrOut, "ttq: imported %s: dim %d, hidden %d, %d layers, %d heads (%d KV), vocab %d, context %d\n",
-			opts.Llama2c, h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKVHeads, h.VocabSize, h.SeqLen)
-	}
-	if opts.Tokenizer != "" {
-		if err := writeFileAtomic(filepath.Join(opts.Out, "tokenizer.json"), tokFiles.TokenizerJSON); err != nil {
-			return err
-		}
-		if err := writeFileAtomic(filepath.Join(opts.Out, "tokenizer_config.json"), tokFiles.TokenizerConfigJSON); err != nil {
-			return err
-		}
-		fmt.Fprintf(io.ErrOut, "ttq: converted %s tokenizer %s\n", tokKind, opts.Tokenizer)
-	}
-	if opts.PlantOutliers != "" {
-		src := opts.Model
-		if opts.Llama2c != "" {
-			src = opts.Out
-		}
-		p, err := plantCheckpoint(src, opts.Out, opts.PlantOutliers, opts.PlantSeed, opts.Tokenizer == "")
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(io.ErrOut, "ttq: planted outliers ×%g in hidden channels %v (synthetic stress model)\n", p.Factor, p.Channels)
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: wrote %s\n", opts.Out)
 	return nil
-}
-
-// convertTokenizer recognizes a tokenizer file by its content and converts it.
-func convertTokenizer(path, merges string) (tokenizer.Files, string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return tokenizer.Files{}, "", err
-	}
-	base := strings.ToLower(filepath.Base(path))
-	var files tokenizer.Files
-	var kind string
-	switch {
-	case strings.HasSuffix(base, ".json"):
-		if merges == "" {
-			merges = filepath.Join(filepath.Dir(path), "merges.txt")
-		}
-		m, err := os.ReadFile(merges)
-		if err != nil {
-			return files, "", fmt.Errorf("GPT-2 vocabulary %s needs its merges file: %w", path, err)
-		}
-		kind = "GPT-2"
-		files, err = tokenizer.ConvertGPT2(data, m)
-		if err != nil {
-			return files, "", fmt.Errorf("%s: %w", path, err)
-		}
-	case looksLikeTiktoken(data):
-		kind = "tiktoken (Llama-3)"
-		files, err = tokenizer.ConvertTiktoken(data, tokenizer.Llama3TiktokenOptions())
-	case strings.HasSuffix(base, ".bin"):
-		kind = "llama2.c"
-		files, err = tokenizer.ConvertLlama2cBin(data)
-	default:
-		kind = "SentencePiece"
-		files, err = tokenizer.ConvertSentencePiece(data)
-	}
-	if err != nil {
-		return files, "", fmt.Errorf("%s (read as %s): %w", path, kind, err)
-	}
-	return files, kind, nil
-}
-
-// looksLikeTiktoken reports whether data starts with "base64 rank" lines.
-func looksLikeTiktoken(data []byte) bool {
-	line, _, _ := bytes.Cut(data, []byte("\n"))
-	tok, rank, ok := bytes.Cut(line, []byte(" "))
-	if !ok || len(tok) == 0 || len(rank) == 0 {
-		return false
-	}
-	for _, c := range tok {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return false
-		}
-	}
-	for _, c := range rank {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// writeFileAtomic writes a command's small output files (configs,
-// tokenizers) so that an interrupted run never leaves half a file.
-func writeFileAtomic(path string, data []byte) error {
-	if len(data) == 0 {
-		return errors.New("internal: empty file for " + path)
-	}
-	return atomicfile.WriteFile(path, data)
 }

@@ -2,39 +2,15 @@ package main
 
 import (
 	"fmt"
-	"sort"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/ttqproject/ttq/pkg/model"
-	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/gguf"
-	"github.com/ttqproject/ttq/pkg/model/safetensors"
-	"github.com/ttqproject/ttq/pkg/model/tokenizer"
+	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 type inspectOptions struct {
 	Model string
 	JSON  bool
-}
-
-type tensorRow struct {
-	Name  string  `json:"name"`
-	DType string  `json:"dtype"`
-	Shape []int64 `json:"shape"`
-	Bytes int64   `json:"bytes"`
-}
-
-type inspectResult struct {
-	Schema    string            `json:"schema"`
-	Model     string            `json:"model"`
-	Config    model.Config      `json:"config"`
-	Params    int64             `json:"parameters"`
-	Bytes     int64             `json:"checkpoint_bytes"`
-	Files     []string          `json:"files"`
-	Metadata  map[string]string `json:"metadata,omitempty"`
-	Tensors   []tensorRow       `json:"tensors"`
-	Tokenizer tokenizer.Summary `json:"tokenizer"`
 }
 
 func newInspectCmd(io *streams) *cobra.Command {
@@ -74,33 +50,7 @@ func runInspect(io *streams, opts inspectOptions) error {
 		return err
 	}
 	defer lm.Model.Close()
-	ckpt, err := openCheckpointOf(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer ckpt.Close()
-	res := inspectResult{
-		Schema:    "ttq.inspect/v1",
-		Model:     lm.Source,
-		Config:    lm.Model.Config,
-		Params:    lm.Model.NumParams(),
-		Bytes:     ckpt.TotalBytes(),
-		Tokenizer: lm.Tokenizer.Summary(),
-	}
-	for _, f := range ckpt.Files() {
-		res.Files = append(res.Files, f.Path())
-		for k, v := range f.Metadata() {
-			if res.Metadata == nil {
-				res.Metadata = map[string]string{}
-			}
-			res.Metadata[k] = v
-		}
-	}
-	for _, name := range ckpt.Names() {
-		info, _ := ckpt.Info(name)
-		res.Tensors = append(res.Tensors, tensorRow{Name: name, DType: string(info.DType), Shape: info.Shape, Bytes: info.End - info.Begin})
-	}
-	sort.Slice(res.Tensors, func(i, j int) bool { return tensorLess(res.Tensors[i].Name, res.Tensors[j].Name) })
+	res := quant.Describe(lm)
 	if opts.JSON {
 		return writeJSON(io.Out, res)
 	}
@@ -143,53 +93,6 @@ func tokenLabel(s string, id int) string {
 		return "none"
 	}
 	return fmt.Sprintf("%q (%d)", s, id)
-}
-
-// openCheckpointOf opens the checkpoint again for its file-level facts; for
-// the demo model it reads the embedded bundle.
-func openCheckpointOf(dir string) (*safetensors.Checkpoint, error) {
-	if dir != "" {
-		return safetensors.OpenCheckpoint(dir)
-	}
-	b, err := demo.ReadFile("model.safetensors")
-	if err != nil {
-		return nil, err
-	}
-	f, err := safetensors.FromBytes(demo.Name+"/model.safetensors", b)
-	if err != nil {
-		return nil, err
-	}
-	return safetensors.CheckpointFromFiles(f)
-}
-
-// tensorLess orders tensor names with layer numbers numerically.
-func tensorLess(a, b string) bool {
-	la, ra := layerIndex(a)
-	lb, rb := layerIndex(b)
-	if la != lb {
-		return la < lb
-	}
-	if ra != rb {
-		return ra < rb
-	}
-	return a < b
-}
-
-func layerIndex(name string) (int, string) {
-	const p = "model.layers."
-	if !strings.HasPrefix(name, p) {
-		if strings.HasPrefix(name, "model.embed") {
-			return -1, name
-		}
-		return 1 << 30, name
-	}
-	rest := name[len(p):]
-	n := 0
-	i := 0
-	for ; i < len(rest) && rest[i] >= '0' && rest[i] <= '9'; i++ {
-		n = n*10 + int(rest[i]-'0')
-	}
-	return n, rest[i:]
 }
 
 func humanBytes(n int64) string {

@@ -2,69 +2,19 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	"github.com/ttqproject/ttq/pkg/model/gguf"
 )
 
-// arrayHead is how many leading items of an array metadata value inspect
-// shows.
-const arrayHead = 5
-
-type ggufInspectResult struct {
-	Schema     string          `json:"schema"`
-	File       string          `json:"file"`
-	Version    uint32          `json:"gguf_version"`
-	Alignment  uint64          `json:"alignment"`
-	DataOffset int64           `json:"data_offset"`
-	Bytes      int64           `json:"bytes"`
-	Elements   uint64          `json:"elements"`
-	Metadata   []ggufKVRow     `json:"metadata"`
-	Tensors    []ggufTensorRow `json:"tensors"`
-}
-
 type array = gguf.ArrayValue
-
-type ggufKVRow struct {
-	Key  string `json:"key"`
-	Type string `json:"type"`
-	// Value is the scalar, or for an array {elem, len, head: the first
-	// items}; non-finite floats are strings ("NaN", "+Inf").
-	Value any `json:"value"`
-}
-
-type arraySummary struct {
-	Elem string `json:"elem"`
-	Len  int    `json:"len"`
-	Head []any  `json:"head"`
-}
-
-type ggufTensorRow struct {
-	Name string `json:"name"`
-	Type string `json:"type"`
-	// Dims are ggml's ne, innermost first (an [out, in] matrix is [in, out]).
-	Dims []uint64 `json:"dims"`
-	// Offset is relative to data_offset, as the file stores it.
-	Offset uint64 `json:"offset"`
-	// Bytes is 0 for a ggml type ttq does not know.
-	Bytes uint64 `json:"bytes"`
-}
 
 func runInspectGGUF(io *streams, opts inspectOptions) error {
 	f, err := gguf.Open(opts.Model)
 	if err != nil {
 		return err
 	}
-	res := ggufInspectResult{Schema: "ttq.inspect.gguf/v1", File: opts.Model, Version: f.Version, Alignment: f.Alignment,
-		DataOffset: f.DataOffset, Bytes: f.Size, Metadata: []ggufKVRow{}, Tensors: []ggufTensorRow{}}
-	for _, kv := range f.Metadata {
-		res.Metadata = append(res.Metadata, ggufKVRow{Key: kv.Key, Type: kv.Type.String(), Value: jsonValue(kv.Value)})
-	}
-	for _, t := range f.Tensors {
-		res.Elements += t.Elements()
-		res.Tensors = append(res.Tensors, ggufTensorRow{Name: t.Name, Type: t.Type.String(), Dims: t.Dims, Offset: t.Offset, Bytes: t.Size})
-	}
+	res := gguf.Describe(f, opts.Model)
 	if opts.JSON {
 		return writeJSON(io.Out, res)
 	}
@@ -95,27 +45,6 @@ func runInspectGGUF(io *streams, opts inspectOptions) error {
 	return renderTable(w, []string{"tensor", "type", "dims (ne)", "offset", "bytes"}, rows)
 }
 
-// jsonValue makes a metadata value encodable: arrays summarized, non-finite
-// floats spelled out.
-func jsonValue(v any) any {
-	switch v := v.(type) {
-	case float32:
-		return jsonValue(float64(v))
-	case float64:
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Sprint(v)
-		}
-		return v
-	case array:
-		s := arraySummary{Elem: v.Elem.String(), Len: v.Len(), Head: []any{}}
-		for i := range min(v.Len(), arrayHead) {
-			s.Head = append(s.Head, jsonValue(v.Index(i)))
-		}
-		return s
-	}
-	return v
-}
-
 // textValue is a metadata value for the table: strings quoted and cut to a
 // line, arrays as their first items and length.
 func textValue(v any) string {
@@ -126,11 +55,11 @@ func textValue(v any) string {
 		}
 		return fmt.Sprintf("%q", v)
 	case array:
-		items := make([]string, 0, arrayHead+1)
-		for i := range min(v.Len(), arrayHead) {
+		items := make([]string, 0, gguf.ArrayHead+1)
+		for i := range min(v.Len(), gguf.ArrayHead) {
 			items = append(items, textValue(v.Index(i)))
 		}
-		if v.Len() > arrayHead {
+		if v.Len() > gguf.ArrayHead {
 			items = append(items, fmt.Sprintf("… (%d)", v.Len()))
 		}
 		return "[" + strings.Join(items, ", ") + "]"

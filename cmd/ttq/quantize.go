@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ttqproject/ttq/pkg/model/demo"
-	"github.com/ttqproject/ttq/pkg/model/safetensors"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
 
@@ -23,26 +19,18 @@ type quantizeOptions struct {
 	Method methodOptions
 }
 
-func (o quantizeOptions) validate() error {
-	if o.Out == "" {
-		return usagef("give the output directory with -o")
-	}
-	m, err := quant.Lookup(o.Method.Method)
-	if err != nil {
-		return usageError{err}
-	}
-	if m.TestTime {
-		return usagef("--method %s quantizes each prompt at inference time and has no static checkpoint: use `ttq eval --method %s` or `ttq generate --method %s`", m.Name, m.Name, m.Name)
-	}
-	_, _, err = o.Method.quantOptions()
-	return err
-}
+// resumeDirName holds an interrupted awq/gptq run's finished layers.
+const resumeDirName = quant.ResumeDirName
+
+// layerSavedHook, when set (by tests), runs after each layer's resume
+// state is saved: the place where an interruption must lose nothing.
+var layerSavedHook func(layer int)
 
 type quantizeReport struct {
 	Schema string `json:"schema"`
 	Model  string `json:"model"`
 	Out    string `json:"out"`
-	*methodResult
+	*quant.MethodResult
 }
 
 func newQuantizeCmd(io *streams) *cobra.Command {
@@ -80,9 +68,6 @@ quarter of the time; the README gives the time per layer).`,
 				return err
 			}
 			opts.Model = dir
-			if err := opts.validate(); err != nil {
-				return err
-			}
 			return runQuantize(cmd.Context(), io, opts)
 		},
 	}
@@ -97,84 +82,26 @@ quarter of the time; the README gives the time per layer).`,
 	return cmd
 }
 
-// tokenizerFiles are copied beside the quantized weights when present.
-var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "tokenizer.model"}
-
 func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
-	if abs, err := filepath.Abs(opts.Out); err == nil && opts.Model != "" {
-		if src, err := filepath.Abs(opts.Model); err == nil && src == abs {
-			return usagef("the output directory is the model directory; choose another -o")
-		}
-	}
-	files := map[string][]byte{}
-	read := func(name string) error {
-		var b []byte
-		var err error
-		if opts.Model == "" {
-			b, err = demo.ReadFile(name)
-		} else {
-			b, err = os.ReadFile(filepath.Join(opts.Model, name))
-		}
-		if err == nil {
-			files[name] = b
-		}
-		return err
-	}
-	if err := read("config.json"); err != nil {
-		return fmt.Errorf("model config: %w", err)
-	}
-	for _, name := range tokenizerFiles {
-		_ = read(name) // optional
-	}
-	if !opts.Force {
-		for _, name := range append([]string{safetensors.SingleFileName, safetensors.IndexFileName}, keys(files)...) {
-			if _, err := os.Stat(filepath.Join(opts.Out, name)); err == nil {
-				return fmt.Errorf("%s already exists (use --force to overwrite)", filepath.Join(opts.Out, name))
+	progress, done := blockProgress(io, opts.Method.Method)
+	res, err := quant.QuantizeModel(ctx, quant.QuantizeOptions{
+		Model: opts.Model, Out: opts.Out, Method: opts.Method, Force: opts.Force, Resume: opts.Resume,
+		Version: version, Progress: progress,
+		LayerSaved: func(l int) {
+			if layerSavedHook != nil {
+				layerSavedHook(l)
 			}
-		}
-	}
-	lm, err := loadModel(opts.Model)
-	if err != nil {
-		return err
-	}
-	defer lm.Model.Close()
-	var resume *layerResume
-	opts.Method.layerCheckpoint = func(res *methodResult) (*quant.Checkpointer, error) {
-		fp, err := resumeFingerprint(opts.Model, lm, res)
-		if err != nil {
-			return nil, err
-		}
-		if resume, err = openLayerResume(opts.Out, opts.Resume, opts.Force, fp, len(lm.Model.Layers)); err != nil {
-			return nil, err
-		}
-		return resume.checkpointer(), nil
-	}
-	res, err := applyMethod(ctx, io, lm, opts.Method)
-	if err != nil {
-		return err
-	}
-	// The checkpoint appears whole or not at all; a stale index would
-	// shadow the new single-file checkpoint.
-	err = writeOutputDir(opts.Out, []string{safetensors.IndexFileName}, func(dir string) error {
-		if err := quant.Save(dir, lm.Model, res.metadata(lm.Source)); err != nil {
-			return err
-		}
-		for _, name := range keys(files) {
-			if err := writeFileAtomic(filepath.Join(dir, name), files[name]); err != nil {
-				return err
-			}
-		}
-		return nil
+		},
 	})
+	done()
 	if err != nil {
 		return err
 	}
-	if resume != nil {
-		if err := resume.remove(); err != nil {
-			return err
-		}
+	source := opts.Model
+	if source == "" {
+		source = demo.Name
 	}
-	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: lm.Source, Out: opts.Out, methodResult: res}
+	rep := quantizeReport{Schema: "ttq.quantize/v1", Model: source, Out: opts.Out, MethodResult: res}
 	if opts.JSON {
 		return writeJSON(io.Out, rep)
 	}
@@ -185,14 +112,4 @@ func runQuantize(ctx context.Context, io *streams, opts quantizeOptions) error {
 	fmt.Fprintf(io.ErrOut, "ttq: %s %s (%.3f bits/weight)%s in %.1fs; wrote %s\n",
 		res.Method, res.Format, res.EffectiveBits, calib, res.Seconds, opts.Out)
 	return nil
-}
-
-// keys returns the map's keys sorted.
-func keys(m map[string][]byte) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -20,7 +20,7 @@ func TestQuantizeDeterministicAndLoadable(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
-		rep := quantizeReport{methodResult: &methodResult{}}
+		rep := quantizeReport{MethodResult: &quant.MethodResult{}}
 		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/kernels"
+	"github.com/ttqproject/ttq/pkg/model"
 	"golang.org/x/term"
 )
 
@@ -161,13 +162,14 @@ func run(args []string, io *streams) (code int) {
 	}
 	fmt.Fprintf(io.ErrOut, "ttq: %v\n", err)
 	var ue usageError
+	var oe *model.OptionError
 	var re regressionError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case errors.As(err, &re):
 		return exitRegression
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &oe):
 		return exitUsage
 	}
 	return exitError

@@ -6,6 +6,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 )
@@ -75,4 +76,14 @@ func WriteFile(path string, data []byte) error {
 		return err
 	}
 	return a.Commit()
+}
+
+// WriteNonEmpty is WriteFile for a command's small output files (configs,
+// tokenizers), refusing an empty one: a source file that vanished or was
+// truncated mid-read must not become a valid-looking empty copy.
+func WriteNonEmpty(path string, data []byte) error {
+	if len(data) == 0 {
+		return errors.New("internal: empty file for " + path)
+	}
+	return WriteFile(path, data)
 }

@@ -6,6 +6,7 @@ package sysmem
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"strconv"
 )
@@ -35,3 +36,16 @@ func parseMeminfo(b []byte) (int64, bool) {
 	}
 	return 0, false
 }
+
+// Check refuses a run whose buffers (need bytes, for what) exceed the
+// memory the machine has available, naming the option that shrinks them;
+// where the available memory is unknown it lets the run go ahead.
+func Check(need int64, what, option string) error {
+	avail, ok := Available()
+	if !ok || need <= avail {
+		return nil
+	}
+	return fmt.Errorf("%s need %.2f GiB but only %.2f GiB of memory is available: lower %s", what, gib(need), gib(avail), option)
+}
+
+func gib(n int64) float64 { return float64(n) / (1 << 30) }

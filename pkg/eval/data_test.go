@@ -3,12 +3,14 @@ package eval
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ttqproject/ttq/internal/shareddata"
+	"github.com/ttqproject/ttq/pkg/model"
 )
 
 func sha(b []byte) string {
@@ -188,4 +190,29 @@ func FuzzWikiTextRows(f *testing.F) {
 			b.WriteString(rows[i])
 		}
 	})
+}
+
+// A task's built-in dataset gets its default split; a split elsewhere, or
+// one the dataset lacks, is the caller's mistake.
+func TestTaskValidate(t *testing.T) {
+	task := Task{Dataset: "wikitext", Protocol: "gptq", BOS: "auto"}
+	if err := task.Validate(); err != nil || task.Split != "test" || task.IsMultipleChoice() {
+		t.Fatalf("wikitext: split %q, %v", task.Split, err)
+	}
+	task = Task{Dataset: "piqa", Protocol: "gptq", BOS: "auto"}
+	if err := task.Validate(); err != nil || task.Split != "valid" || !task.IsMultipleChoice() {
+		t.Fatalf("piqa: split %q, %v", task.Split, err)
+	}
+	for _, bad := range []Task{
+		{Dataset: "", Protocol: "gptq", BOS: "auto"},
+		{Dataset: "mc:", Protocol: "gptq", BOS: "auto"},
+		{Dataset: "wikitext", Split: "train", Protocol: "gptq", BOS: "auto"},
+		{Dataset: "notes.txt", Split: "test", Protocol: "gptq", BOS: "auto"},
+		{Dataset: "wikitext", Protocol: "gptq", BOS: "sometimes"},
+	} {
+		var oe *model.OptionError
+		if err := bad.Validate(); !errors.As(err, &oe) {
+			t.Errorf("%+v: %v, want a *model.OptionError", bad, err)
+		}
+	}
 }

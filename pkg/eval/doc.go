@@ -16,6 +16,10 @@
 // whose answers are known by hand. WikiText-2 raw (test, valid) and the PIQA
 // validation split are embedded (data/README.md gives sources and licences).
 //
+// RunTask runs one evaluation by name, as `ttq eval` does: the dataset
+// (wikitext, piqa, a text file or mc:FILE), the protocol and the limits in,
+// a TaskResult out.
+//
 // All log-probabilities are computed in float64 with max subtraction from
 // the model's float32 logits.
 package eval

@@ -15,4 +15,14 @@
 // Static methods run block by block over cached hidden states (one decoder
 // layer's activations in memory at a time) and leave QLinear layers in the
 // model; Save writes them as a safetensors checkpoint that Load reads back.
+//
+// The whole job from Go: LoadModel opens any model (a directory, a ttq
+// checkpoint, or "" for the demo) with its tokenizer; MethodOptions names
+// every knob of every method as the command line does (DefaultMethodOptions,
+// Knobs, SetKnob) and ApplyMethod quantizes the loaded model in place,
+// reading the calibration text (CalibrationText) for awq and gptq;
+// SaveModel writes the result as a model directory LoadModel opens again.
+// The commands' whole jobs are single calls too: QuantizeModel (`ttq
+// quantize`, resumable), Evaluate (`ttq eval`) and Describe (`ttq
+// inspect`).
 package quant

@@ -33,6 +33,14 @@ func ReadFile(name string) ([]byte, error) { return bundle.ReadFile(Dir + "/" + 
 
 // Load returns the demo model and its tokenizer.
 func Load() (*model.Model, *tokenizer.Tokenizer, error) {
+	m, tok, _, err := LoadCheckpoint()
+	return m, tok, err
+}
+
+// LoadCheckpoint is Load that also returns the checkpoint the weights are
+// read from (owned by the model: valid until its Close), for callers that
+// describe the files as well, such as ttq inspect.
+func LoadCheckpoint() (*model.Model, *tokenizer.Tokenizer, *safetensors.Checkpoint, error) {
 	read := func(name string) ([]byte, error) {
 		b, err := bundle.ReadFile(Dir + "/" + name)
 		if err != nil {
@@ -42,39 +50,39 @@ func Load() (*model.Model, *tokenizer.Tokenizer, error) {
 	}
 	cfgJSON, err := read("config.json")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cfg, err := model.ParseConfig(cfgJSON)
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo bundle: %w", err)
 	}
 	weights, err := read("model.safetensors")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	f, err := safetensors.FromBytes(Dir+"/model.safetensors", weights)
+	f, err := safetensors.FromBytes(Name+"/model.safetensors", weights)
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo bundle: %w", err)
 	}
 	ckpt, err := safetensors.CheckpointFromFiles(f)
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo bundle: %w", err)
 	}
 	m, err := model.New(cfg, ckpt, ckpt)
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo bundle: %w", err)
 	}
 	tokJSON, err := read("tokenizer.json")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tokCfg, err := read("tokenizer_config.json")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	tok, err := tokenizer.FromJSON(tokJSON, tokCfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("demo bundle: %w", err)
+		return nil, nil, nil, fmt.Errorf("demo bundle: %w", err)
 	}
-	return m, tok, nil
+	return m, tok, ckpt, nil
 }

@@ -9,6 +9,10 @@
 // legacy_export). A negative vocab_size means the classifier is stored
 // separately at the end of the file; a positive one means it is shared with
 // the token embedding.
+//
+// Import is `ttq import` as one call: a checkpoint, a tokenizer file
+// (tokenizer.ConvertFile) and optionally planted outliers
+// (transform.PlantCheckpoint) into one model directory.
 package llama2c
 
 import (

@@ -37,6 +37,10 @@ type Tokenizer struct {
 	pre  preTokenizer
 	dec  decoder
 
+	// pipelineJSON keeps the normalizer, pre-tokenizer and decoder as
+	// tokenizer.json declared them, for Pipeline.
+	pipelineJSON [3]json.RawMessage
+
 	prefix, suffix []int // post-processor output around the sequence
 	addBOS         bool
 	bosID, eosID   int
@@ -218,7 +222,8 @@ func FromJSON(tokenizerJSON, tokenizerConfigJSON []byte) (*Tokenizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tokenizer{model: model, addedByID: map[int]*addedToken{}, addedByTk: map[string]int{}, bosID: -1, eosID: -1}
+	t := &Tokenizer{model: model, addedByID: map[int]*addedToken{}, addedByTk: map[string]int{}, bosID: -1, eosID: -1,
+		pipelineJSON: [3]json.RawMessage{f.Normalizer, f.PreTokenizer, f.Decoder}}
 	if t.norm, err = parseNormalizer(f.Normalizer); err != nil {
 		return nil, err
 	}

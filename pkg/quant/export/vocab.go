@@ -1,7 +1,6 @@
 package export
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -54,95 +53,31 @@ type Vocab struct {
 	AddSpacePrefix bool
 }
 
-// tokenizerJSON holds the pipeline components of tokenizer.json, whose
-// types decide the GGUF tokenizer model and pre-tokenizer; the vocabulary,
-// merges and added tokens come from the loaded tokenizer.
-type tokenizerJSON struct {
-	Normalizer   json.RawMessage `json:"normalizer"`
-	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
-	Decoder      json.RawMessage `json:"decoder"`
-}
-
-// component is one normalizer, pre-tokenizer or decoder node.
-type component struct {
-	Type          string          `json:"type"`
-	Prepend       string          `json:"prepend"`
-	Pattern       json.RawMessage `json:"pattern"`
-	Behavior      string          `json:"behavior"`
-	Invert        bool            `json:"invert"`
-	UseRegex      *bool           `json:"use_regex"`
-	PrependScheme string          `json:"prepend_scheme"`
-	AddPrefix     *bool           `json:"add_prefix_space"`
-	Normalizers   json.RawMessage `json:"normalizers"`
-	Pretokenizers json.RawMessage `json:"pretokenizers"`
-	Decoders      json.RawMessage `json:"decoders"`
-}
-
-// flatten lists the nodes of a possibly nested Sequence.
-func flatten(raw json.RawMessage, depth int) ([]component, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	if depth > 8 {
-		return nil, fmt.Errorf("export: tokenizer.json: Sequence nested too deeply")
-	}
-	var c component
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("export: tokenizer.json: %w", err)
-	}
-	if c.Type != "Sequence" {
-		return []component{c}, nil
-	}
-	var out []component
-	for _, list := range []json.RawMessage{c.Normalizers, c.Pretokenizers, c.Decoders} {
-		if len(list) == 0 || string(list) == "null" {
-			continue
-		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(list, &items); err != nil {
-			return nil, fmt.Errorf("export: tokenizer.json: %w", err)
-		}
-		for _, it := range items {
-			sub, err := flatten(it, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sub...)
-		}
-	}
-	return out, nil
-}
-
 var bytePiece = regexp.MustCompile(`^<0x[0-9A-Fa-f]{2}>$`)
 
-// VocabFromTokenizerJSON converts a Hugging Face tokenizer.json (and
-// tokenizer_config.json, may be nil) into GGUF's vocabulary for a model
-// whose embedding has vocabSize rows: ids the tokenizer does not use become
-// UNUSED "[PADn]" tokens, as gguf-py pads them. Only BPE tokenizers whose
-// pre-tokenizer llama.cpp implements are accepted; anything else is an
-// error naming what was found, because llama.cpp would otherwise tokenize
-// differently without saying so.
+// VocabFromTokenizerJSON is VocabFromTokenizer for the bytes of a
+// tokenizer.json (and tokenizer_config.json, may be nil).
 func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, error) {
 	tok, err := tokenizer.FromJSON(tokJSON, cfgJSON)
 	if err != nil {
 		return nil, err
 	}
-	var tj tokenizerJSON
-	if err := json.Unmarshal(tokJSON, &tj); err != nil {
+	return VocabFromTokenizer(tok, vocabSize)
+}
+
+// VocabFromTokenizer converts a loaded Hugging Face tokenizer into GGUF's
+// vocabulary for a model whose embedding has vocabSize rows: ids the
+// tokenizer does not use become UNUSED "[PADn]" tokens, as gguf-py pads
+// them. Only BPE tokenizers whose pre-tokenizer llama.cpp implements are
+// accepted (the tokenizer's Pipeline says which it has); anything else is
+// an error naming what was found, because llama.cpp would otherwise
+// tokenize differently without saying so.
+func VocabFromTokenizer(tok *tokenizer.Tokenizer, vocabSize int) (*Vocab, error) {
+	pipe, err := tok.Pipeline()
+	if err != nil {
 		return nil, fmt.Errorf("export: tokenizer.json: %w", err)
 	}
-	norms, err := flatten(tj.Normalizer, 0)
-	if err != nil {
-		return nil, err
-	}
-	pres, err := flatten(tj.PreTokenizer, 0)
-	if err != nil {
-		return nil, err
-	}
-	decs, err := flatten(tj.Decoder, 0)
-	if err != nil {
-		return nil, err
-	}
+	norms, pres, decs := pipe.Normalizers, pipe.PreTokenizers, pipe.Decoders
 	v := &Vocab{BOS: -1, EOS: -1, UNK: -1}
 	byteLevel := false
 	for _, c := range append(pres, decs...) {
@@ -171,8 +106,8 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 			switch {
 			case c.PrependScheme != "":
 				v.AddSpacePrefix = c.PrependScheme != "never"
-			case c.AddPrefix != nil:
-				v.AddSpacePrefix = *c.AddPrefix
+			case c.AddPrefixSpace != nil:
+				v.AddSpacePrefix = *c.AddPrefixSpace
 			default:
 				v.AddSpacePrefix = true
 			}
@@ -248,14 +183,14 @@ func VocabFromTokenizerJSON(tokJSON, cfgJSON []byte, vocabSize int) (*Vocab, err
 
 // bytePre names a byte-level tokenizer's pre-tokenizer regex the way
 // llama.cpp knows it.
-func bytePre(pres []component) (string, error) {
+func bytePre(pres []tokenizer.Step) (string, error) {
 	var split []string
 	useRegex := false
 	for _, c := range pres {
 		switch c.Type {
 		case "Split":
-			var p struct{ Regex, String *string }
-			if err := json.Unmarshal(c.Pattern, &p); err != nil || p.Regex == nil {
+			p := c.Pattern
+			if p.Regex == nil {
 				return "", fmt.Errorf("export: tokenizer.json: Split pre-tokenizer without a regex pattern has no llama.cpp equivalent")
 			}
 			if c.Invert || (c.Behavior != "Isolated" && c.Behavior != "") {

@@ -1,4 +1,4 @@
-package main
+package quant
 
 import (
 	"crypto/sha256"
@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/ttqproject/ttq/internal/atomicfile"
 	"github.com/ttqproject/ttq/pkg/model"
-	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 // A layer-sequential quantization (awq, gptq) keeps its finished layers in
@@ -20,10 +20,9 @@ import (
 // written atomically, the state after its layer file. `ttq quantize
 // --resume` continues from the last finished layer when the model, method,
 // options and calibration tokens are those of the saved run.
-const resumeDirName = ".ttq-resume"
+const ResumeDirName = ".ttq-resume"
 
-const resumeSchema = "ttq.quantize-resume/v1"
-
+// resumeState is state.json.
 type resumeState struct {
 	Schema string `json:"schema"`
 	// Fingerprint identifies the run: a SHA-256 over the model source (its
@@ -35,8 +34,11 @@ type resumeState struct {
 	Done        int    `json:"done"`
 }
 
+// resumeSchema names the state.json format; another is never resumed.
+const resumeSchema = "ttq.quantize-resume/v1"
+
 // resumeFingerprint is resumeState.Fingerprint for this run.
-func resumeFingerprint(modelDir string, lm *loadedModel, res *methodResult) (string, error) {
+func resumeFingerprint(modelDir string, lm *LoadedModel, res *MethodResult) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "source %q\n", lm.Source)
 	if modelDir != "" {
@@ -63,14 +65,13 @@ func resumeFingerprint(modelDir string, lm *loadedModel, res *methodResult) (str
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// layerSavedHook, when set (by tests), runs after each layer's state is
-// saved: the place where an interruption must lose nothing.
-var layerSavedHook func(layer int)
-
 // layerResume manages OUT/.ttq-resume for one run.
 type layerResume struct {
 	dir   string
 	state resumeState
+	// saved, if set, runs after each layer's state is saved: the place
+	// where an interruption must lose nothing.
+	saved func(layer int)
 }
 
 // openLayerResume prepares the resume directory under out: with resume
@@ -78,7 +79,7 @@ type layerResume struct {
 // with another); without it a saved run is an error unless force discards
 // it.
 func openLayerResume(out string, resume, force bool, fingerprint string, layers int) (*layerResume, error) {
-	r := &layerResume{dir: filepath.Join(out, resumeDirName),
+	r := &layerResume{dir: filepath.Join(out, ResumeDirName),
 		state: resumeState{Schema: resumeSchema, Fingerprint: fingerprint, Layers: layers}}
 	b, err := os.ReadFile(filepath.Join(r.dir, "state.json"))
 	switch {
@@ -116,17 +117,17 @@ func (r *layerResume) layerPath(l int) string {
 }
 
 // checkpointer connects the run to the directory.
-func (r *layerResume) checkpointer() *quant.Checkpointer {
-	return &quant.Checkpointer{
+func (r *layerResume) checkpointer() *Checkpointer {
+	return &Checkpointer{
 		Done: r.state.Done,
 		Restore: func(m *model.Model, l int) error {
-			return quant.LoadLayer(r.layerPath(l), m, l)
+			return LoadLayer(r.layerPath(l), m, l)
 		},
 		Save: func(m *model.Model, l int) error {
 			if err := os.MkdirAll(r.dir, 0o755); err != nil {
 				return err
 			}
-			if err := quant.SaveLayer(r.layerPath(l), m, l); err != nil {
+			if err := SaveLayer(r.layerPath(l), m, l); err != nil {
 				return err
 			}
 			st := r.state
@@ -135,11 +136,11 @@ func (r *layerResume) checkpointer() *quant.Checkpointer {
 			if err != nil {
 				return err
 			}
-			if err := writeFileAtomic(filepath.Join(r.dir, "state.json"), append(b, '\n')); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(r.dir, "state.json"), append(b, '\n')); err != nil {
 				return err
 			}
-			if layerSavedHook != nil {
-				layerSavedHook(l)
+			if r.saved != nil {
+				r.saved(l)
 			}
 			return nil
 		},

@@ -1,4 +1,4 @@
-package main
+package atomicfile
 
 import (
 	"errors"
@@ -7,14 +7,14 @@ import (
 	"path/filepath"
 )
 
-// writeOutputDir has fill write a command's output files into a fresh
+// WriteDir has fill write a command's output files into a fresh
 // temporary directory beside out, then moves them into out, so that an
 // interrupted or failed run leaves no partial output: a new out appears
 // whole in one rename; into an existing out (--force) each file is renamed
 // over its old version, and the names in stale are removed first. The
 // temporary directory is removed on failure; only SIGKILL can leave it
 // behind (hidden, named .OUT.tmp-*).
-func writeOutputDir(out string, stale []string, fill func(dir string) error) (err error) {
+func WriteDir(out string, stale []string, fill func(dir string) error) (err error) {
 	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return err

@@ -1,0 +1,268 @@
+package compare
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ttqproject/ttq/pkg/eval"
+	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/transform"
+	"github.com/ttqproject/ttq/pkg/quant"
+)
+
+// Options choose what Run compares. DefaultOptions gives `ttq compare`'s
+// defaults: every method at 3 and 4 bits on the demo model, sized to finish
+// in about a minute on two cores.
+type Options struct {
+	// Model is a model directory, a hub cache reference org/name[@rev],
+	// "" or demo.Name for the demo, or PlantedDemoName.
+	Model string
+	// PlantOutliers "K:N" plants outliers into the model first (see
+	// transform.ParseSpec); PlantSeed chooses the channels.
+	PlantOutliers string
+	PlantSeed     uint64
+
+	// Methods are compared at every Bits (fp, full precision, once), each
+	// with Group inputs per group (−1 per row).
+	Methods []string
+	Bits    []int
+	Group   int
+	// Datasets: wikitext, piqa, a built-in domain, a text FILE or mc:FILE.
+	Datasets []string
+	// Baseline is the method the others are compared with; "" picks awq,
+	// else rtn, else fp, else the first method.
+	Baseline string
+	// Calib is the calibration text of the static methods; CalibDomains,
+	// when set, calibrates them once per domain instead. EvalDomains adds
+	// each domain's held-out half as a perplexity dataset.
+	Calib        string
+	CalibDomains []string
+	EvalDomains  []string
+
+	// Protocol, Ctx and BOS are eval's perplexity protocol, window (0: the
+	// protocol's default) and BOS policy.
+	Protocol string
+	Ctx      int
+	BOS      string
+	// MaxWindows and MaxItems limit each dataset (0: all).
+	MaxWindows int
+	MaxItems   int
+	// Parallel windows or items at once (0: one per thread for small
+	// models); Threads for the kernels in all (0: every core).
+	Parallel int
+	Threads  int
+
+	// Knobs are the method options every row shares; Method, Bits, Group
+	// and Calib are set per row.
+	Knobs quant.MethodOptions
+
+	// CacheDir holds computed rows by fingerprint (""; DefaultCacheDir);
+	// NoCache computes every row and stores none.
+	CacheDir string
+	NoCache  bool
+	// Shard "i/n" computes only rows i, i+n, i+2n, ...
+	Shard string
+
+	// Version goes into the report; BuildIdentity names the code in the
+	// rows' fingerprints, so that a changed program never reuses rows an
+	// older one cached (default: BuildIdentity(Version), which for "dev"
+	// hashes the running executable).
+	Version       string
+	BuildIdentity string
+	// CPUFeatures are recorded in the report.
+	CPUFeatures map[string]bool
+
+	// Planned, if set, hears what will run before the first row;
+	// Progress hears every step of every row.
+	Planned  func(Plan)
+	Progress func(Event)
+}
+
+// Plan is what a Run is about to compute.
+type Plan struct {
+	Rows     int
+	Model    string
+	Datasets []DatasetInfo
+}
+
+// PlantedDemoName is the built-in stress model: the demo with planted
+// outliers (PlantedDemoSpec).
+const (
+	PlantedDemoName = "builtin:stories260K-planted"
+	PlantedDemoSpec = "32:8"
+)
+
+// ownKnobs are the method knobs compare takes as lists or per row.
+var ownKnobs = []string{"method", "bits", "group", "calib"}
+
+// IsOwnKnob reports whether Options sets the method knob name itself
+// (per row) rather than through Knobs.
+func IsOwnKnob(name string) bool { return slices.Contains(ownKnobs, name) }
+
+// DefaultOptions are `ttq compare`'s defaults: 9 rows, 4 WikiText windows
+// of 512 tokens, 200 PIQA items, 16 × 128 calibration tokens for awq/gptq
+// (calibrating awq on 128 × 512 tokens takes minutes even on the demo).
+func DefaultOptions() Options {
+	k := quant.DefaultMethodOptions()
+	k.NSamples, k.CalibSeqLen = 16, 128
+	return Options{
+		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Group: 128,
+		Datasets: []string{"wikitext", "piqa"}, Calib: "wikitext:valid",
+		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200,
+		Knobs: k, Version: "dev",
+	}
+}
+
+// Validate checks o and fills in the default baseline. Bad values are
+// *model.OptionError.
+func (o *Options) Validate() error {
+	bad := model.OptionErrorf
+	if len(o.Methods) == 0 {
+		return bad("--methods is empty")
+	}
+	seen := map[string]bool{}
+	for _, m := range o.Methods {
+		if seen[m] {
+			return bad("--methods lists %s twice", m)
+		}
+		seen[m] = true
+		if m == "fp" {
+			continue
+		}
+		if _, err := quant.Lookup(m); err != nil {
+			return bad("--methods: %v", err)
+		}
+	}
+	quantized := len(o.Methods) > 1 || o.Methods[0] != "fp"
+	if quantized && len(o.Bits) == 0 {
+		return bad("--bits is empty")
+	}
+	for _, b := range o.Bits {
+		if b < 2 || b > 8 {
+			return bad("--bits %d: supported 2 to 8", b)
+		}
+	}
+	if o.Group == 0 || o.Group < -1 {
+		return bad("--group %d: want a positive group size or -1 for per-row", o.Group)
+	}
+	if o.Baseline == "" {
+		for _, m := range []string{"awq", "rtn", "fp"} {
+			if seen[m] {
+				o.Baseline = m
+				break
+			}
+		}
+		if o.Baseline == "" {
+			o.Baseline = o.Methods[0]
+		}
+	}
+	if !seen[o.Baseline] {
+		return bad("--baseline %s is not among --methods %s", o.Baseline, strings.Join(o.Methods, ","))
+	}
+	if len(o.Datasets) == 0 && len(o.EvalDomains) == 0 {
+		return bad("--datasets is empty")
+	}
+	if err := eval.ValidateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
+		return err
+	}
+	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 {
+		return bad("--ctx, --max-windows, --max-items and --parallel must not be negative")
+	}
+	if o.PlantOutliers != "" {
+		if _, err := transform.ParseSpec(o.PlantOutliers); err != nil {
+			return bad("--plant-outliers: %v", err)
+		}
+		if o.Model == PlantedDemoName {
+			return bad("%s already has planted outliers; use --model builtin:stories260K with --plant-outliers", PlantedDemoName)
+		}
+	}
+	if _, _, err := ParseShard(o.Shard); err != nil {
+		return err
+	}
+	for _, d := range append(slices.Clone(o.CalibDomains), o.EvalDomains...) {
+		if d == "" {
+			return bad("empty domain name")
+		}
+		if !IsDomain(d) {
+			if _, err := os.Stat(d); err != nil {
+				return bad("domain %q is neither built in (%s) nor a readable file", d, strings.Join(Domains, ", "))
+			}
+		}
+	}
+	// Every method knob must be valid for every method compared.
+	for _, m := range o.Methods {
+		if m == "fp" {
+			continue
+		}
+		if _, _, err := o.rowMethod(RowSpec{Method: m, Bits: o.Bits[0], Group: o.Group, Calib: o.Calib}).Resolve(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ParseShard reads "i/n" (0 ≤ i < n); "" is the whole run (0/1).
+func ParseShard(s string) (i, n int, err error) {
+	if s == "" {
+		return 0, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return 0, 0, model.OptionErrorf("--shard %q: want i/n with 0 ≤ i < n (e.g. 0/4)", s)
+	}
+	return i, n, nil
+}
+
+// knobValues returns the shared method knobs as the report records them.
+func (o *Options) knobValues() map[string]string {
+	out := o.Knobs.KnobValues()
+	for _, name := range ownKnobs {
+		delete(out, name)
+	}
+	return out
+}
+
+// rowMethod is a row's method options: the shared knobs with the row's
+// method, bits, group and calibration.
+func (o *Options) rowMethod(spec RowSpec) quant.MethodOptions {
+	mo := o.Knobs
+	mo.Method, mo.Bits, mo.Group = spec.Method, spec.Bits, spec.Group
+	mo.Calib, mo.CalibText, mo.LayerCheckpoint = spec.Calib, "", nil
+	if mo.Calib == "" {
+		mo.Calib = o.Calib
+	}
+	return mo
+}
+
+// RowSpecs expands methods × bits (× calibration domains for the static
+// data-driven methods), in the order the rows run.
+func (o *Options) RowSpecs() []RowSpec {
+	var specs []RowSpec
+	for _, m := range o.Methods {
+		if m == "fp" {
+			specs = append(specs, RowSpec{Method: "fp"})
+			continue
+		}
+		meth, _ := quant.Lookup(m)
+		for _, b := range o.Bits {
+			s := RowSpec{Method: m, Bits: b, Group: o.Group}
+			switch {
+			case !meth.NeedsData:
+			case len(o.CalibDomains) > 0:
+				for _, d := range o.CalibDomains {
+					s.Calib = d
+					specs = append(specs, s)
+				}
+				continue
+			default:
+				s.Calib = o.Calib
+			}
+			specs = append(specs, s)
+		}
+	}
+	return specs
+}
