@@ -69,6 +69,33 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if !(o.TTQAlpha >= 0 && o.TTQAlpha <= 1) || !(o.TTQLambda >= 0) || o.TTQRank < 0 {
 		return meth, q, bad("--ttq-alpha must be in [0, 1], --ttq-lambda ≥ 0 and --ttq-rank ≥ 0")
 	}
+	if o.TTQPreset != "" {
+		p, err := TTQPreset(o.TTQPreset)
+		if err != nil {
+			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
+		}
+		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
+	}
+	q.TTQ.Clip = q.TTQ.Clip || o.TTQClip
+	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
+		return meth, q, bad("--ttq-clip-grid and --ttq-search-tokens must be ≥ 1 and --ttq-clip-max-shrink in (0, 1)")
+	}
+	q.TTQ.ClipGrid, q.TTQ.ClipMaxShrink, q.TTQ.SearchTokens = o.TTQClipGrid, o.TTQClipMaxShrink, o.TTQSearchTokens
+	if o.TTQAlphaGrid != "" {
+		if q.TTQ.AlphaGrid, err = ParseAlphaGrid(o.TTQAlphaGrid); err != nil {
+			return meth, q, bad("--ttq-alpha-grid %q: want comma-separated values in [0, 1]", o.TTQAlphaGrid)
+		}
+	}
+	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
+		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)
+	}
+	if err := q.TTQ.validate(); err != nil {
+		return meth, q, &model.OptionError{Err: err}
+	}
+	if o.LMHeadBits != 0 && (o.LMHeadBits < 2 || o.LMHeadBits > 8) {
+		return meth, q, bad("--lm-head-bits %d: 0 (full precision) or 2 to 8", o.LMHeadBits)
+	}
+	q.LMHeadBits = o.LMHeadBits
 	return meth, q, nil
 }
 
@@ -138,17 +165,16 @@ func ApplyMethod(ctx context.Context, lm *LoadedModel, o MethodOptions, progress
 	case "gptq":
 		opts["gptq"] = qo.GPTQ
 	case "ttq":
-		opts["ttq"] = map[string]any{"alpha": qo.TTQ.Alpha, "lambda": qo.TTQ.Lambda, "stat": qo.TTQ.Stat.String(),
-			"window": qo.TTQ.WindowString(), "rank": qo.TTQ.Rank}
-		if qo.TTQ.Prefill != PrefillQuantized {
-			// Only the non-default mode is recorded, so that reports and
-			// compare's cache keys of the paper's scoring stay as they were.
-			opts["ttq"].(map[string]any)["prefill"] = qo.TTQ.Prefill.String()
-		}
+		// Record keeps the closed form's keys as reports had them, so that
+		// compare's cache keys of plain TTQ stay as they were.
+		opts["ttq"] = qo.TTQ.Record()
+	}
+	if qo.LMHeadBits > 0 {
+		opts["lm_head_bits"] = qo.LMHeadBits
 	}
 	res.Options, _ = json.Marshal(opts)
 	var calib [][]int
-	if meth.NeedsData {
+	if meth.NeedsData || meth.Name == "ttq" && qo.TTQ.NeedsData() {
 		if calib, err = sampleCalibration(lm, o, res); err != nil {
 			return nil, err
 		}

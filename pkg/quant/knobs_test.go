@@ -49,3 +49,49 @@ func TestResolveOptionErrors(t *testing.T) {
 		t.Fatalf("%T is not a *model.OptionError", err)
 	}
 }
+
+// The test-time variants and the LM head reach Options from their knobs:
+// the search preset, an explicit α grid, clipping with its grid, low rank,
+// --lm-head-bits; bad values are option errors naming the flag.
+func TestResolveVariantKnobs(t *testing.T) {
+	o := DefaultMethodOptions()
+	o.Method = "ttq"
+	_, q, err := o.Resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.TTQ.Clip || q.TTQ.AlphaGrid != nil || q.TTQ.LowRank != LowRankNone || q.LMHeadBits != 0 {
+		t.Fatalf("defaults resolve to variants: %+v, head %d", q.TTQ, q.LMHeadBits)
+	}
+	o.TTQPreset = "search"
+	if _, q, err = o.Resolve(); err != nil || !q.TTQ.Clip || len(q.TTQ.AlphaGrid) != len(DefaultAlphaGrid) {
+		t.Fatalf("--ttq-preset search: %+v, %v", q.TTQ, err)
+	}
+	o.TTQPreset, o.TTQAlphaGrid, o.TTQClip, o.TTQClipGrid, o.TTQLowRank, o.LMHeadBits = "", "0.25,0.5", true, 10, "act-static", 8
+	if _, q, err = o.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	if !q.TTQ.Clip || q.TTQ.ClipGrid != 10 || len(q.TTQ.AlphaGrid) != 2 || q.TTQ.AlphaGrid[0] != 0.25 ||
+		q.TTQ.LowRank != LowRankActStatic || !q.TTQ.NeedsData() || q.LMHeadBits != 8 {
+		t.Fatalf("explicit variant knobs: %+v, head %d", q.TTQ, q.LMHeadBits)
+	}
+	for _, bad := range []struct {
+		set  func(*MethodOptions)
+		flag string
+	}{
+		{func(o *MethodOptions) { o.TTQPreset = "fast" }, "--ttq-preset"},
+		{func(o *MethodOptions) { o.TTQAlphaGrid = "0.5,2" }, "--ttq-alpha-grid"},
+		{func(o *MethodOptions) { o.TTQLowRank = "svd" }, "--ttq-lowrank"},
+		{func(o *MethodOptions) { o.TTQClipMaxShrink = 1 }, "--ttq-clip-max-shrink"},
+		{func(o *MethodOptions) { o.LMHeadBits = 1 }, "--lm-head-bits"},
+	} {
+		o := DefaultMethodOptions()
+		o.Method = "ttq"
+		bad.set(&o)
+		_, _, err := o.Resolve()
+		var oe *model.OptionError
+		if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), bad.flag) {
+			t.Errorf("%s: %v", bad.flag, err)
+		}
+	}
+}

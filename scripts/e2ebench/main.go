@@ -47,7 +47,12 @@ var configs = []config{
 	{name: "rtn4 g32", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
 	{name: "rtn4 g32 f32-act", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32"}, gguf: "q4_0",
 		method: []string{"--activations", "f32"}},
+	// llama.cpp's Q4_0 and Q8_0 files hold a quantized LM head too: the
+	// "head" rows read the same bytes per token as llama.cpp does.
+	{name: "rtn8 g32 head8", quantize: []string{"--method", "rtn", "--bits", "8", "--group", "32", "--lm-head-bits", "8"}, gguf: "q8_0"},
+	{name: "rtn4 g32 head4", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32", "--lm-head-bits", "4"}, gguf: "q4_0"},
 	{name: "ttq4 g32", method: []string{"--method", "ttq", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
+	{name: "ttq4 g32 head4", method: []string{"--method", "ttq", "--bits", "4", "--group", "32", "--lm-head-bits", "4"}, gguf: "q4_0"},
 	{name: "ttq4 g32 f32-act", method: []string{"--method", "ttq", "--bits", "4", "--group", "32", "--activations", "f32"}, gguf: "q4_0"},
 }
 
