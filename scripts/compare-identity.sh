@@ -33,6 +33,15 @@ for args in "${runs[@]}"; do
     (cd "$root" && "$tmp/ttq-$v" $args) >"$tmp/$v.raw" 2>"$tmp/$v.err" || echo "exit $?" >>"$tmp/$v.raw"
     jq -S "$strip" "$tmp/$v.raw" >"$tmp/$v.json" 2>/dev/null || cp "$tmp/$v.raw" "$tmp/$v.json"
   done
+  # Options added since OLD_REV appear in settings.method_flags (these runs
+  # do not set them); they are listed, and only they are left out of the diff.
+  if added=$(jq -r --slurpfile old "$tmp/old.json" \
+    '(.settings.method_flags // {}) | keys - (($old[0].settings.method_flags // {}) | keys) | join(",")' "$tmp/new.json" 2>/dev/null) && [ -n "$added" ]; then
+    echo "  options new since $old_rev (left out of the diff): $added"
+    jq -S --slurpfile old "$tmp/old.json" \
+      '.settings.method_flags |= with_entries(select(.key as $k | ($old[0].settings.method_flags // {}) | has($k)))' \
+      "$tmp/new.json" >"$tmp/new.trim" && mv "$tmp/new.trim" "$tmp/new.json"
+  fi
   if diff -u "$tmp/old.json" "$tmp/new.json" >"$tmp/diff"; then
     echo "identical: ttq $args"
   else

@@ -80,11 +80,18 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
 		return meth, q, bad("--ttq-clip-grid and --ttq-search-tokens must be ≥ 1 and --ttq-clip-max-shrink in (0, 1)")
 	}
-	q.TTQ.ClipGrid, q.TTQ.ClipMaxShrink, q.TTQ.SearchTokens = o.TTQClipGrid, o.TTQClipMaxShrink, o.TTQSearchTokens
+	// The search knobs are set only where a search runs, and 0 stands for
+	// their defaults, so that the closed form's options are what they were.
+	if q.TTQ.Clip && (o.TTQClipGrid != 20 || o.TTQClipMaxShrink != 0.5) {
+		q.TTQ.ClipGrid, q.TTQ.ClipMaxShrink = o.TTQClipGrid, o.TTQClipMaxShrink
+	}
 	if o.TTQAlphaGrid != "" {
 		if q.TTQ.AlphaGrid, err = ParseAlphaGrid(o.TTQAlphaGrid); err != nil {
 			return meth, q, bad("--ttq-alpha-grid %q: want comma-separated values in [0, 1]", o.TTQAlphaGrid)
 		}
+	}
+	if (q.TTQ.Clip || len(q.TTQ.AlphaGrid) > 0) && o.TTQSearchTokens != DefaultSearchTokens {
+		q.TTQ.SearchTokens = o.TTQSearchTokens
 	}
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
 		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)

@@ -42,7 +42,7 @@ type Options struct {
 	// keeps it in full precision, as the papers do. llama.cpp's Q4_0 and
 	// Q8_0 files quantize it too (to their own type), and in a decode step
 	// of a 1B model a 32000 × 2048 BF16 head is a fifth of the bytes read.
-	LMHeadBits int
+	LMHeadBits int `json:",omitempty"` // omitted at 0: compare's cache keys of earlier runs stay valid
 	// Checkpoint, when set, lets the layer-sequential methods (AWQ, GPTQ)
 	// save each finished layer and continue an interrupted run.
 	Checkpoint *Checkpointer `json:"-"`

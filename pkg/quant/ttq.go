@@ -60,7 +60,10 @@ func parseEnum[T ~uint8](names map[T]string, s string) (T, bool) {
 	return 0, false
 }
 
-// TTQOptions are TTQ's knobs (METHODS §2.4).
+// TTQOptions are TTQ's knobs (METHODS §2.4). The fields after Prefill's
+// were added with the test-time variants and are left out of the JSON at
+// their zero values, so that the JSON of the closed form — part of
+// compare's cache keys — is what it was before them.
 type TTQOptions struct {
 	Alpha  float64
 	Lambda float64
@@ -80,7 +83,7 @@ type TTQOptions struct {
 	// Rank > 0: LowRankWeight, the plain SVD of W), LowRankAct (the SVD of
 	// W·D with each prompt's own D, recomputed per prompt) or
 	// LowRankActStatic (the SVD of W·D with D from calibration data, once).
-	LowRank LowRank
+	LowRank LowRank `json:",omitempty"`
 	// Prefill says how the prompt itself is computed; the later steps of
 	// a request always run on the quantized weights.
 	Prefill Prefill
@@ -91,23 +94,23 @@ type TTQOptions struct {
 	// each row keeps the shrink of its symmetric clipping threshold that
 	// minimizes the output error. As in AutoAWQ, q_proj and k_proj are
 	// not clipped.
-	Clip bool
+	Clip bool `json:",omitempty"`
 	// ClipGrid and ClipMaxShrink are the clip grid: shrinks 1 − i/ClipGrid
 	// for i < ClipMaxShrink·ClipGrid; 0 means AutoAWQ's 20 and 0.5
 	// (1.00 … 0.55, ten points).
-	ClipGrid      int
-	ClipMaxShrink float64
+	ClipGrid      int     `json:",omitempty"`
+	ClipMaxShrink float64 `json:",omitempty"`
 	// AlphaGrid, when not empty, chooses α per prompt and per group of
 	// layers reading one input (q/k/v, gate/up, o, down): the grid value
 	// whose D gives the least output error Σ‖X_s(W − Q(W·D)·D⁻¹)ᵀ‖² over
 	// the group's layers, X_s the prompt's subsampled tokens; Alpha is then
 	// unused. Ties go to the earlier value.
-	AlphaGrid []float64
+	AlphaGrid []float64 `json:",omitempty"`
 	// SearchTokens bounds the tokens the per-prompt searches (Clip,
 	// AlphaGrid) take their output error on: at most that many of the
 	// statistics window's tokens, at an even stride from the first; 0
 	// means DefaultSearchTokens.
-	SearchTokens int
+	SearchTokens int `json:",omitempty"`
 }
 
 // DefaultLowRankRank is the rank of "TTQ (r = 16)" (METHODS §2.2 item 8),
