@@ -335,6 +335,8 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 	}
 	header, rows, notes := rep.Table()
 	mh, mrows := rep.DomainMatrix()
+	sh, srows := rep.StaticMatrix()
+	const staticTitle = "Rows with no calibration of their own against each static calibration (Δ = row − against):"
 	if o.Markdown {
 		if err := compare.WriteMarkdown(io.Out, header, rows); err != nil {
 			return err
@@ -342,6 +344,12 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 		if mh != nil {
 			fmt.Fprintln(io.Out, "\nPerplexity by calibration domain (rows) and evaluation domain (columns):")
 			if err := compare.WriteMarkdown(io.Out, mh, mrows); err != nil {
+				return err
+			}
+		}
+		if sh != nil {
+			fmt.Fprintln(io.Out, "\n"+staticTitle)
+			if err := compare.WriteMarkdown(io.Out, sh, srows); err != nil {
 				return err
 			}
 		}
@@ -357,6 +365,12 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 	if mh != nil {
 		fmt.Fprintln(io.Out, "Perplexity by calibration domain (rows) and evaluation domain (columns):")
 		if err := renderTable(io.Out, mh, mrows); err != nil {
+			return err
+		}
+	}
+	if sh != nil {
+		fmt.Fprintln(io.Out, staticTitle)
+		if err := renderTable(io.Out, sh, srows); err != nil {
 			return err
 		}
 	}

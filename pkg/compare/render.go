@@ -136,6 +136,38 @@ func (rep *Report) DomainMatrix() (header []string, rows [][]string) {
 	return header, rows
 }
 
+// StaticMatrix lays out, for each row with no calibration of its own
+// (ttq, rtn), its perplexity difference on every perplexity dataset to
+// each static row calibrated elsewhere at the same bits and group, marked
+// NoiseMark within noise (Row.StaticDeltas); nil when no row has any.
+func (rep *Report) StaticMatrix() (header []string, rows [][]string) {
+	var cols []DatasetInfo
+	for _, ds := range rep.Datasets {
+		if ds.Kind == KindPerplexity {
+			cols = append(cols, ds)
+		}
+	}
+	header = []string{"row", "against"}
+	for _, c := range cols {
+		header = append(header, c.Name+" ΔPPL")
+	}
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		for j := range r.StaticDeltas {
+			d := &r.StaticDeltas[j]
+			cells := []string{r.ID, d.Against}
+			for _, c := range cols {
+				cells = append(cells, orDash(deltaText(d.Stat(c.Name, "ppl"), 1, "%+.3f")))
+			}
+			rows = append(rows, cells)
+		}
+	}
+	if rows == nil {
+		return nil, nil
+	}
+	return header, rows
+}
+
 func calibText(r *Row) string {
 	switch {
 	case r.Calib != "":

@@ -159,6 +159,12 @@ type Row struct {
 	// Delta compares this row with its baseline row; computed from the
 	// samples whenever a report is assembled.
 	Delta *Delta `json:"delta,omitempty"`
+	// StaticDeltas, for a quantized row with no calibration of its own
+	// (test-time ttq, data-free rtn) in a report with calibration domains,
+	// compare it with every static row at the same bits and group, one per
+	// calibration domain: the comparison test-time quantization exists for
+	// (issue #13), which the single-baseline Delta cannot make.
+	StaticDeltas []Delta `json:"static_deltas,omitempty"`
 }
 
 // DatasetResult is a row's measurement on one dataset.
@@ -343,20 +349,35 @@ func BaselineFor(rows []Row, r *Row, baseline, defaultCalib string) *Row {
 func ComputeDeltas(rep *Report, z float64) {
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		r.Delta = nil
+		r.Delta, r.StaticDeltas = nil, nil
+		if len(rep.Settings.CalibDomains) > 0 && r.Calib == "" && r.Method != "fp" {
+			for j := range rep.Rows {
+				b := &rep.Rows[j]
+				if b.Calib != "" && b.Bits == r.Bits && b.Group == r.Group {
+					r.StaticDeltas = append(r.StaticDeltas, deltaAgainst(rep, r, b, z))
+				}
+			}
+		}
 		b := BaselineFor(rep.Rows, r, rep.Settings.Baseline, rep.Settings.Calib)
 		if b == nil {
 			continue
 		}
-		r.Delta = &Delta{Against: b.ID}
-		for _, ds := range rep.Datasets {
-			rr, br := r.Result(ds.Name), b.Result(ds.Name)
-			if rr == nil || br == nil {
-				continue
-			}
-			r.Delta.Metrics = append(r.Delta.Metrics, diffResults(ds, rr, br, z)...)
-		}
+		d := deltaAgainst(rep, r, b, z)
+		r.Delta = &d
 	}
+}
+
+// deltaAgainst compares row r with row b on every dataset both have.
+func deltaAgainst(rep *Report, r, b *Row, z float64) Delta {
+	d := Delta{Against: b.ID}
+	for _, ds := range rep.Datasets {
+		rr, br := r.Result(ds.Name), b.Result(ds.Name)
+		if rr == nil || br == nil {
+			continue
+		}
+		d.Metrics = append(d.Metrics, diffResults(ds, rr, br, z)...)
+	}
+	return d
 }
 
 // diffResults compares one dataset's results of a row and its baseline.

@@ -291,3 +291,47 @@ func FuzzParse(f *testing.F) {
 		_, _ = Check(rep, rep, DefaultTolerance())
 	})
 }
+
+// With calibration domains, a row with no calibration of its own gets a
+// delta against every static row at its bits and group — one per domain —
+// with the paired statistics of Delta (hand-computed below), and only then.
+func TestStaticDeltas(t *testing.T) {
+	onGo := Samples{NLL: Floats{2, 3, 4, 5}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, false}}
+	onWiki := Samples{NLL: Floats{1.5, 2.5, 3.5, 4.5}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, false}}
+	tq := Samples{NLL: Floats{1.9, 2.9, 3.9, 4.9}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, false}}
+	rep := report(onGo, tq)
+	rep.Rows[0].Calib, rep.Rows[0].ID = "go", "awq-w4-g128@go"
+	wiki := report(onWiki, onWiki).Rows[0]
+	wiki.Calib, wiki.ID = "wikipedia", "awq-w4-g128@wikipedia"
+	other := report(onWiki, onWiki).Rows[0]
+	other.Bits, other.Calib, other.ID = 3, "wikipedia", "awq-w3-g128@wikipedia"
+	rep.Rows = append(rep.Rows, wiki, other)
+
+	ComputeDeltas(rep, DefaultZ)
+	if rep.Rows[1].StaticDeltas != nil {
+		t.Fatal("static deltas without calibration domains")
+	}
+	rep.Settings.CalibDomains = []string{"go", "wikipedia"}
+	ComputeDeltas(rep, DefaultZ)
+	sd := rep.Rows[1].StaticDeltas
+	if len(sd) != 2 || sd[0].Against != "awq-w4-g128@go" || sd[1].Against != "awq-w4-g128@wikipedia" {
+		t.Fatalf("static deltas %+v", sd)
+	}
+	for _, r := range []int{0, 2, 3} {
+		if rep.Rows[r].StaticDeltas != nil {
+			t.Fatalf("row %s has static deltas", rep.Rows[r].ID)
+		}
+	}
+	// Against go: every token 0.1 nats better, zero paired s.e.: a
+	// significant gain. Against wikipedia: every token 0.4 nats worse.
+	if s := sd[0].Stat("text", "ppl"); s == nil || math.Abs(s.TestDiff+0.1) > 1e-12 || s.WithinNoise {
+		t.Fatalf("vs go: %+v", s)
+	}
+	if s := sd[1].Stat("text", "ppl"); s == nil || math.Abs(s.TestDiff-0.4) > 1e-12 || s.WithinNoise {
+		t.Fatalf("vs wikipedia: %+v", s)
+	}
+	h, rows := rep.StaticMatrix()
+	if len(h) != 3 || len(rows) != 2 || rows[0][0] != "ttq-w4-g128" || rows[1][1] != "awq-w4-g128@wikipedia" {
+		t.Fatalf("static matrix %v %v", h, rows)
+	}
+}
