@@ -33,14 +33,22 @@ for args in "${runs[@]}"; do
     (cd "$root" && "$tmp/ttq-$v" $args) >"$tmp/$v.raw" 2>"$tmp/$v.err" || echo "exit $?" >>"$tmp/$v.raw"
     jq -S "$strip" "$tmp/$v.raw" >"$tmp/$v.json" 2>/dev/null || cp "$tmp/$v.raw" "$tmp/$v.json"
   done
-  # Options added since OLD_REV appear in settings.method_flags (these runs
+  # Options added since OLD_REV appear in every method_flags map (these runs
   # do not set them); they are listed, and only they are left out of the diff.
-  if added=$(jq -r --slurpfile old "$tmp/old.json" \
-    '(.settings.method_flags // {}) | keys - (($old[0].settings.method_flags // {}) | keys) | join(",")' "$tmp/new.json" 2>/dev/null) && [ -n "$added" ]; then
+  flags='[.. | objects | select(has("method_flags")) | .method_flags | keys[]] | unique'
+  if added=$(jq -c --slurpfile old "$tmp/old.json" "($flags) - (\$old[0] | $flags)" "$tmp/new.json" 2>/dev/null) &&
+    [ "$added" != "[]" ]; then
     echo "  options new since $old_rev (left out of the diff): $added"
-    jq -S --slurpfile old "$tmp/old.json" \
-      '.settings.method_flags |= with_entries(select(.key as $k | ($old[0].settings.method_flags // {}) | has($k)))' \
+    jq -S --argjson added "$added" \
+      'walk(if type == "object" and has("method_flags") then .method_flags |= with_entries(select(.key as $k | $added | index($k) | not)) else . end)' \
       "$tmp/new.json" >"$tmp/new.trim" && mv "$tmp/new.trim" "$tmp/new.json"
+  fi
+  # Report fields added since OLD_REV (rows' static_deltas, issue #13) are
+  # listed and left out likewise; everything else must be identical.
+  if [ "$(jq '[.rows[]? | has("static_deltas")] | any' "$tmp/new.json" 2>/dev/null)" = true ] &&
+    [ "$(jq '[.rows[]? | has("static_deltas")] | any' "$tmp/old.json" 2>/dev/null)" != true ]; then
+    echo "  report field new since $old_rev (left out of the diff): rows[].static_deltas"
+    jq -S 'del(.rows[]?.static_deltas)' "$tmp/new.json" >"$tmp/new.trim" && mv "$tmp/new.trim" "$tmp/new.json"
   fi
   if diff -u "$tmp/old.json" "$tmp/new.json" >"$tmp/diff"; then
     echo "identical: ttq $args"
