@@ -171,14 +171,12 @@ func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
 				xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
 				d := dst[i*n : (i+1)*n]
 				j := j0
-				if bits == 8 {
-					// qI8Applies: only with the AVX-512 kernel.
-					qgemvRows8I8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
-					j = j1
-				} else if useAVX512 && hasVNNI512 {
+				// 8-bit codes run here only with the AVX-512 kernel
+				// (qI8Applies).
+				if bits == 8 || useAVX512 && hasVNNI512 {
 					// One row at a time: one stream through memory (see
 					// qgemv512_i8_amd64.s).
-					qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+					qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
 					j = j1
 				}
 				for ; j+4 <= j1; j += 4 {
@@ -225,48 +223,32 @@ func qgemvQuadI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 }
 
 // qgemvRowsI8 checks the bounds of a multi-row int8-activation kernel call
-// (rows len(dst), row r at w[r*wstride:], s[r*ss:], z[r*zs:]) and
-// dispatches it: the AVX-512 VNNI kernel where it runs, else the four-row
-// twin on each row.
-func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
+// for bits-bit codes, 4 or 8 (rows len(dst), row r at w[r*wstride:],
+// s[r*ss:], z[r*zs:]), and dispatches it: the AVX-512 VNNI kernel where it
+// runs (for 8-bit codes it needs VBMI too), else the twin on each row.
+func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group, bits int) {
 	k, n := len(xq), len(dst)
 	ng := (k + group - 1) / group
 	if n == 0 {
 		return
 	}
-	if k%i8Step != 0 || (group != 32 && group%i8Step != 0) || len(dx) < k/8 || len(xsum)%8 != 0 ||
-		len(w) < (n-1)*wstride+k/2 || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
+	if (bits != 4 && bits != 8) || k%i8Step != 0 || (group != 32 && group%i8Step != 0) || len(dx) < k/8 || len(xsum)%8 != 0 ||
+		len(w) < (n-1)*wstride+k*bits/8 || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
 		panic("kernels: qgemvRowsI8 out of range")
 	}
-	if useAVX512 && hasVNNI512 && k > 0 {
-		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, false)
+	eight := bits == 8
+	if useAVX512 && hasVNNI512 && (!eight || hasVBMI512) && k > 0 {
+		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, eight)
 		return
 	}
 	var out [4]float32
 	for r := range dst {
+		if eight {
+			dst[r] = qgemvRow8I8Generic(xq, dx, xsum, w[r*wstride:], s[r*ss:], z[r*zs:], group)
+			continue
+		}
 		qgemvQuad4I8Generic(out[:], xq, dx, xsum, w[r*wstride:], 0, s[r*ss:], 0, z[r*zs:], 0, group)
 		dst[r] = out[0]
-	}
-}
-
-// qgemvRows8I8 is qgemvRowsI8 for 8-bit codes (k bytes a row): the
-// AVX-512 VNNI+VBMI kernel where it runs, else qgemvRow8I8Generic.
-func qgemvRows8I8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
-	k, n := len(xq), len(dst)
-	ng := (k + group - 1) / group
-	if n == 0 {
-		return
-	}
-	if k%i8Step != 0 || (group != 32 && group%i8Step != 0) || len(dx) < k/8 || len(xsum)%8 != 0 ||
-		len(w) < (n-1)*wstride+k || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
-		panic("kernels: qgemvRows8I8 out of range")
-	}
-	if useAVX512 && hasVBMI512 && k > 0 {
-		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, true)
-		return
-	}
-	for r := range dst {
-		dst[r] = qgemvRow8I8Generic(xq, dx, xsum, w[r*wstride:], s[r*ss:], z[r*zs:], group)
 	}
 }
 

@@ -245,143 +245,95 @@ func FuzzQDotI8(f *testing.F) {
 	})
 }
 
-// The AVX-512 VNNI row kernel against its twin, row 0 of the four-row
-// generic kernel on each row, over step counts, group sizes, zero-point
-// sums and row counts and strides.
+// The AVX-512 VNNI row kernel against its twins — for 4-bit codes row 0 of
+// the four-row generic kernel on each row, for 8-bit codes (with VBMI)
+// qgemvRow8I8Generic — over step counts, group sizes, zero-point sums, row
+// counts and strides, codes and zero points across their whole range; and
+// the 8-bit twin, which no other test covers, against the plain float64
+// sum Σ_g s·Σ_c code·q·d − Σ_g s·z·xsum.
 func TestQGemvRowsI8Paths(t *testing.T) {
-	if !hasVNNI512 {
-		t.Skip("no AVX-512 VNNI kernels in this build or on this CPU")
-	}
 	r := rand.New(rand.NewPCG(27, 28))
-	for _, steps := range []int{1, 2, 3, 8, 9, 32} {
-		k := steps * 64
-		for _, group := range []int{32, 64, 128, 192, k} {
-			if k%group != 0 && group != 32 {
-				continue
-			}
-			ng := (k + group - 1) / group
-			for _, nx := range []int{0, 8, 16} {
-				if nx > ng {
-					continue
-				}
-				rows := 1 + r.IntN(5)
-				rb, ss, zs := k/2+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
-				woff := r.IntN(5)
-				w := make([]byte, woff+rows*rb)
-				for i := range w {
-					w[i] = byte(r.Uint32())
-				}
-				w = w[woff:]
-				s := randVec(r, rows*ss)
-				z := make([]byte, rows*zs)
-				for i := range z {
-					z[i] = byte(r.IntN(16))
-				}
-				xq := make([]int8, k)
-				for i := range xq {
-					xq[i] = int8(r.IntN(255) - 127)
-				}
-				xq[r.IntN(k)], xq[r.IntN(k)] = 127, -127
-				dx := make([]float32, k/8)
-				for i := 0; i < k/8; i += 4 {
-					v := float32(r.Float64() * 0.01)
-					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
-				}
-				xsum := randVec(r, nx)
-				got, check := guarded(t, rows, r.IntN(3))
-				withPath(kernelPath{"avx2+avx512", true, true}, func() {
-					qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
-				})
-				check("avx2+avx512")
-				for row := range got {
-					var want [4]float32
-					qgemvQuad4I8Generic(want[:], xq, dx, xsum, w[row*rb:], 0, s[row*ss:], 0, z[row*zs:], 0, group)
-					var mag float64
-					for c := 0; c < k; c++ {
-						mag += 15 * 127 * math.Abs(float64(dx[c/8])*float64(s[row*ss+c/group]))
-					}
-					for g, v := range xsum {
-						mag += math.Abs(float64(v) * float64(s[row*ss+g]) * float64(z[row*zs+g]))
-					}
-					if math.Abs(float64(got[row]-want[0])) > 2*sumTol(mag) {
-						t.Fatalf("k=%d group=%d xsum=%d: row %d = %g, twin %g", k, group, nx, row, got[row], want[0])
-					}
-				}
-			}
+	for _, bits := range []int{4, 8} {
+		kernel := hasVNNI512 && (bits == 4 || hasVBMI512)
+		if !kernel && bits == 4 {
+			continue // the 4-bit twin has its own tests
 		}
-	}
-}
-
-// The AVX-512 VNNI+VBMI row kernel for 8-bit codes against its twin,
-// qgemvRow8I8Generic, over the same cases as the 4-bit one, codes across
-// the whole byte range (255 included), zero points up to 255; and the twin
-// against the plain sum Σ_g s·Σ_c (code − z)·q·d in float64.
-func TestQGemvRows8I8Paths(t *testing.T) {
-	r := rand.New(rand.NewPCG(31, 32))
-	for _, steps := range []int{1, 2, 3, 8, 9, 32} {
-		k := steps * 64
-		for _, group := range []int{32, 64, 128, 192, k} {
-			if k%group != 0 && group != 32 {
-				continue
-			}
-			ng := (k + group - 1) / group
-			for _, nx := range []int{0, 8, 16} {
-				if nx > ng {
+		maxCode := 1<<bits - 1
+		for _, steps := range []int{1, 2, 3, 8, 9, 32} {
+			k := steps * 64
+			for _, group := range []int{32, 64, 128, 192, k} {
+				if k%group != 0 && group != 32 {
 					continue
 				}
-				rows := 1 + r.IntN(5)
-				rb, ss, zs := k+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
-				w := make([]byte, rows*rb)
-				for i := range w {
-					w[i] = byte(r.Uint32())
-				}
-				w[r.IntN(len(w))] = 255
-				s := randVec(r, rows*ss)
-				z := make([]byte, rows*zs)
-				for i := range z {
-					z[i] = byte(r.IntN(256))
-				}
-				xq := make([]int8, k)
-				for i := range xq {
-					xq[i] = int8(r.IntN(255) - 127)
-				}
-				dx := make([]float32, k/8)
-				for i := 0; i < k/8; i += 4 {
-					v := float32(r.Float64() * 0.01)
-					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
-				}
-				xsum := randVec(r, nx)
-				xh, _ := unpermuteActs(xq, dx)
-				var got []float32
-				if hasVBMI512 {
-					var check func(string)
-					got, check = guarded(t, rows, r.IntN(3))
-					withPath(kernelPath{"avx2+avx512", true, true}, func() {
-						qgemvRows8I8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
-					})
-					check("avx2+avx512")
-				}
-				for row := 0; row < rows; row++ {
-					var want float64
-					for c := 0; c < k; c++ {
-						want += float64(s[row*ss+c/group]) * float64(w[row*rb+c]) * xh[c]
+				ng := (k + group - 1) / group
+				for _, nx := range []int{0, 8, 16} {
+					if nx > ng {
+						continue
 					}
-					for g, v := range xsum {
-						want -= float64(s[row*ss+g]) * float64(z[row*zs+g]) * float64(v)
+					rows := 1 + r.IntN(5)
+					rb, ss, zs := k*bits/8+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
+					woff := r.IntN(5)
+					w := make([]byte, woff+rows*rb)
+					for i := range w {
+						w[i] = byte(r.Uint32())
 					}
-					var mag float64
-					for c := 0; c < k; c++ {
-						mag += 255 * 127 * math.Abs(float64(dx[c/8])*float64(s[row*ss+c/group]))
+					w = w[woff:]
+					w[r.IntN(len(w))] = 255
+					s := randVec(r, rows*ss)
+					z := make([]byte, rows*zs)
+					for i := range z {
+						z[i] = byte(r.IntN(maxCode + 1))
 					}
-					for g, v := range xsum {
-						mag += math.Abs(float64(v) * float64(s[row*ss+g]) * float64(z[row*zs+g]))
+					xq := make([]int8, k)
+					for i := range xq {
+						xq[i] = int8(r.IntN(255) - 127)
 					}
-					twin := qgemvRow8I8Generic(xq, dx, xsum, w[row*rb:], s[row*ss:], z[row*zs:], group)
-					if math.Abs(float64(twin)-want) > sumTol(mag) {
-						t.Fatalf("k=%d group=%d: twin row %d = %g, float64 sum %g", k, group, row, twin, want)
+					xq[r.IntN(k)], xq[r.IntN(k)] = 127, -127
+					dx := make([]float32, k/8)
+					for i := 0; i < k/8; i += 4 {
+						v := float32(r.Float64() * 0.01)
+						dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
 					}
-					if got != nil && math.Abs(float64(got[row]-twin)) > 2*sumTol(mag) {
-						t.Fatalf("k=%d group=%d xsum=%d: row %d = %g, twin %g", k, group, nx, row, got[row], twin)
+					xsum := randVec(r, nx)
+					var got []float32
+					if kernel {
+						var check func(string)
+						got, check = guarded(t, rows, r.IntN(3))
+						withPath(kernelPath{"avx2+avx512", true, true}, func() {
+							qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
+						})
+						check("avx2+avx512")
+					}
+					xh, _ := unpermuteActs(xq, dx)
+					for row := 0; row < rows; row++ {
+						var mag float64
+						for c := 0; c < k; c++ {
+							mag += float64(maxCode) * 127 * math.Abs(float64(dx[c/8])*float64(s[row*ss+c/group]))
+						}
+						for g, v := range xsum {
+							mag += math.Abs(float64(v) * float64(s[row*ss+g]) * float64(z[row*zs+g]))
+						}
+						var twin float32
+						if bits == 4 {
+							var out [4]float32
+							qgemvQuad4I8Generic(out[:], xq, dx, xsum, w[row*rb:], 0, s[row*ss:], 0, z[row*zs:], 0, group)
+							twin = out[0]
+						} else {
+							twin = qgemvRow8I8Generic(xq, dx, xsum, w[row*rb:], s[row*ss:], z[row*zs:], group)
+							var want float64
+							for c := 0; c < k; c++ {
+								want += float64(s[row*ss+c/group]) * float64(w[row*rb+c]) * xh[c]
+							}
+							for g, v := range xsum {
+								want -= float64(s[row*ss+g]) * float64(z[row*zs+g]) * float64(v)
+							}
+							if math.Abs(float64(twin)-want) > sumTol(mag) {
+								t.Fatalf("k=%d group=%d: 8-bit twin row %d = %g, float64 sum %g", k, group, row, twin, want)
+							}
+						}
+						if got != nil && math.Abs(float64(got[row]-twin)) > 2*sumTol(mag) {
+							t.Fatalf("%d-bit k=%d group=%d xsum=%d: row %d = %g, twin %g", bits, k, group, nx, row, got[row], twin)
+						}
 					}
 				}
 			}

@@ -80,9 +80,9 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
 		return meth, q, bad("--ttq-clip-grid and --ttq-search-tokens must be ≥ 1 and --ttq-clip-max-shrink in (0, 1)")
 	}
-	// The search knobs are set only where a search runs, and 0 stands for
-	// their defaults, so that the closed form's options are what they were.
-	if q.TTQ.Clip && (o.TTQClipGrid != 20 || o.TTQClipMaxShrink != 0.5) {
+	// The search knobs are set only where a search runs, so that the
+	// closed form's options (and compare's cache keys) are what they were.
+	if q.TTQ.Clip {
 		q.TTQ.ClipGrid, q.TTQ.ClipMaxShrink = o.TTQClipGrid, o.TTQClipMaxShrink
 	}
 	if o.TTQAlphaGrid != "" {
@@ -90,7 +90,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 			return meth, q, bad("--ttq-alpha-grid %q: want comma-separated values in [0, 1]", o.TTQAlphaGrid)
 		}
 	}
-	if (q.TTQ.Clip || len(q.TTQ.AlphaGrid) > 0) && o.TTQSearchTokens != DefaultSearchTokens {
+	if q.TTQ.Clip || len(q.TTQ.AlphaGrid) > 0 {
 		q.TTQ.SearchTokens = o.TTQSearchTokens
 	}
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {

@@ -95,12 +95,8 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 			// A finished layer: AutoAWQ feeds each layer the previous
 			// one's full-precision outputs, so those come first, from the
 			// weights still loaded; then the saved layer replaces them.
-			for i, x := range inps {
-				out, err := run.run(m, m.Layers[l], x, len(calib[i]), taps{}, false)
-				if err != nil {
-					return err
-				}
-				copy(x, out)
+			if err := run.advance(ctx, m, m.Layers[l], inps, calib, taps{}); err != nil {
+				return err
 			}
 			if err := cp.restore(m, l); err != nil {
 				return err
@@ -129,17 +125,17 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Model, l int, inps [][]float32, calib [][]int) error {
 	var arrays []*offheap.Array[float32]
 	defer func() {
-		for _, a := range arrays {
-			a.Free()
+		for _, arr := range arrays {
+			arr.Free()
 		}
 	}()
 	cache := func(n int) ([]float32, error) {
-		a, err := offheap.New[float32](n)
+		arr, err := offheap.New[float32](n)
 		if err != nil {
 			return nil, fmt.Errorf("quant: awq layer %d: calibration cache: %w", l, err)
 		}
-		arrays = append(arrays, a)
-		return a.S[:0], nil
+		arrays = append(arrays, arr)
+		return arr.S[:0], nil
 	}
 	o := a.Opts.AWQ
 	layer := &m.Layers[l]
@@ -583,6 +579,9 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 	bestErr := make([]float64, rows)
 	errs := make([]float64, rows)
 	groupLo, groupHi := make([]float32, rows), make([]float32, rows)
+	// Per row: one group's codes, scale and zero point, reused by every
+	// group and threshold.
+	codes, rowScale, rowZero := make([]uint8, rows*g), make([]float32, rows), make([]int32, rows)
 	for c0 := 0; c0 < cols; c0 += g {
 		c1 := min(c0+g, cols)
 		gw := c1 - c0
@@ -602,7 +601,6 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 		for is := 0; is < nShrink; is++ {
 			shrink := 1 - float32(is)/float32(o.ClipGrid)
 			kernels.ParallelFor(rows, 16, func(lo, hi int) {
-				codes, sc1, z1 := make([]uint8, gw), make([]float32, 1), make([]int32, 1)
 				for r := lo; r < hi; r++ {
 					wg := w[r*cols+c0 : r*cols+c1]
 					d := delta[r*gw : (r+1)*gw]
@@ -614,9 +612,10 @@ func awqClip(w []float32, rows, cols int, feat *awqFeat, f Format, o AWQOptions)
 					// is the clamped range: no scan per threshold. The
 					// rounding is the vector kernel's, bit for bit code().
 					sc, z := rangeParams(min(max(groupLo[r], -mv), mv), min(max(groupHi[r], -mv), mv), f)
-					sc1[0], z1[0] = sc, z
-					kernels.QuantizeGroups(codes, d, sc1, z1, gw, int(maxq))
-					for c, q := range codes {
+					rowScale[r], rowZero[r] = sc, z
+					rc := codes[r*g : r*g+gw]
+					kernels.QuantizeGroups(rc, d, rowScale[r:r+1], rowZero[r:r+1], gw, int(maxq))
+					for c, q := range rc {
 						d[c] = dequant(q, sc, z) - wg[c]
 					}
 				}

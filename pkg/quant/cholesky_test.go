@@ -146,7 +146,7 @@ func maxAbsDiff(got, want []float64) (maxErr, maxAbs float64) {
 // testHessian is newHessian for the tests' small inputs, where only a
 // broken allocator could fail.
 func testHessian(d int) *hessian {
-	h, err := newHessian(d)
+	h, err := newHessian(d, new(hessianScratch))
 	if err != nil {
 		panic(err)
 	}

@@ -64,12 +64,14 @@ type hessianScratch struct{ xt, t []float32 }
 
 const hessianBlock = 256
 
-func newHessian(d int) (*hessian, error) {
+// newHessian accumulates a d×d Hessian, transposing sequences into
+// scratch (shared by the Hessians one forward feeds).
+func newHessian(d int, scratch *hessianScratch) (*hessian, error) {
 	mem, err := offheap.New[float64](d * d)
 	if err != nil {
 		return nil, err
 	}
-	return &hessian{d: d, h: mem.S, mem: mem, scratch: new(hessianScratch)}, nil
+	return &hessian{d: d, h: mem.S, mem: mem, scratch: scratch}, nil
 }
 
 // free releases the accumulator, and with it the matrix and any factor
@@ -222,11 +224,10 @@ func (g *GPTQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mod
 	scratch := new(hessianScratch)
 	for _, in := range gptqInputs {
 		lin := *layerLinear(&m.Layers[l], in.tap)
-		h, err := newHessian(lin.In())
+		h, err := newHessian(lin.In(), scratch)
 		if err != nil {
 			return fmt.Errorf("quant: gptq layer %d: %w", l, err)
 		}
-		h.scratch = scratch
 		hs[in.tap] = h
 		tp.in[in.tap] = h.add
 	}
@@ -303,19 +304,7 @@ func (g *GPTQ) nextInputs(ctx context.Context, run *layerRunner, m *model.Model,
 	if l+1 >= len(m.Layers) {
 		return nil
 	}
-	for i, x := range inps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		out, err := run.run(m, m.Layers[l], x, len(calib[i]), taps{}, false)
-		if err != nil {
-			return err
-		}
-		// In place: the array outside the heap stays the only copy of
-		// the layer's activations.
-		copy(x, out)
-	}
-	return nil
+	return run.advance(ctx, m, m.Layers[l], inps, calib, taps{})
 }
 
 // GPTQQuantize is fasterquant: it quantizes w (rows×cols) column by column

@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/ttqproject/ttq/internal/offheap"
@@ -85,6 +86,24 @@ type layerRunner struct {
 	st              *model.State
 	toks            []int
 	oOut, dOut, out []float32
+}
+
+// advance replaces each sequence's hidden states in inps by layer's
+// outputs on them, in place (the calibration activations stay one array
+// outside the heap), with tp seeing every linear's inputs and outputs on
+// the way.
+func (r *layerRunner) advance(ctx context.Context, m *model.Model, layer model.Layer, inps [][]float32, calib [][]int, tp taps) error {
+	for i, x := range inps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out, err := r.run(m, layer, x, len(calib[i]), tp, false)
+		if err != nil {
+			return err
+		}
+		copy(x, out)
+	}
+	return nil
 }
 
 // release drops the state and buffers until the next run.

@@ -172,15 +172,8 @@ func ttqStaticScales(ctx context.Context, m *model.Model, calib [][]int, o TTQOp
 				count[name] += rows
 			}
 		}
-		for i, x := range inps {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			y, err := run.run(m, m.Layers[l], x, len(calib[i]), tp, false)
-			if err != nil {
-				return nil, err
-			}
-			copy(x, y)
+		if err := run.advance(ctx, m, m.Layers[l], inps, calib, tp); err != nil {
+			return nil, err
 		}
 		for _, name := range inputs {
 			if o.Stat != StatSumSq && count[name] > 0 {
