@@ -85,3 +85,15 @@ func TestEvaluationMemoryGuard(t *testing.T) {
 		})
 	}
 }
+
+// The whole text's time is this run's seconds per window times the windows
+// the text has.
+func TestFullTextSeconds(t *testing.T) {
+	r := &PerplexityResult{Windows: 4, WindowsAvailable: 1591, Seconds: 2}
+	if got := r.FullTextSeconds(); got != 795.5 {
+		t.Fatalf("FullTextSeconds = %g, want 795.5", got)
+	}
+	if got := (&PerplexityResult{WindowsAvailable: 10}).FullTextSeconds(); got != 0 {
+		t.Fatalf("no window done: %g, want 0", got)
+	}
+}
