@@ -96,6 +96,14 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
 		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)
 	}
+	// As the search knobs, the rotation's seed and GPTQ's damping are set
+	// only where they are used.
+	if o.TTQRotate {
+		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
+	}
+	if o.TTQGPTQ {
+		q.TTQ.GPTQ, q.TTQ.GPTQDamp = true, o.GPTQDamp
+	}
 	if err := q.TTQ.validate(); err != nil {
 		return meth, q, &model.OptionError{Err: err}
 	}

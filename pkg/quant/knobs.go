@@ -54,6 +54,10 @@ type MethodOptions struct {
 	TTQAlphaGrid     string
 	TTQSearchTokens  int
 	TTQLowRank       string
+	// TTQRotate rotates the residual stream first (seeded by Seed);
+	// TTQGPTQ quantizes per prompt with GPTQ (damped by GPTQDamp).
+	TTQRotate bool
+	TTQGPTQ   bool
 
 	// LMHeadBits > 0 rounds the LM head too (Options.LMHeadBits).
 	LMHeadBits int
@@ -119,6 +123,8 @@ func (o *MethodOptions) Knobs() []Knob {
 		{"ttq-alpha-grid", "ttq: per-prompt α: comma-separated values in [0, 1], the one with the least output error chosen per group of layers sharing an input (replaces --ttq-alpha)", &o.TTQAlphaGrid},
 		{"ttq-search-tokens", "ttq: most prompt tokens the clip and α searches take their error on", &o.TTQSearchTokens},
 		{"ttq-lowrank", "ttq: full-precision low-rank part: none, w (SVD of W), act (SVD of W·D per prompt) or act-static (W·D with D from --calib); rank --ttq-rank, 16 when 0", &o.TTQLowRank},
+		{"ttq-rotate", "ttq: rotate the residual stream first (QuaRot's data-free randomized Hadamard, norms folded; seed --calib-seed), then quantize per prompt", &o.TTQRotate},
+		{"ttq-gptq", "ttq: quantize each prompt with GPTQ's column updates on the Hessian of its own inputs (damping --gptq-damp; not with --ttq-clip)", &o.TTQGPTQ},
 		{"lm-head-bits", "also round the LM head to nearest at this many bits (0 keeps it in full precision, as the papers do; llama.cpp's Q4_0/Q8_0 files quantize it)", &o.LMHeadBits},
 	}
 }

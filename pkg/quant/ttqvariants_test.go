@@ -35,6 +35,34 @@ var ttqVariants = []ttqVariant{
 	{"ttq lowrank w r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankWeight, 2 }},
 	{"ttq lowrank act r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankAct, 2 }},
 	{"ttq lowrank act-static r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankActStatic, 2 }},
+	// The residual-stream rotation (seed 0) and per-prompt GPTQ; α = 0
+	// with the rotation is RTN on the rotated model, QuaRot's data-free
+	// baseline.
+	{"rtn rotate (ttq α=0)", "ttq", func(o *TTQOptions) { o.Rotate, o.Alpha = true, 0 }},
+	{"ttq rotate", "ttq", func(o *TTQOptions) { o.Rotate = true }},
+	{"ttq rotate + search", "ttq", func(o *TTQOptions) { o.Rotate, o.AlphaGrid, o.Clip = true, DefaultAlphaGrid, true }},
+	{"ttq gptq α=0", "ttq", func(o *TTQOptions) { o.GPTQ, o.Alpha = true, 0 }},
+	{"ttq gptq", "ttq", func(o *TTQOptions) { o.GPTQ = true }},
+	{"ttq rotate + gptq", "ttq", func(o *TTQOptions) { o.Rotate, o.GPTQ = true, true }},
+}
+
+// selectVariants keeps the rows TTQ_VARIANTS_ROWS names (comma-separated,
+// exact names), all of them when it is empty: a new row is measured
+// without re-measuring the table.
+func selectVariants(vs []ttqVariant) []ttqVariant {
+	only := os.Getenv("TTQ_VARIANTS_ROWS")
+	if only == "" {
+		return vs
+	}
+	var out []ttqVariant
+	for _, v := range vs {
+		for _, n := range strings.Split(only, ",") {
+			if strings.TrimSpace(n) == v.name {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // ttqBench is the demo model's WikiText-2 test windows (gptq protocol) and
@@ -251,6 +279,7 @@ func (b *ttqBench) table(t *testing.T, vs []ttqVariant) {
 		t.Fatal(err)
 	}
 	t.Logf("full precision: ppl %.2f ± %.2f (%d windows × %d)", res.PPL, res.PPLStdErr, res.Windows, b.windows.Ctx)
+	vs = selectVariants(vs)
 	for _, bits := range []int{3, 4} {
 		for _, group := range []int{128, 32} {
 			f := Format{Bits: bits, Group: group, Grid: GridMinMax, Scale: ScaleF32}
@@ -278,7 +307,7 @@ func TestTTQVariantsCausal(t *testing.T) {
 		for _, group := range []int{128, 32} {
 			f := Format{Bits: bits, Group: group, Grid: GridMinMax, Scale: ScaleF32}
 			t.Logf("| %d-bit g%d, prefix:256 | ppl | ± |", bits, group)
-			for _, v := range ttqVariants {
+			for _, v := range selectVariants(ttqVariants) {
 				if v.method != "ttq" || strings.Contains(v.name, "static") || strings.Contains(v.name, " w ") {
 					continue
 				}
