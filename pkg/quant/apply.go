@@ -75,6 +75,10 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
 		}
 		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
+		if p.GPTQ {
+			// The preset's α (0) replaces --ttq-alpha.
+			q.TTQ.GPTQ, q.TTQ.Alpha = true, p.Alpha
+		}
 	}
 	q.TTQ.Clip = q.TTQ.Clip || o.TTQClip
 	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
@@ -101,7 +105,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if o.TTQRotate {
 		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
 	}
-	if o.TTQGPTQ {
+	if o.TTQGPTQ || q.TTQ.GPTQ {
 		q.TTQ.GPTQ, q.TTQ.GPTQDamp = true, o.GPTQDamp
 	}
 	if err := q.TTQ.validate(); err != nil {

@@ -345,9 +345,11 @@ func DefaultTTQOptions() TTQOptions {
 var DefaultAlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5}
 
 // ttqPresets are whole TTQ configurations by name: "paper", the closed
-// form of METHODS §2 (DefaultTTQOptions), and "search", per-prompt α grid
-// and clipping, the best configuration measured on the demo model
-// (docs/ttq-variants.md) and not the default: one model decides nothing.
+// form of METHODS §2 (DefaultTTQOptions); "search", per-prompt α grid and
+// clipping; and "gptq", per-prompt GPTQ with α = 0 (no D: on the demo
+// model and babyllama D made GPTQ worse), the best configuration measured
+// (docs/ttq-variants.md). Neither is the default: two tiny models decide
+// nothing.
 var ttqPresets = []struct {
 	name string
 	opts func() TTQOptions
@@ -358,9 +360,15 @@ var ttqPresets = []struct {
 		o.Clip, o.AlphaGrid = true, slices.Clone(DefaultAlphaGrid)
 		return o
 	}},
+	{"gptq", func() TTQOptions {
+		o := DefaultTTQOptions()
+		o.GPTQ, o.Alpha = true, 0
+		return o
+	}},
 }
 
-// TTQPreset returns the options of a named preset ("paper" or "search").
+// TTQPreset returns the options of a named preset ("paper", "search" or
+// "gptq").
 func TTQPreset(name string) (TTQOptions, error) {
 	for _, p := range ttqPresets {
 		if p.name == name {

@@ -161,6 +161,11 @@ func TestResolveRotateGPTQ(t *testing.T) {
 		t.Fatalf("record: %v", r)
 	}
 	t.Log(q.TTQ)
+	p := DefaultMethodOptions()
+	p.Method, p.TTQPreset = "ttq", "gptq"
+	if _, q, err = p.Resolve(); err != nil || !q.TTQ.GPTQ || q.TTQ.Alpha != 0 || q.TTQ.GPTQDamp != 0.01 || q.TTQ.Clip {
+		t.Fatalf("--ttq-preset gptq: %+v, %v", q.TTQ, err)
+	}
 	o.TTQClip = true
 	if _, _, err := o.Resolve(); err == nil {
 		t.Error("--ttq-gptq with --ttq-clip accepted")

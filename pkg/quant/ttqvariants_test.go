@@ -11,6 +11,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
 // ttqVariant is one row of the variants' quality table.
@@ -44,6 +45,8 @@ var ttqVariants = []ttqVariant{
 	{"ttq gptq α=0", "ttq", func(o *TTQOptions) { o.GPTQ, o.Alpha = true, 0 }},
 	{"ttq gptq", "ttq", func(o *TTQOptions) { o.GPTQ = true }},
 	{"ttq rotate + gptq", "ttq", func(o *TTQOptions) { o.Rotate, o.GPTQ = true, true }},
+	// Static GPTQ with the same grid, beside per-prompt GPTQ.
+	{"gptq (wikitext valid)", "gptq", nil},
 }
 
 // selectVariants keeps the rows TTQ_VARIANTS_ROWS names (comma-separated,
@@ -140,7 +143,7 @@ func (b *ttqBench) run(t *testing.T, v ttqVariant, f Format) ttqRow {
 		v.mod(&o.TTQ)
 	}
 	var calib [][]int
-	if v.method == "awq" || o.TTQ.NeedsData() {
+	if v.method == "awq" || v.method == "gptq" || o.TTQ.NeedsData() {
 		calib = b.calib
 	}
 	apply(t, m, v.method, o, calib)
@@ -267,6 +270,32 @@ func TestTTQVariantsQualityBabyllama(t *testing.T) {
 		}
 	}
 	newModelBench(t, load, tok, 40, 128).table(t, vs)
+}
+
+// TestTTQVariantsQualityPlanted is the table on the demo model with
+// outliers planted (transform.Plant, 32:4, seed 0: four hidden channels of
+// every norm ×32, the linears reading them ÷32), where rounding to nearest
+// loses the channels that matter most. TTQ_VARIANTS_PPL=1 only.
+func TestTTQVariantsQualityPlanted(t *testing.T) {
+	if os.Getenv("TTQ_VARIANTS_PPL") != "1" {
+		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
+	}
+	_, tok, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() *model.Model {
+		m := loadDemo(t)
+		p, err := transform.NewPlant(transform.Spec{Factor: 32, N: 4}, m.Config.HiddenSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	newModelBench(t, load, tok, 40, 128).table(t, ttqVariants)
 }
 
 // table logs full precision and every variant at 3 and 4 bits, g128 and
