@@ -346,8 +346,9 @@ var DefaultAlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5}
 
 // ttqPresets are whole TTQ configurations by name: "paper", the closed
 // form of METHODS §2 (DefaultTTQOptions); "search", per-prompt α grid and
-// clipping; and "gptq", per-prompt GPTQ with α = 0 (no D: on the demo
-// model and babyllama D made GPTQ worse), the best configuration measured
+// clipping; and "gptq", per-prompt GPTQ with α = 0 (no D: on the demo,
+// the planted demo and babyllama D helped GPTQ in 2 of 16 cells, each by
+// under one standard error), the best configuration measured
 // (docs/ttq-variants.md). Neither is the default: two tiny models decide
 // nothing.
 var ttqPresets = []struct {
