@@ -32,6 +32,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -45,25 +46,42 @@ type Rotation struct {
 }
 
 // Apply folds m's norms and rotates its residual stream by
-// RotationMatrix(hidden, r.Seed), in memory.
+// RotationMatrix(hidden, r.Seed), in memory. A Hadamard rotation is applied
+// by the fast Walsh–Hadamard transform, O(n log n) per row instead of the
+// O(n²) of a matrix product (the same rotation up to float64 rounding).
 func (r Rotation) Apply(m *model.Model) error {
-	return Rotate(m, RotationMatrix(m.Config.HiddenSize, r.Seed))
+	n := m.Config.HiddenSize
+	if signs := rotationSigns(n, r.Seed); signs != nil {
+		return rotate(m, hadamardRows(signs))
+	}
+	return Rotate(m, RotationMatrix(n, r.Seed))
+}
+
+func rotationRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x517cc1b727220a95)) }
+
+// rotationSigns are the Hadamard rotation's signs for n and a seed; nil
+// when n is not a power of two.
+func rotationSigns(n int, seed uint64) []float64 {
+	if n <= 0 || n&(n-1) != 0 {
+		return nil
+	}
+	r := rotationRand(seed)
+	signs := make([]float64, n)
+	for i := range signs {
+		signs[i] = float64(1 - 2*r.IntN(2))
+	}
+	return signs
 }
 
 // RotationMatrix is the n×n orthogonal matrix (row-major) a seed picks: a
 // randomized Hadamard matrix when n is a power of two, else the Q of a
 // Gaussian matrix's QR.
 func RotationMatrix(n int, seed uint64) []float64 {
-	r := rand.New(rand.NewPCG(seed, 0x517cc1b727220a95))
-	if n > 0 && n&(n-1) == 0 {
-		signs := make([]float64, n)
-		for i := range signs {
-			signs[i] = float64(1 - 2*r.IntN(2))
-		}
+	if signs := rotationSigns(n, seed); signs != nil {
 		q, _ := HadamardRotation(signs)
 		return q
 	}
-	return gaussianRotation(n, r)
+	return gaussianRotation(n, rotationRand(seed))
 }
 
 // gaussianRotation is the orthogonal factor of an n×n standard Gaussian
@@ -121,6 +139,54 @@ func Rotate(m *model.Model, q []float64) error {
 	if len(q) != h*h {
 		return fmt.Errorf("transform: a %d-entry rotation for a hidden size of %d", len(q), h)
 	}
+	return rotate(m, denseRows(q, h))
+}
+
+// rowsTimesQ overwrites each of the rows (rows × n, row-major, float64)
+// with itself times Q.
+type rowsTimesQ func(x []float64, rows int)
+
+// denseRows is rowsTimesQ for a dense q (n×n), in float64.
+func denseRows(q []float64, n int) rowsTimesQ {
+	qm := mat.NewDense(n, n, q)
+	return func(x []float64, rows int) {
+		in := mat.NewDense(rows, n, slices.Clone(x))
+		mat.NewDense(rows, n, x).Mul(in, qm)
+	}
+}
+
+// hadamardRows is rowsTimesQ for Q = diag(signs)·H/√n: x·Q is the fast
+// Walsh–Hadamard transform of x ⊙ signs, over √n (H is symmetric, and the
+// transform's butterflies compute x·H in the Sylvester order).
+func hadamardRows(signs []float64) rowsTimesQ {
+	n := len(signs)
+	inv := 1 / math.Sqrt(float64(n))
+	return func(x []float64, rows int) {
+		kernels.ParallelFor(rows, 64, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				v := x[r*n : (r+1)*n]
+				for i, s := range signs {
+					v[i] *= s
+				}
+				for h := 1; h < n; h *= 2 {
+					for i := 0; i < n; i += 2 * h {
+						for j := i; j < i+h; j++ {
+							a, b := v[j], v[j+h]
+							v[j], v[j+h] = a+b, a-b
+						}
+					}
+				}
+				for i := range v {
+					v[i] *= inv
+				}
+			}
+		})
+	}
+}
+
+// rotate is Rotate with the rotation given as rowsTimesQ.
+func rotate(m *model.Model, byQ rowsTimesQ) error {
+	h := m.Config.HiddenSize
 	dense := func(s model.Site) (*model.Dense, error) {
 		lin, err := m.Linear(s)
 		if err != nil {
@@ -145,28 +211,20 @@ func Rotate(m *model.Model, q []float64) error {
 	// in rewrites the linears reading a norm of weight g: W ← W·diag(g)·Q.
 	in := func(s model.Site, g []float32) error {
 		d, _ := dense(s)
-		w := toF64(d.W)
-		for r := 0; r < d.W.Rows; r++ {
-			for c := range h {
-				w[r*h+c] *= float64(g[c])
-			}
-		}
-		return m.SetLinear(s, &model.Dense{W: kernels.NewWeightsF32(d.W.Rows, h, toF32(mulRight(w, d.W.Rows, h, q))), Bias: d.Bias})
+		w := rotateRows(d.W, g, byQ)
+		return m.SetLinear(s, &model.Dense{W: kernels.NewWeightsF32(d.W.Rows, h, w), Bias: d.Bias})
 	}
-	// out rewrites a linear writing into the stream: W ← Qᵀ·W, b ← Qᵀ·b.
+	// out rewrites a linear writing into the stream: W ← Qᵀ·W, b ← Qᵀ·b,
+	// as (Wᵀ·Q)ᵀ and bᵀ·Q.
 	out := func(s model.Site) error {
 		d, _ := dense(s)
 		cols := d.W.Cols
-		w := toF64(d.W)
-		var wt mat.Dense
-		wt.Mul(mat.NewDense(h, h, q).T(), mat.NewDense(h, cols, w))
-		nd := &model.Dense{W: kernels.NewWeightsF32(h, cols, toF32(wt.RawMatrix().Data))}
+		w := make([]float32, h*cols)
+		d.W.RowsTo(w, 0, h)
+		wt := rotateRows(kernels.NewWeightsF32(cols, h, transpose(w, h, cols)), nil, byQ)
+		nd := &model.Dense{W: kernels.NewWeightsF32(h, cols, transpose(wt, cols, h))}
 		if d.Bias != nil {
-			b := make([]float64, h)
-			for i, v := range d.Bias {
-				b[i] = float64(v)
-			}
-			nd.Bias = toF32(mulRight(b, 1, h, q))
+			nd.Bias = rotateRows(kernels.NewWeightsF32(1, h, d.Bias), nil, byQ)
 		}
 		return m.SetLinear(s, nd)
 	}
@@ -195,41 +253,43 @@ func Rotate(m *model.Model, q []float64) error {
 		return err
 	}
 	m.Norm = ones
-	m.Embed = kernels.NewWeightsF32(m.Embed.Rows, h, toF32(mulRight(toF64(m.Embed), m.Embed.Rows, h, q)))
+	m.Embed = kernels.NewWeightsF32(m.Embed.Rows, h, rotateRows(m.Embed, nil, byQ))
 	return nil
 }
 
-// toF64 decodes w's rows into a float64 row-major copy.
-func toF64(w kernels.Weights) []float64 {
-	row := make([]float32, w.Cols)
-	out := make([]float64, w.Rows*w.Cols)
-	for r := 0; r < w.Rows; r++ {
-		w.Row(row, r)
-		for c, v := range row {
-			out[r*w.Cols+c] = float64(v)
+// rotateRows returns w·diag(g)·Q (g nil: w·Q) as float32, computed in
+// float64 a chunk of rows at a time, so that a large embedding needs no
+// float64 copy of itself.
+func rotateRows(w kernels.Weights, g []float32, byQ rowsTimesQ) []float32 {
+	const chunk = 1024
+	n := w.Cols
+	out := make([]float32, w.Rows*n)
+	buf32 := make([]float32, min(chunk, w.Rows)*n)
+	buf := make([]float64, len(buf32))
+	for r0 := 0; r0 < w.Rows; r0 += chunk {
+		rows := min(chunk, w.Rows-r0)
+		w.RowsTo(buf32[:rows*n], r0, rows)
+		x := buf[:rows*n]
+		for i, v := range buf32[:rows*n] {
+			x[i] = float64(v)
+			if g != nil {
+				x[i] *= float64(g[i%n])
+			}
+		}
+		byQ(x, rows)
+		for i, v := range x {
+			out[r0*n+i] = float32(v)
 		}
 	}
 	return out
 }
 
-func toF32(x []float64) []float32 {
-	out := make([]float32, len(x))
-	for i, v := range x {
-		out[i] = float32(v)
+func transpose(x []float32, rows, cols int) []float32 {
+	t := make([]float32, len(x))
+	for i := range rows {
+		for j := range cols {
+			t[j*rows+i] = x[i*cols+j]
+		}
 	}
-	return out
-}
-
-// mulRight returns w·q for w rows×n and q n×n, in float64, in row chunks
-// so that a large embedding needs no second float64 copy at once.
-func mulRight(w []float64, rows, n int, q []float64) []float64 {
-	const chunk = 1024
-	out := make([]float64, rows*n)
-	qm := mat.NewDense(n, n, q)
-	for r0 := 0; r0 < rows; r0 += chunk {
-		r1 := min(r0+chunk, rows)
-		dst := mat.NewDense(r1-r0, n, out[r0*n:r1*n])
-		dst.Mul(mat.NewDense(r1-r0, n, w[r0*n:r1*n]), qm)
-	}
-	return out
+	return t
 }

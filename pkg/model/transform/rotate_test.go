@@ -36,12 +36,28 @@ func TestRotationMatrixOrthogonal(t *testing.T) {
 	if _, err := HadamardRotation(make([]float64, 12)); err == nil {
 		t.Error("a Hadamard rotation of size 12 accepted")
 	}
+	// The fast transform is the matrix product.
+	n := 32
+	x := make([]float64, 3*n)
+	for i := range x {
+		x[i] = float64(i%7) - 3.5
+	}
+	want := make([]float64, len(x))
+	copy(want, x)
+	denseRows(RotationMatrix(n, 4), n)(want, 3)
+	hadamardRows(rotationSigns(n, 4))(x, 3)
+	for i := range x {
+		if math.Abs(x[i]-want[i]) > 1e-12 {
+			t.Fatalf("entry %d: fast transform %g, product %g", i, x[i], want[i])
+		}
+	}
 }
 
 // TestRotatePreservesLogits is the transform's proof: the rotated model
 // computes the same function within float32 rounding, on the demo, on a
 // planted-outlier demo, with tied embeddings (qwen2, qwen3, llama3), biases
-// (qwen2), q/k norms (qwen3), and with the Gaussian Q as well.
+// (qwen2), q/k norms (qwen3); the Hadamard rotation as a matrix product and
+// by the fast transform (Rotation.Apply), and the Gaussian Q as well.
 func TestRotatePreservesLogits(t *testing.T) {
 	models := map[string]func(*testing.T) *model.Model{
 		"demo": loadDemo,
@@ -61,24 +77,29 @@ func TestRotatePreservesLogits(t *testing.T) {
 		"tiny-qwen3":  func(t *testing.T) *model.Model { return loadDir(t, "../../../testdata/models/tiny-qwen3") },
 	}
 	for name, load := range models {
-		for _, gauss := range []bool{false, true} {
+		for _, how := range []string{"hadamard", "fwht", "gaussian"} {
 			ref := logits(t, load(t))
 			m := load(t)
 			h := m.Config.HiddenSize
-			q := RotationMatrix(h, 5)
-			if gauss {
-				q = gaussianRotation(h, rand.New(rand.NewPCG(5, 5)))
+			var err error
+			switch how {
+			case "hadamard":
+				err = Rotate(m, RotationMatrix(h, 5))
+			case "fwht":
+				err = Rotation{Seed: 5}.Apply(m)
+			case "gaussian":
+				err = Rotate(m, gaussianRotation(h, rand.New(rand.NewPCG(5, 5))))
 			}
-			if err := Rotate(m, q); err != nil {
+			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
 			if m.Norm[0] != 1 || m.Layers[0].AttnNorm[h-1] != 1 || m.Layers[0].MLPNorm[0] != 1 {
 				t.Fatalf("%s: norms not folded", name)
 			}
 			d := maxRelDiff(ref, logits(t, m))
-			t.Logf("%s gaussian=%v: logits differ by %.2g (relative to max |logit|)", name, gauss, d)
+			t.Logf("%s %s: logits differ by %.2g (relative to max |logit|)", name, how, d)
 			if d > 2e-5 {
-				t.Errorf("%s gaussian=%v: logits differ by %g (relative)", name, gauss, d)
+				t.Errorf("%s %s: logits differ by %g (relative)", name, how, d)
 			}
 		}
 	}
