@@ -75,6 +75,10 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
 		}
 		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
+		if p.GPTQ {
+			// The preset's α (0) replaces --ttq-alpha.
+			q.TTQ.GPTQ, q.TTQ.Alpha = true, p.Alpha
+		}
 	}
 	q.TTQ.Clip = q.TTQ.Clip || o.TTQClip
 	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
@@ -95,6 +99,14 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	}
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
 		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)
+	}
+	// As the search knobs, the rotation's seed and GPTQ's damping are set
+	// only where they are used.
+	if o.TTQRotate {
+		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
+	}
+	if o.TTQGPTQ || q.TTQ.GPTQ {
+		q.TTQ.GPTQ, q.TTQ.GPTQDamp = true, o.GPTQDamp
 	}
 	if err := q.TTQ.validate(); err != nil {
 		return meth, q, &model.OptionError{Err: err}
