@@ -227,6 +227,9 @@ func domainHeat(rep *Report) *heatMap {
 		xLabel:     "perplexity dataset (" + refName + " perplexity)",
 		colorLabel: fmt.Sprintf("PPL / PPL(%s) − 1 on the same dataset (%%)\nblue: better than %[1]s, red: worse", refName),
 	}
+	if fp != nil {
+		h.xLabel += ";  ≈: within noise of fp"
+	}
 	for j, c := range cols {
 		h.cols = append(h.cols, fmt.Sprintf("%s\n(%.4g)", c.Name, ref[j]))
 	}
@@ -242,7 +245,7 @@ func domainHeat(rep *Report) *heatMap {
 			case r == fp:
 				hr.text = append(hr.text, fmt.Sprintf("%.4g\nreference", v))
 			default:
-				hr.text = append(hr.text, fmt.Sprintf("%.4g\n%+.1f%%", v, z))
+				hr.text = append(hr.text, fmt.Sprintf("%.4g\n%+.1f%%%s", v, z, noiseMark(r, fp, c)))
 			}
 		}
 		return hr
@@ -274,6 +277,25 @@ func median(vs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// noiseMark is " ≈" where row r's perplexity on ds is within noise of
+// row b's (DefaultZ paired standard errors of the per-token NLL
+// difference, as the table's ≈), else "" (also without samples).
+func noiseMark(r, b *Row, ds DatasetInfo) string {
+	if b == nil {
+		return ""
+	}
+	rr, br := r.Result(ds.Name), b.Result(ds.Name)
+	if rr == nil || br == nil {
+		return ""
+	}
+	for _, st := range diffResults(ds, rr, br, DefaultZ) {
+		if st.Metric == "ppl" && st.WithinNoise {
+			return " ≈"
+		}
+	}
+	return ""
+}
+
 // testTime reports whether a row's method calibrates per request (ttq and
 // its variants).
 func testTime(r *Row) bool {
@@ -293,7 +315,7 @@ func ttqHeat(rep *Report) *heatMap {
 	_, one := oneGroup(rep.Rows)
 	h := &heatMap{
 		title:      fmt.Sprintf("%s: test-time quantization against static calibration", rep.Model.Name),
-		xLabel:     "perplexity dataset",
+		xLabel:     "perplexity dataset;  ≈: within noise of that static row",
 		colorLabel: "PPL(ttq) / PPL(static) − 1 on the same dataset (%)\nblue: ttq better, red: ttq worse",
 		blocks: []heatBlock{{"vs the best static calibration", len(cols)},
 			{"vs the worst static calibration", len(cols)}},
@@ -332,7 +354,7 @@ func ttqHeat(rep *Report) *heatMap {
 					}
 					z := relPct(v, pplOf(pick, c.Name))
 					hr.z = append(hr.z, z)
-					hr.text = append(hr.text, fmt.Sprintf("%+.1f%%\nvs %s", z, lineLabel(pick.RowSpec, one)))
+					hr.text = append(hr.text, fmt.Sprintf("%+.1f%%%s\nvs %s", z, noiseMark(t, pick, c), lineLabel(pick.RowSpec, one)))
 				}
 			}
 			h.rows = append(h.rows, hr)
@@ -390,9 +412,9 @@ func (h *heatMap) figure() *figure {
 	p.X.Padding, p.Y.Padding = 0, 0
 	p.Add(&heatCells{h: h, cmap: cmap})
 	cols := len(h.cols)
-	w := 5*vg.Centimeter + vg.Length(cols)*2.6*vg.Centimeter + 3*vg.Centimeter
+	w := 5*vg.Centimeter + vg.Length(cols)*2.8*vg.Centimeter + 3*vg.Centimeter
 	hgt := 3.5*vg.Centimeter + vg.Length(n+top)*0.9*vg.Centimeter
-	return &figure{plot: p, w: w, h: max(hgt, 11*vg.Centimeter), side: func(draw.Canvas) (vg.Length, func(strip, data draw.Canvas)) {
+	return &figure{plot: p, w: w, h: max(hgt, 9*vg.Centimeter), side: func(draw.Canvas) (vg.Length, func(strip, data draw.Canvas)) {
 		return 3 * vg.Centimeter, func(strip, data draw.Canvas) {
 			cb := plot.New()
 			cb.HideX()
@@ -400,7 +422,7 @@ func (h *heatMap) figure() *figure {
 			cb.Y.Label.Text = h.colorLabel
 			cb.Y.Label.TextStyle.Font.Size = vg.Points(10)
 			cb.Y.Min, cb.Y.Max = cmap.Min(), cmap.Max()
-			cb.Y.Tick.Marker = pctTicks{}
+			cb.Y.Tick.Marker = pctTicks
 			cb.Y.Padding = 0
 			strip.Min.Y, strip.Max.Y = data.Min.Y, data.Max.Y
 			strip.Max.X = strip.Min.X + 2.2*vg.Centimeter
@@ -410,30 +432,13 @@ func (h *heatMap) figure() *figure {
 	}}
 }
 
-// pctTicks labels a colour bar in signed per cent at a 1-2-5 step, 0
-// among them.
-type pctTicks struct{}
-
-func (pctTicks) Ticks(min, max float64) []plot.Tick {
-	m := math.Max(-min, max)
-	step := math.Pow(10, math.Floor(math.Log10(m/3)))
-	for _, f := range []float64{5, 2, 1} {
-		if f*step <= m/2 {
-			step *= f
-			break
-		}
+// pctTicks labels a colour bar in signed per cent, 0 among the labels.
+var pctTicks = linearTicks{n: 4, label: func(v float64) string {
+	if v == 0 {
+		return "0"
 	}
-	var ts []plot.Tick
-	for k := math.Ceil(min / step); k*step <= max; k++ {
-		v := k * step
-		l := fmt.Sprintf("%+g%%", v)
-		if k == 0 {
-			l = "0"
-		}
-		ts = append(ts, plot.Tick{Value: v, Label: l})
-	}
-	return ts
-}
+	return fmt.Sprintf("%+g%%", v)
+}}
 
 // heatCells is the plotter of a heatMap's cells, headings and rules.
 type heatCells struct {
@@ -459,7 +464,7 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 	h := hc.h
 	n := len(h.rows)
 	cellH := trY(1) - trY(0)
-	size := min(vg.Points(9), cellH/2.6)
+	size := min(vg.Points(9), cellH/2.6) // two lines a cell; none below 5 pt
 	style := func(bold bool, col color.Color, xa text.XAlignment) text.Style {
 		f := font.Font{Typeface: "Liberation", Variant: "Serif", Size: size}
 		if bold {
@@ -491,7 +496,7 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 			if finite(v) && math.Abs(v) > 0.6*hc.cmap.Max() {
 				tc = color.White
 			}
-			if j < len(r.text) && r.text[j] != "" {
+			if j < len(r.text) && r.text[j] != "" && size >= vg.Points(5) {
 				c.FillText(style(false, tc, draw.XCenter), vg.Point{X: trX(x), Y: trY(y)}, r.text[j])
 			}
 		}

@@ -241,6 +241,40 @@ func (logTicks) Ticks(min, max float64) []plot.Tick {
 	return plot.DefaultTicks{}.Ticks(min, max)
 }
 
+// linearTicks labels an axis at multiples of a 1-2-5 step that gives at
+// least n intervals over the range.
+type linearTicks struct {
+	n     int
+	label func(float64) string
+}
+
+func (lt linearTicks) Ticks(min, max float64) []plot.Tick {
+	span := max - min
+	if !(span > 0) {
+		return plot.DefaultTicks{}.Ticks(min, max)
+	}
+	step := math.Pow(10, math.Floor(math.Log10(span/float64(lt.n))))
+	for _, f := range []float64{5, 2, 1} {
+		if f*step*float64(lt.n) <= span {
+			step *= f
+			break
+		}
+	}
+	var ts []plot.Tick
+	for k := math.Ceil(min / step); k*step <= max; k++ {
+		v := k * step
+		if math.Abs(v) < 1e-9*span {
+			v = 0
+		}
+		l := strconv.FormatFloat(v, 'g', 6, 64)
+		if lt.label != nil {
+			l = lt.label(v)
+		}
+		ts = append(ts, plot.Tick{Value: v, Label: l})
+	}
+	return ts
+}
+
 // methodColors are the lines' colours by method (Tableau 10); fp is black.
 var methodColors = []color.Color{
 	color.RGBA{0x1f, 0x77, 0xb4, 255}, color.RGBA{0xff, 0x7f, 0x0e, 255}, color.RGBA{0x2c, 0xa0, 0x2c, 255},
@@ -291,22 +325,23 @@ func newPPLPlot(rep *Report) (*pplPlot, error) {
 	}
 	pp := &pplPlot{plot: plot.New(), legend: plot.NewLegend(), lines: lines, log: yhi/ylo > logSpan}
 	p := pp.plot
-	title := fmt.Sprintf("%s: perplexity on %s", rep.Model.Name, ds.Name)
+	title := fmt.Sprintf("%s: %s perplexity, lower is better", rep.Model.Name, ds.Name)
 	if g, ok := oneGroup(rep.Rows); ok {
-		title += ", group " + groupText(&Row{RowSpec: RowSpec{Method: "q", Group: g}})
+		title += " (group " + groupText(&Row{RowSpec: RowSpec{Method: "q", Group: g}}) + ")"
 	}
 	if rep.Model.Synthetic {
 		title += " (synthetic outliers)"
 	}
 	p.Title.Text = title
 	p.X.Label.Text = "bits per weight (scales and zeros included)"
-	p.Y.Label.Text = "perplexity (lower is better)"
+	p.Y.Label.Text = "perplexity"
 	p.X.Min, p.X.Max = fitRange(xlo, xhi, 0.1, false)
 	p.Y.Min, p.Y.Max = fitRange(ylo, yhi, 0.08, pp.log)
+	p.Y.Tick.Marker = linearTicks{n: 5}
 	if pp.log {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
-		p.Y.Label.Text = "perplexity, log scale (lower is better)"
+		p.Y.Label.Text = "perplexity (log scale)"
 	}
 	if t := bitsTicks(rep.Rows); t != nil {
 		p.X.Tick.Marker = t
@@ -359,7 +394,7 @@ func pplFigure(rep *Report) (*figure, error) {
 	if pp == nil || err != nil {
 		return nil, err
 	}
-	return &figure{plot: pp.plot, w: 20 * vg.Centimeter, h: 11 * vg.Centimeter,
+	return &figure{plot: pp.plot, w: 20 * vg.Centimeter, h: 12 * vg.Centimeter,
 		side: func(c draw.Canvas) (vg.Length, func(strip, data draw.Canvas)) {
 			r := pp.legend.Rectangle(c)
 			pad := vg.Points(8)

@@ -295,3 +295,28 @@ func TestWritePlotsFiles(t *testing.T) {
 		t.Fatalf("png: %v", err)
 	}
 }
+
+// TestHeatNoiseMark: a cell within noise of its reference row says so
+// (≈); one without samples to judge by does not.
+func TestHeatNoiseMark(t *testing.T) {
+	rep := plotReport()
+	nll := Floats{2.1, 2.5, 1.9, 2.8, 2.2, 2.4}
+	shifted := Floats{2.2, 2.4, 2.0, 2.7, 2.3, 2.4}
+	for i := range rep.Rows {
+		if id := rep.Rows[i].ID; id == "ttq-w4-g128" || id == "awq-w4-g128@wikipedia" || id == "fp" {
+			s := nll
+			if id == "ttq-w4-g128" {
+				s = shifted
+			}
+			rep.Rows[i].Results[0].Samples.NLL = s
+		}
+	}
+	r := ttqHeat(rep).rows[0]
+	if !strings.Contains(r.text[0], "≈") || strings.Contains(r.text[2], "≈") {
+		t.Errorf("ttq-w4 on wikitext: %q vs best (want ≈), %q vs worst (no samples: no ≈)", r.text[0], r.text[2])
+	}
+	d := domainHeat(rep)
+	if got := d.rows[5].text[0]; d.rows[5].label != "ttq" || !strings.Contains(got, "≈") {
+		t.Errorf("domain map %s on wikitext: %q, want ≈ against fp", d.rows[5].label, got)
+	}
+}
