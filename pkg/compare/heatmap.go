@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"strings"
 
 	stdfont "golang.org/x/image/font"
 	"gonum.org/v1/plot"
@@ -87,7 +88,9 @@ type heatMap struct {
 	title, xLabel string
 	// colorLabel names the colour bar: what the colour measures.
 	colorLabel string
-	cols       []string
+	// notes explain marks in the cells, under the title.
+	notes []string
+	cols  []string
 	// blocks, when set, puts a heading row over runs of columns and a
 	// rule between them.
 	blocks []heatBlock
@@ -105,6 +108,9 @@ type heatRow struct {
 	label string
 	z     []float64 // colour value per column; NaN: none
 	text  []string
+	// boxed cells get an outline (a row calibrated on the column's
+	// domain).
+	boxed []bool
 }
 
 // span is the largest |z|; the colour scale runs over ±span.
@@ -228,7 +234,12 @@ func domainHeat(rep *Report) *heatMap {
 		colorLabel: fmt.Sprintf("PPL / PPL(%s) − 1 on the same dataset (%%)\nblue: better than %[1]s, red: worse", refName),
 	}
 	if fp != nil {
-		h.xLabel += ";  ≈: within noise of fp"
+		h.notes = append(h.notes, "≈: within noise of fp")
+	}
+	if slices.ContainsFunc(rep.Rows, func(r Row) bool {
+		return slices.ContainsFunc(cols, func(c DatasetInfo) bool { return r.Calib == c.Name })
+	}) {
+		h.notes = append(h.notes, "framed: calibrated on that domain")
 	}
 	for j, c := range cols {
 		h.cols = append(h.cols, fmt.Sprintf("%s\n(%.4g)", c.Name, ref[j]))
@@ -239,6 +250,7 @@ func domainHeat(rep *Report) *heatMap {
 			v := pplOf(r, c.Name)
 			z := relPct(v, ref[j])
 			hr.z = append(hr.z, z)
+			hr.boxed = append(hr.boxed, r.Calib != "" && r.Calib == c.Name)
 			switch {
 			case !finite(v):
 				hr.text = append(hr.text, "")
@@ -315,7 +327,8 @@ func ttqHeat(rep *Report) *heatMap {
 	_, one := oneGroup(rep.Rows)
 	h := &heatMap{
 		title:      fmt.Sprintf("%s: test-time quantization against static calibration", rep.Model.Name),
-		xLabel:     "perplexity dataset;  ≈: within noise of that static row",
+		xLabel:     "perplexity dataset",
+		notes:      []string{"≈: within noise of that static row"},
 		colorLabel: "PPL(ttq) / PPL(static) − 1 on the same dataset (%)\nblue: ttq better, red: ttq worse",
 		blocks: []heatBlock{{"vs the best static calibration", len(cols)},
 			{"vs the worst static calibration", len(cols)}},
@@ -390,6 +403,9 @@ func (h *heatMap) figure() *figure {
 	cmap := newDiverging(m)
 	p := plot.New()
 	p.Title.Text = h.title
+	if len(h.notes) > 0 {
+		p.Title.Text += "\n" + strings.Join(h.notes, ";  ")
+	}
 	p.X.Label.Text = h.xLabel
 	n := len(h.rows)
 	top := 0
@@ -495,6 +511,12 @@ func (hc *heatCells) Plot(c draw.Canvas, p *plot.Plot) {
 			tc := color.Color(color.Black)
 			if finite(v) && math.Abs(v) > 0.6*hc.cmap.Max() {
 				tc = color.White
+			}
+			if j < len(r.boxed) && r.boxed[j] {
+				in := vg.Points(1.5)
+				x0, x1, y0, y1 := trX(x-0.5)+in, trX(x+0.5)-in, trY(y-0.5)+in, trY(y+0.5)-in
+				c.StrokeLines(draw.LineStyle{Color: color.Black, Width: vg.Points(1.5)},
+					[]vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}, {X: x0, Y: y0}})
 			}
 			if j < len(r.text) && r.text[j] != "" && size >= vg.Points(5) {
 				c.FillText(style(false, tc, draw.XCenter), vg.Point{X: trX(x), Y: trY(y)}, r.text[j])

@@ -201,6 +201,10 @@ func TestDomainHeat(t *testing.T) {
 	if z := h.rows[7].z[0]; math.Abs(z-50) > 1e-9 {
 		t.Errorf("rtn-w3 on wikitext: %v, want +50", z)
 	}
+	// Calibrated on go, evaluated on go: framed; on wikitext: not.
+	if b := h.rows[3].boxed; len(b) != 2 || b[0] || !b[1] {
+		t.Errorf("awq-w4@go framed cells %v, want [false true]", b)
+	}
 	if m := h.span(); m != 50 {
 		t.Errorf("colour span %v, want 50", m)
 	}
