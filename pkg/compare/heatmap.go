@@ -74,12 +74,12 @@ func (d *diverging) Palette(n int) palette.Palette {
 		}
 		cs[i], _ = d.At(v)
 	}
-	return palettes(cs)
+	return colorList(cs)
 }
 
-type palettes []color.Color
+type colorList []color.Color
 
-func (p palettes) Colors() []color.Color { return p }
+func (p colorList) Colors() []color.Color { return p }
 
 // heatMap is a table of cells coloured by a signed value (0: the
 // reference, white), with text in each cell and heading rows between
@@ -129,8 +129,8 @@ func (h *heatMap) span() float64 {
 	return m
 }
 
-// groupOrder returns the groups' rows by bits, most bits first, keeping
-// the rows' order within a group.
+// bitsGroups splits rows by bits, most bits first, keeping the rows'
+// order within a group.
 func bitsGroups(rows []*Row) [][]*Row {
 	var bits []int
 	for _, r := range rows {
