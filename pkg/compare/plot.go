@@ -327,7 +327,7 @@ func newPPLPlot(rep *Report) (*pplPlot, error) {
 	p := pp.plot
 	title := fmt.Sprintf("%s: %s perplexity, lower is better", rep.Model.Name, ds.Name)
 	if g, ok := oneGroup(rep.Rows); ok {
-		title += " (group " + groupText(&Row{RowSpec: RowSpec{Method: "q", Group: g}}) + ")"
+		title += " (group " + groupText(&Row{RowSpec: RowSpec{Group: g}}) + ")"
 	}
 	if rep.Model.Synthetic {
 		title += " (synthetic outliers)"
