@@ -49,6 +49,7 @@ type shape struct {
 	tied         bool
 	qkNorm       bool // Qwen3's per-head q_norm/k_norm
 	attnBiasFlag bool // write "attention_bias": false (Llama-3, Qwen3 configs do)
+	bos, eos     int  // special ids of the tokenizer written beside the weights
 }
 
 // presets are the config.json values of the released checkpoints:
@@ -111,6 +112,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "synthmodel: -tokenizer: %d tokens do not fit a vocabulary of %d\n", tok.VocabSize(), s.vocab)
 			os.Exit(1)
 		}
+		s.bos, s.eos = tok.BOS(), tok.EOS()
 	}
 	if err := run(*out, *tokDir, s, safetensors.DType(*dtype), *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "synthmodel:", err)
@@ -166,7 +168,7 @@ func (s shape) config(dt safetensors.DType) map[string]any {
 		"num_attention_heads": s.heads, "num_key_value_heads": s.kvHeads, "vocab_size": s.vocab,
 		"max_position_embeddings": s.maxPos, "rms_norm_eps": s.eps, "rope_theta": s.theta,
 		"rope_scaling": s.ropeScaling,
-		"hidden_act":   "silu", "tie_word_embeddings": s.tied, "bos_token_id": 1, "eos_token_id": 2,
+		"hidden_act":   "silu", "tie_word_embeddings": s.tied, "bos_token_id": s.bos, "eos_token_id": s.eos,
 		"torch_dtype": map[safetensors.DType]string{"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dt],
 	}
 	if s.headDim != 0 {
@@ -179,6 +181,9 @@ func (s shape) config(dt safetensors.DType) map[string]any {
 }
 
 func run(out, tokDir string, s shape, dt safetensors.DType, seed uint64) error {
+	if tokDir == "" {
+		s.bos, s.eos = 1, 2 // the demo tokenizer's
+	}
 	if out == "" {
 		return fmt.Errorf("-o is required")
 	}
