@@ -351,6 +351,11 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 		}
 		var err2 error
 		best[gi], _, err2 = awqSearch(xMean, wMean, o, func(s []float32) (float64, error) {
+			// A grid point is seconds on a 1B layer: Ctrl-C is heard here,
+			// not only between groups.
+			if err := ctx.Err(); err != nil {
+				return 0, err
+			}
 			for _, name := range g.layers {
 				f, keep, err := fmtOf(name)
 				if err != nil {
