@@ -55,12 +55,13 @@ a reboot) continues with --resume from its last finished layer, refused when
 the model, method, options or calibration differ; the directory is removed
 when the checkpoint is written. Nothing else is written before the end.
 
-On a CPU, calibration costs about 3.5–5× a forward pass over the
-calibration tokens for gptq and about 30× for awq (20 scale-grid points
+On a CPU, calibration costs about 3–4× a forward pass over the
+calibration tokens for gptq and 25–30× for awq (20 scale-grid points
 re-running each block, plus the clip search), both in proportion to
 --nsamples: gptq runs well with the default 128 (a TinyLlama-1.1B shape
 takes about 37 minutes on 2 cores); for awq on a CPU pick --nsamples 32 (a
-quarter of the time; the README gives the time per layer).`,
+quarter of the time: about 300 CPU seconds a layer of that shape, 4–5
+minutes on 2 shared cores; the README has the figures).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := modelArg(args, opts.Model)
