@@ -68,6 +68,11 @@ each listed domain; --eval-domains adds each domain's held-out half as a
 perplexity dataset. Built-in domains: wikipedia, c4, shakespeare, go,
 japanese (or give text files). TTQ calibrates on each prompt and needs none.
 
+TTQ variants: --methods ttq:PRESET (ttq:search, ttq:paper, any --ttq-preset
+name) gives the ttq method with that preset its own rows, ttq:search-w3-g128
+beside ttq-w3-g128; the other --ttq-* flags still apply to every ttq row.
+--group takes a list (--group 32,128: every method at each group size).
+
 Results are cached by a fingerprint of model, method settings, data and ttq
 version (--cache DIR, default under the user cache directory), so adding a
 method recomputes only the new rows. --shard i/n (0 ≤ i < n) runs every n-th
@@ -116,9 +121,9 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringVar(&opts.Model, "model", "", "model directory, hub cache org/name[@revision], builtin:stories260K or builtin:stories260K-planted (default: the demo)")
 	f.StringVar(&opts.PlantOutliers, "plant-outliers", "", "plant outliers K:N into the model first (N hidden channels ×K in every RMSNorm, matching input columns ÷K; same function)")
 	f.Uint64Var(&opts.PlantSeed, "plant-seed", 0, "seed choosing the planted channels")
-	f.StringSliceVar(&opts.Methods, "methods", d.Methods, "methods to compare (fp = full precision)")
+	f.StringSliceVar(&opts.Methods, "methods", d.Methods, "methods to compare (fp = full precision; ttq:PRESET = a TTQ variant, e.g. ttq:search, with rows of its own)")
 	f.IntSliceVar(&opts.Bits, "bits", d.Bits, "bit widths of the quantized rows")
-	f.IntVar(&opts.Group, "group", d.Group, "inputs per quantization group for every method (-1: one group per row)")
+	f.IntSliceVar(&opts.Groups, "group", d.Groups, "inputs per quantization group for every method, one or a list (e.g. 32,128; -1: one group per row)")
 	f.StringSliceVar(&opts.Datasets, "datasets", d.Datasets, "evaluations: wikitext, piqa, a built-in domain, a text FILE or mc:FILE")
 	f.StringVar(&opts.Baseline, "baseline", "", "method the others are compared with (default: awq if compared, else rtn, else fp)")
 	f.StringVar(&opts.Calib, "calib", d.Calib, "calibration text of awq/gptq: wikitext:valid, piqa, a built-in domain or FILE")

@@ -24,11 +24,14 @@ type Options struct {
 	PlantOutliers string
 	PlantSeed     uint64
 
-	// Methods are compared at every Bits (fp, full precision, once), each
-	// with Group inputs per group (−1 per row).
+	// Methods are compared at every Bits and every Groups (fp, full
+	// precision, once); a group is the inputs per group (−1 per row).
+	// "ttq:PRESET" is a TTQ variant: the ttq method with --ttq-preset
+	// PRESET (any of quant.TTQPresetNames()), its own rows beside plain
+	// ttq's.
 	Methods []string
 	Bits    []int
-	Group   int
+	Groups  []int
 	// Datasets: wikitext, piqa, a built-in domain, a text FILE or mc:FILE.
 	Datasets []string
 	// Baseline is the method the others are compared with; "" picks awq,
@@ -108,7 +111,7 @@ func DefaultOptions() Options {
 	k := quant.DefaultMethodOptions()
 	k.NSamples, k.CalibSeqLen = 16, 128
 	return Options{
-		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Group: 128,
+		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Groups: []int{128},
 		Datasets: []string{"wikitext", "piqa"}, Calib: "wikitext:valid",
 		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200,
 		Knobs: k, Version: "dev",
@@ -131,8 +134,12 @@ func (o *Options) Validate() error {
 		if m == "fp" {
 			continue
 		}
-		if _, err := quant.Lookup(m); err != nil {
+		base, preset, variant := strings.Cut(m, ":")
+		if _, err := quant.Lookup(base); err != nil {
 			return bad("--methods: %v", err)
+		}
+		if variant && (base != "ttq" || !slices.Contains(quant.TTQPresetNames(), preset)) {
+			return bad("--methods %s: a variant is ttq:PRESET with PRESET one of %s", m, strings.Join(quant.TTQPresetNames(), ", "))
 		}
 	}
 	quantized := len(o.Methods) > 1 || o.Methods[0] != "fp"
@@ -144,8 +151,18 @@ func (o *Options) Validate() error {
 			return bad("--bits %d: supported 2 to 8", b)
 		}
 	}
-	if o.Group == 0 || o.Group < -1 {
-		return bad("--group %d: want a positive group size or -1 for per-row", o.Group)
+	if quantized && len(o.Groups) == 0 {
+		return bad("--group is empty")
+	}
+	gseen := map[int]bool{}
+	for _, g := range o.Groups {
+		if g == 0 || g < -1 {
+			return bad("--group %d: want a positive group size or -1 for per-row", g)
+		}
+		if gseen[g] {
+			return bad("--group lists %d twice", g)
+		}
+		gseen[g] = true
 	}
 	if o.Baseline == "" {
 		for _, m := range []string{"awq", "rtn", "fp"} {
@@ -196,8 +213,10 @@ func (o *Options) Validate() error {
 		if m == "fp" {
 			continue
 		}
-		if _, _, err := o.rowMethod(RowSpec{Method: m, Bits: o.Bits[0], Group: o.Group, Calib: o.Calib}).Resolve(); err != nil {
-			return err
+		for _, g := range o.Groups {
+			if _, _, err := o.rowMethod(RowSpec{Method: m, Bits: o.Bits[0], Group: g, Calib: o.Calib}).Resolve(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -227,10 +246,15 @@ func (o *Options) knobValues() map[string]string {
 }
 
 // rowMethod is a row's method options: the shared knobs with the row's
-// method, bits, group and calibration.
+// method, bits, group and calibration; a TTQ variant's row (ttq:PRESET)
+// takes its preset.
 func (o *Options) rowMethod(spec RowSpec) quant.MethodOptions {
 	mo := o.Knobs
-	mo.Method, mo.Bits, mo.Group = spec.Method, spec.Bits, spec.Group
+	base, preset, variant := strings.Cut(spec.Method, ":")
+	mo.Method, mo.Bits, mo.Group = base, spec.Bits, spec.Group
+	if variant {
+		mo.TTQPreset = preset
+	}
 	mo.Calib, mo.CalibText, mo.LayerCheckpoint = spec.Calib, "", nil
 	if mo.Calib == "" {
 		mo.Calib = o.Calib
@@ -238,8 +262,8 @@ func (o *Options) rowMethod(spec RowSpec) quant.MethodOptions {
 	return mo
 }
 
-// RowSpecs expands methods × bits (× calibration domains for the static
-// data-driven methods), in the order the rows run.
+// RowSpecs expands methods × bits × groups (× calibration domains for the
+// static data-driven methods), in the order the rows run.
 func (o *Options) RowSpecs() []RowSpec {
 	var specs []RowSpec
 	for _, m := range o.Methods {
@@ -247,22 +271,38 @@ func (o *Options) RowSpecs() []RowSpec {
 			specs = append(specs, RowSpec{Method: "fp"})
 			continue
 		}
-		meth, _ := quant.Lookup(m)
+		meth, _ := quant.Lookup(BaseMethod(m))
 		for _, b := range o.Bits {
-			s := RowSpec{Method: m, Bits: b, Group: o.Group}
-			switch {
-			case !meth.NeedsData:
-			case len(o.CalibDomains) > 0:
-				for _, d := range o.CalibDomains {
-					s.Calib = d
-					specs = append(specs, s)
+			for _, g := range o.Groups {
+				s := RowSpec{Method: m, Bits: b, Group: g}
+				switch {
+				case !meth.NeedsData:
+				case len(o.CalibDomains) > 0:
+					for _, d := range o.CalibDomains {
+						s.Calib = d
+						specs = append(specs, s)
+					}
+					continue
+				default:
+					s.Calib = o.Calib
 				}
-				continue
-			default:
-				s.Calib = o.Calib
+				specs = append(specs, s)
 			}
-			specs = append(specs, s)
 		}
 	}
 	return specs
+}
+
+// BaseMethod is the quantization method of a compared method name: "ttq"
+// for the variant "ttq:search", the name itself otherwise.
+func BaseMethod(m string) string {
+	base, _, _ := strings.Cut(m, ":")
+	return base
+}
+
+// IsTestTime reports whether a compared method calibrates per prompt
+// (ttq and its variants).
+func IsTestTime(m string) bool {
+	meth, err := quant.Lookup(BaseMethod(m))
+	return err == nil && meth.TestTime
 }

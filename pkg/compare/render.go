@@ -172,7 +172,7 @@ func calibText(r *Row) string {
 	switch {
 	case r.Calib != "":
 		return r.Calib
-	case r.Method == "ttq":
+	case IsTestTime(r.Method):
 		return "per prompt"
 	}
 	return "none"

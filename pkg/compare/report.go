@@ -53,9 +53,12 @@ type ModelInfo struct {
 // Settings are the command-line choices behind a report; with ModelInfo they
 // reproduce every row.
 type Settings struct {
-	Methods      []string `json:"methods"`
-	Bits         []int    `json:"bits"`
-	Group        int      `json:"group"`
+	Methods []string `json:"methods"`
+	Bits    []int    `json:"bits"`
+	Group   int      `json:"group"`
+	// Groups, when more than one group was compared, lists them all
+	// (Group is then the first).
+	Groups       []int    `json:"groups,omitempty"`
 	Baseline     string   `json:"baseline"`
 	Datasets     []string `json:"datasets"`
 	Calib        string   `json:"calib"`
