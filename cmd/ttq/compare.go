@@ -134,6 +134,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringVar(&opts.BOS, "bos", d.BOS, "BOS policy: auto, on or off")
 	f.IntVar(&opts.MaxWindows, "max-windows", d.MaxWindows, "perplexity windows per dataset (0 = all)")
 	f.IntVar(&opts.MaxItems, "max-items", d.MaxItems, "multiple-choice items (0 = all)")
+	f.Float64Var(&opts.MatchedBitsTol, "matched-bits-tol", d.MatchedBitsTol, "line each ttq row up against every static row within this many bits/weight of its own (0: no such table)")
 	f.IntVar(&opts.Parallel, "parallel", 0, "windows or items evaluated at once (default: one per thread for small models; ttq always 1)")
 	f.BoolVar(&opts.JSON, "json", false, `print one JSON document ("schema": "ttq.compare/v1") with every number and setting`)
 	f.BoolVar(&opts.Markdown, "markdown", false, "print the table as Markdown")
@@ -339,22 +340,14 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 		return writeJSON(io.Out, rep)
 	}
 	header, rows, notes := rep.Table()
-	mh, mrows := rep.DomainMatrix()
-	sh, srows := rep.StaticMatrix()
-	const staticTitle = "Rows with no calibration of their own against each static calibration (Δ = row − against):"
+	sections := rep.Sections()
 	if o.Markdown {
 		if err := compare.WriteMarkdown(io.Out, header, rows); err != nil {
 			return err
 		}
-		if mh != nil {
-			fmt.Fprintln(io.Out, "\nPerplexity by calibration domain (rows) and evaluation domain (columns):")
-			if err := compare.WriteMarkdown(io.Out, mh, mrows); err != nil {
-				return err
-			}
-		}
-		if sh != nil {
-			fmt.Fprintln(io.Out, "\n"+staticTitle)
-			if err := compare.WriteMarkdown(io.Out, sh, srows); err != nil {
+		for _, sec := range sections {
+			fmt.Fprintln(io.Out, "\n"+sec.Title+":")
+			if err := compare.WriteMarkdown(io.Out, sec.Header, sec.Rows); err != nil {
 				return err
 			}
 		}
@@ -367,15 +360,9 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 	if err := renderTable(io.Out, header, rows); err != nil {
 		return err
 	}
-	if mh != nil {
-		fmt.Fprintln(io.Out, "Perplexity by calibration domain (rows) and evaluation domain (columns):")
-		if err := renderTable(io.Out, mh, mrows); err != nil {
-			return err
-		}
-	}
-	if sh != nil {
-		fmt.Fprintln(io.Out, staticTitle)
-		if err := renderTable(io.Out, sh, srows); err != nil {
+	for _, sec := range sections {
+		fmt.Fprintln(io.Out, sec.Title+":")
+		if err := renderTable(io.Out, sec.Header, sec.Rows); err != nil {
 			return err
 		}
 	}

@@ -52,6 +52,10 @@ type Options struct {
 	// MaxWindows and MaxItems limit each dataset (0: all).
 	MaxWindows int
 	MaxItems   int
+	// MatchedBitsTol lines each test-time row up against every static
+	// row whose bits/weight is within this many bits of its own
+	// (Row.MatchedBits); 0: no such lineup.
+	MatchedBitsTol float64
 	// Parallel windows or items at once (0: one per thread for small
 	// models); Threads for the kernels in all (0: every core).
 	Parallel int
@@ -97,6 +101,12 @@ const (
 	PlantedDemoSpec = "32:8"
 )
 
+// DefaultMatchedBitsTol is the default of Options.MatchedBitsTol: a
+// quarter bit per weight, less than the step from 3-bit g128 to 3-bit g32
+// on the demo (3.80 → 4.36) but wide enough for babyllama's 3-bit g32 and
+// 4-bit g128 (4.17, 4.31) to meet.
+const DefaultMatchedBitsTol = 0.25
+
 // ownKnobs are the method knobs compare takes as lists or per row.
 var ownKnobs = []string{"method", "bits", "group", "calib"}
 
@@ -113,7 +123,7 @@ func DefaultOptions() Options {
 	return Options{
 		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Groups: []int{128},
 		Datasets: []string{"wikitext", "piqa"}, Calib: "wikitext:valid",
-		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200,
+		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200, MatchedBitsTol: DefaultMatchedBitsTol,
 		Knobs: k, Version: "dev",
 	}
 }
@@ -184,8 +194,8 @@ func (o *Options) Validate() error {
 	if err := eval.ValidateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
 		return err
 	}
-	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 {
-		return bad("--ctx, --max-windows, --max-items and --parallel must not be negative")
+	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 || !(o.MatchedBitsTol >= 0) {
+		return bad("--ctx, --max-windows, --max-items, --parallel and --matched-bits-tol must not be negative")
 	}
 	if o.PlantOutliers != "" {
 		if _, err := transform.ParseSpec(o.PlantOutliers); err != nil {

@@ -69,7 +69,7 @@ func run(ctx context.Context, o *Options, noCache bool) (*Report, error) {
 		Settings: Settings{
 			Methods: o.Methods, Bits: o.Bits, Group: firstOr0(o.Groups), Groups: multiple(o.Groups), Baseline: o.Baseline, Datasets: o.Datasets,
 			Calib: o.Calib, CalibDomains: o.CalibDomains, EvalDomains: o.EvalDomains, Protocol: o.Protocol,
-			Ctx: o.Ctx, BOS: o.BOS, MaxWindows: o.MaxWindows, MaxItems: o.MaxItems, MethodFlags: o.knobValues(),
+			Ctx: o.Ctx, BOS: o.BOS, MaxWindows: o.MaxWindows, MaxItems: o.MaxItems, MatchedBitsTol: o.MatchedBitsTol, MethodFlags: o.knobValues(),
 			PlantOutliers: sm.plantSpec, PlantSeed: o.PlantSeed,
 		},
 		Threads: threads, CPUFeatures: o.CPUFeatures,
