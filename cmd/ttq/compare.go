@@ -127,7 +127,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringSliceVar(&opts.Datasets, "datasets", d.Datasets, "evaluations: wikitext, piqa, a built-in domain, a text FILE or mc:FILE")
 	f.StringVar(&opts.Baseline, "baseline", "", "method the others are compared with (default: awq if compared, else rtn, else fp)")
 	f.StringVar(&opts.Calib, "calib", d.Calib, "calibration text of awq/gptq: wikitext:valid, piqa, a built-in domain or FILE")
-	f.StringSliceVar(&opts.CalibDomains, "calib-domains", nil, "calibrate the static methods on each of these domains (rows per domain)")
+	f.StringSliceVar(&opts.CalibDomains, "calib-domains", nil, "calibrate the static methods on each of these domains (rows per domain; also wikitext:valid, wikitext:test or piqa)")
 	f.StringSliceVar(&opts.EvalDomains, "eval-domains", nil, "add each domain's held-out text as a perplexity dataset")
 	f.StringVar(&opts.Protocol, "protocol", d.Protocol, "perplexity protocol: gptq or llamacpp")
 	f.IntVar(&opts.Ctx, "ctx", 0, "perplexity window (default: the protocol's, capped at the model's maximum)")

@@ -107,6 +107,10 @@ const (
 // 4-bit g128 (4.17, 4.31) to meet.
 const DefaultMatchedBitsTol = 0.25
 
+// calibSources are the built-in calibration texts besides the domains
+// (quant.CalibrationText), usable as calibration domains.
+var calibSources = []string{"wikitext:valid", "wikitext:test", "piqa"}
+
 // ownKnobs are the method knobs compare takes as lists or per row.
 var ownKnobs = []string{"method", "bits", "group", "calib"}
 
@@ -208,14 +212,17 @@ func (o *Options) Validate() error {
 	if _, _, err := ParseShard(o.Shard); err != nil {
 		return err
 	}
-	for _, d := range append(slices.Clone(o.CalibDomains), o.EvalDomains...) {
+	for i, d := range append(slices.Clone(o.CalibDomains), o.EvalDomains...) {
 		if d == "" {
 			return bad("empty domain name")
 		}
-		if !IsDomain(d) {
-			if _, err := os.Stat(d); err != nil {
-				return bad("domain %q is neither built in (%s) nor a readable file", d, strings.Join(Domains, ", "))
-			}
+		// A calibration domain may also be a calibration source of the
+		// static methods (wikitext:valid, the default --calib).
+		if IsDomain(d) || i < len(o.CalibDomains) && slices.Contains(calibSources, d) {
+			continue
+		}
+		if _, err := os.Stat(d); err != nil {
+			return bad("domain %q is neither built in (%s) nor a readable file", d, strings.Join(Domains, ", "))
 		}
 	}
 	// Every method knob must be valid for every method compared.

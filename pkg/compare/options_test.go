@@ -111,3 +111,22 @@ func TestOptionsVariantsAndGroups(t *testing.T) {
 		}
 	}
 }
+
+// A calibration domain may be any built-in calibration text; an
+// evaluation domain only a built-in domain or a file.
+func TestOptionsCalibSourcesAsDomains(t *testing.T) {
+	o := DefaultOptions()
+	o.CalibDomains = []string{"wikitext:valid", "go"}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ids := o.RowSpecs(); ids[3].ID() != "awq-w3-g128@wikitext:valid" {
+		t.Fatalf("row %s", ids[3].ID())
+	}
+	o = DefaultOptions()
+	o.EvalDomains = []string{"wikitext:valid"}
+	var oe *model.OptionError
+	if err := o.Validate(); !errors.As(err, &oe) {
+		t.Fatalf("wikitext:valid as an eval domain: %v", err)
+	}
+}
