@@ -1,0 +1,392 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ttqproject/ttq/pkg/compare"
+)
+
+// Summary is the study's verdict: for every model × bits × group ×
+// evaluation dataset, the best TTQ variant against the best and the worst
+// static row, the counts of significant wins and losses, and each variant
+// on its own (the best-of-variants choice looks at the evaluation data;
+// a variant's own counts do not).
+type Summary struct {
+	// WallSeconds is the run's time (0 when only rendered); RowSeconds
+	// the sum of every row's quantization and evaluation, cached or not.
+	WallSeconds float64  `json:"wall_seconds"`
+	RowSeconds  float64  `json:"row_seconds"`
+	Skipped     []string `json:"skipped,omitempty"`
+	Cells       []Cell   `json:"cells"`
+	// VsBest and VsWorst count the cells' verdicts of the best TTQ
+	// variant.
+	VsBest   Count          `json:"vs_best_static"`
+	VsWorst  Count          `json:"vs_worst_static"`
+	Variants []VariantStats `json:"variants"`
+	Rows     []RowSummary   `json:"rows"`
+}
+
+// Cell is one model × bits × group × evaluation dataset.
+type Cell struct {
+	Model  string  `json:"model"`
+	Bits   int     `json:"bits"`
+	Group  int     `json:"group"`
+	Eval   string  `json:"eval"`
+	TTQ    string  `json:"ttq"`
+	TTQPPL float64 `json:"ttq_ppl"`
+	Best   Versus  `json:"best_static"`
+	Worst  Versus  `json:"worst_static"`
+}
+
+// Versus is a TTQ row against one static row on one dataset.
+type Versus struct {
+	Row string  `json:"row"`
+	PPL float64 `json:"ppl"`
+	// Diff is TTQ − static in PPL points, Rel the same as a fraction of
+	// the static row's PPL.
+	Diff float64 `json:"diff"`
+	Rel  float64 `json:"rel"`
+	// Verdict is win, loss (beyond 2 paired standard errors of the
+	// per-token NLL difference) or tie (within them); "" when the report
+	// has no paired statistic for the pair.
+	Verdict string `json:"verdict"`
+}
+
+// Count tallies verdicts.
+type Count struct {
+	Wins   int `json:"wins"`
+	Ties   int `json:"ties"`
+	Losses int `json:"losses"`
+}
+
+func (c *Count) add(v string) {
+	switch v {
+	case "win":
+		c.Wins++
+	case "loss":
+		c.Losses++
+	case "tie":
+		c.Ties++
+	}
+}
+
+func (c Count) String() string {
+	return fmt.Sprintf("%d / %d / %d", c.Wins, c.Ties, c.Losses)
+}
+
+// VariantStats is one TTQ variant over every cell.
+type VariantStats struct {
+	Variant string `json:"variant"`
+	Cells   int    `json:"cells"`
+	// BestOf counts the cells where it is the best TTQ variant.
+	BestOf  int   `json:"best_of"`
+	VsRTN   Count `json:"vs_rtn"`
+	VsBest  Count `json:"vs_best_static"`
+	VsWorst Count `json:"vs_worst_static"`
+	// GeoMeanVsBest is the geometric mean of PPL / best static PPL.
+	GeoMeanVsBest float64 `json:"geomean_vs_best_static"`
+	// CalibMS and Overhead are the medians over its rows of the
+	// per-prompt calibration time and its share of the evaluation time.
+	CalibMS  float64 `json:"calib_ms"`
+	Overhead float64 `json:"overhead"`
+}
+
+// RowSummary is a row without its samples: what the tables show.
+type RowSummary struct {
+	Model         string             `json:"model"`
+	ID            string             `json:"id"`
+	BitsPerWeight float64            `json:"bits_per_weight"`
+	PPL           map[string]float64 `json:"ppl"`
+	CalibMS       float64            `json:"calib_ms,omitempty"`
+	Overhead      float64            `json:"overhead,omitempty"`
+}
+
+// calibMS is a test-time row's calibration time per prompt (perplexity
+// window; summed over its layers), in ms, and its share of the evaluation
+// time; 0, 0 for other rows.
+func calibMS(rep *compare.Report, r *compare.Row) (ms, share float64) {
+	prompts := 0
+	for _, ds := range rep.Datasets {
+		if ds.Kind == compare.KindPerplexity && r.Result(ds.Name) != nil {
+			prompts += ds.Windows
+		}
+	}
+	if r.TTQOverhead == nil || prompts == 0 {
+		return 0, 0
+	}
+	var eval float64
+	for _, res := range r.Results {
+		eval += res.Seconds
+	}
+	return 1000 * *r.TTQOverhead * eval / float64(prompts), *r.TTQOverhead
+}
+
+// pairedPPL is the report's paired perplexity statistic of row r against
+// the row called against on a dataset: r's delta to its baseline, or one
+// of its lineups against static rows.
+func pairedPPL(r *compare.Row, against, dataset string) *compare.DeltaStat {
+	if r.Delta != nil && r.Delta.Against == against {
+		return r.Delta.Stat(dataset, "ppl")
+	}
+	for _, ds := range [][]compare.Delta{r.StaticDeltas, r.MatchedBits} {
+		for i := range ds {
+			if ds[i].Against == against {
+				return ds[i].Stat(dataset, "ppl")
+			}
+		}
+	}
+	return nil
+}
+
+// versus compares TTQ row t with static row s on a dataset.
+func versus(t, s *compare.Row, dataset string) Versus {
+	tp, sp := t.Result(dataset).PPL, s.Result(dataset).PPL
+	v := Versus{Row: s.ID, PPL: sp, Diff: tp - sp, Rel: tp/sp - 1}
+	if st := pairedPPL(t, s.ID, dataset); st != nil {
+		switch {
+		case st.WithinNoise:
+			v.Verdict = "tie"
+		case st.TestDiff < 0:
+			v.Verdict = "win"
+		default:
+			v.Verdict = "loss"
+		}
+	}
+	return v
+}
+
+func groups(s compare.Settings) []int {
+	if len(s.Groups) > 0 {
+		return s.Groups
+	}
+	return []int{s.Group}
+}
+
+// Summarize reads the study's verdict off its reports.
+func Summarize(results []Result) Summary {
+	var sum Summary
+	vars := map[string]*VariantStats{}
+	var order []string
+	logs := map[string][]float64{}
+	costs := map[string][][2]float64{}
+	for _, res := range results {
+		rep := res.Report
+		for i := range rep.Rows {
+			r := &rep.Rows[i]
+			rs := RowSummary{Model: res.Model, ID: r.ID, BitsPerWeight: r.BitsPerWeight, PPL: map[string]float64{}}
+			for _, x := range r.Results {
+				if x.PPL > 0 {
+					rs.PPL[x.Dataset] = x.PPL
+				}
+			}
+			rs.CalibMS, rs.Overhead = calibMS(rep, r)
+			sum.RowSeconds += r.QuantSeconds
+			for _, x := range r.Results {
+				sum.RowSeconds += x.Seconds
+			}
+			sum.Rows = append(sum.Rows, rs)
+			if compare.IsTestTime(r.Method) {
+				if _, ok := vars[r.Method]; !ok {
+					vars[r.Method] = &VariantStats{Variant: r.Method}
+					order = append(order, r.Method)
+				}
+				costs[r.Method] = append(costs[r.Method], [2]float64{rs.CalibMS, rs.Overhead})
+			}
+		}
+		for _, bits := range rep.Settings.Bits {
+			for _, g := range groups(rep.Settings) {
+				var ttq, static []*compare.Row
+				var rtn *compare.Row
+				for i := range rep.Rows {
+					r := &rep.Rows[i]
+					switch {
+					case r.Method == "fp" || r.Bits != bits || r.Group != g:
+					case compare.IsTestTime(r.Method):
+						ttq = append(ttq, r)
+					default:
+						static = append(static, r)
+						if r.Method == "rtn" {
+							rtn = r
+						}
+					}
+				}
+				for _, ds := range rep.Datasets {
+					if ds.Kind != compare.KindPerplexity || len(ttq) == 0 || len(static) == 0 {
+						continue
+					}
+					ppl := func(r *compare.Row) float64 { return r.Result(ds.Name).PPL }
+					byPPL := func(rows []*compare.Row) []*compare.Row {
+						out := slices.Clone(rows)
+						sort.SliceStable(out, func(i, j int) bool { return ppl(out[i]) < ppl(out[j]) })
+						return out
+					}
+					ts, ss := byPPL(ttq), byPPL(static)
+					best, worst := ss[0], ss[len(ss)-1]
+					c := Cell{Model: res.Model, Bits: bits, Group: g, Eval: ds.Name, TTQ: ts[0].ID, TTQPPL: ppl(ts[0]),
+						Best: versus(ts[0], best, ds.Name), Worst: versus(ts[0], worst, ds.Name)}
+					sum.Cells = append(sum.Cells, c)
+					sum.VsBest.add(c.Best.Verdict)
+					sum.VsWorst.add(c.Worst.Verdict)
+					for _, t := range ttq {
+						v := vars[t.Method]
+						v.Cells++
+						if t == ts[0] {
+							v.BestOf++
+						}
+						if rtn != nil {
+							v.VsRTN.add(versus(t, rtn, ds.Name).Verdict)
+						}
+						v.VsBest.add(versus(t, best, ds.Name).Verdict)
+						v.VsWorst.add(versus(t, worst, ds.Name).Verdict)
+						logs[t.Method] = append(logs[t.Method], math.Log(ppl(t)/ppl(best)))
+					}
+				}
+			}
+		}
+	}
+	for _, name := range order {
+		v := vars[name]
+		var l float64
+		for _, x := range logs[name] {
+			l += x
+		}
+		if n := len(logs[name]); n > 0 {
+			v.GeoMeanVsBest = math.Exp(l / float64(n))
+		}
+		v.CalibMS, v.Overhead = medians(costs[name])
+		sum.Variants = append(sum.Variants, *v)
+	}
+	return sum
+}
+
+func medians(xs [][2]float64) (a, b float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	med := func(k int) float64 {
+		v := make([]float64, len(xs))
+		for i, x := range xs {
+			v[i] = x[k]
+		}
+		slices.Sort(v)
+		if n := len(v); n%2 == 0 {
+			return (v[n/2-1] + v[n/2]) / 2
+		}
+		return v[len(v)/2]
+	}
+	return med(0), med(1)
+}
+
+// versusText is "+12.34 (+5.1 %)" with the verdict's mark: ✓ a
+// significant win, ✗ a significant loss, ≈ within noise.
+func versusText(v Versus) string {
+	mark := map[string]string{"win": " ✓", "loss": " ✗", "tie": " " + compare.NoiseMark}[v.Verdict]
+	return fmt.Sprintf("%+.2f (%+.1f %%)%s", v.Diff, 100*v.Rel, mark)
+}
+
+// WriteMarkdown writes the study's report: how it was run, a table per
+// model, then the summary.
+func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("# Domain-shift study (issue #13)\n\n")
+	p("Produced by `go run ./scripts/domainshift -o DIR`: its rows took %.1f minutes to quantize and evaluate (a rerun reads them from DIR/cache).\n\n", sum.RowSeconds/60)
+	p("- models: ")
+	var names []string
+	for _, r := range results {
+		names = append(names, fmt.Sprintf("%s (`%s`%s)", r.Model, r.Report.Model.Name, plantText(r.Report)))
+	}
+	p("%s\n", strings.Join(names, ", "))
+	for _, sk := range sum.Skipped {
+		p("- left out: %s\n", sk)
+	}
+	p("- static methods rtn, awq and gptq, awq and gptq calibrated on each of %s (%d × %d tokens)\n",
+		strings.Join(s.CalibDomains, ", "), s.NSamples, s.CalibSeqLen)
+	p("- test-time methods: %s (ttq:PRESET is ttq with `--ttq-preset PRESET`; ttq:paper is the paper's closed form)\n", strings.Join(testTime(s.Methods), ", "))
+	p("- evaluation: %s (WikiText-2 test) and the held-out halves of %s; gptq protocol, at most %d windows each; bits %v, groups %v\n",
+		strings.Join(s.Datasets, ", "), strings.Join(s.EvalDomains, ", "), s.MaxWindows, s.Bits, s.Groups)
+	p("- verdicts: ✓ a win, ✗ a loss beyond 2 paired standard errors of the per-token NLL difference (the marks of `ttq compare`), %s within noise\n\n", compare.NoiseMark)
+
+	p("## Summary\n\n")
+	p("For each model, bits, group and evaluation dataset, the best TTQ variant there against the best and the worst static row (rtn, and awq/gptq on every calibration domain) at the same bits and group. Δ = TTQ − static, in PPL and as a share of the static row's PPL. Picking the best variant per cell looks at the evaluation data; the per-variant table below does not.\n\n")
+	p("Best TTQ variant — against the best static row: wins / ties / losses **%s**; against the worst static row: **%s** (of %d cells).\n\n", sum.VsBest, sum.VsWorst, len(sum.Cells))
+	p("| variant | cells | best TTQ in | vs rtn W/T/L | vs best static W/T/L | vs worst static W/T/L | PPL / best static (geo. mean) | calibration per prompt | of eval time |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, v := range sum.Variants {
+		p("| %s | %d | %d | %s | %s | %s | %.3f | %.1f ms | %.0f %% |\n", v.Variant, v.Cells, v.BestOf, v.VsRTN, v.VsBest, v.VsWorst, v.GeoMeanVsBest, v.CalibMS, 100*v.Overhead)
+	}
+	p("\n| model | bits | group | eval | best TTQ | PPL | best static | PPL | Δ | worst static | PPL | Δ |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range sum.Cells {
+		p("| %s | %d | %d | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %s |\n", c.Model, c.Bits, c.Group, c.Eval,
+			c.TTQ, c.TTQPPL, c.Best.Row, c.Best.PPL, versusText(c.Best), c.Worst.Row, c.Worst.PPL, versusText(c.Worst))
+	}
+	for _, r := range results {
+		rep := r.Report
+		p("\n## %s\n\n", r.Model)
+		var ppl []compare.DatasetInfo
+		for _, ds := range rep.Datasets {
+			if ds.Kind == compare.KindPerplexity {
+				ppl = append(ppl, ds)
+			}
+		}
+		var data []string
+		for _, ds := range ppl {
+			data = append(data, fmt.Sprintf("%s %d×%d", ds.Name, ds.Windows, ds.Ctx))
+		}
+		p("`%s`%s, sha256 %.12s…; windows × tokens: %s.\n\n", rep.Model.Name, plantText(rep), rep.Model.SHA256, strings.Join(data, ", "))
+		p("| row | bits/w |")
+		for _, ds := range ppl {
+			p(" %s |", ds.Name)
+		}
+		p(" calibration per prompt | of eval time |\n|---|---|")
+		for range ppl {
+			p("---|")
+		}
+		p("---|---|\n")
+		for i := range rep.Rows {
+			row := &rep.Rows[i]
+			p("| %s | %.3f |", row.ID, row.BitsPerWeight)
+			for _, ds := range ppl {
+				if x := row.Result(ds.Name); x != nil {
+					p(" %.2f |", x.PPL)
+				} else {
+					p(" — |")
+				}
+			}
+			if ms, share := calibMS(rep, row); ms > 0 {
+				p(" %.1f ms | %.0f %% |\n", ms, 100*share)
+			} else {
+				p(" — | — |\n")
+			}
+		}
+		if h, rows := rep.MatchedBitsMatrix(); h != nil {
+			p("\nTest-time rows against static rows at matched bits/weight (within ±%g b/w; Δ = row − against, %s within noise):\n\n", rep.Settings.MatchedBitsTol, compare.NoiseMark)
+			if err := compare.WriteMarkdown(&b, h, rows); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func plantText(rep *compare.Report) string {
+	if rep.Settings.PlantOutliers == "" {
+		return ""
+	}
+	return " with planted outliers " + rep.Settings.PlantOutliers
+}
+
+func testTime(methods []string) []string {
+	var out []string
+	for _, m := range methods {
+		if compare.IsTestTime(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
