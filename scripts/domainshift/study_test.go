@@ -44,6 +44,12 @@ func TestSummarizeCounts(t *testing.T) {
 	}
 	o := 0.5
 	rep.Rows[5].TTQOverhead, rep.Rows[5].Results[0].Seconds = &o, 4
+	// Matched bits: the 4-bit row stores about what the 3-bit rows do.
+	rep.Settings.MatchedBitsTol = 0.25
+	for i := range rep.Rows {
+		rep.Rows[i].BitsPerWeight = 3.57
+	}
+	rep.Rows[1].BitsPerWeight = 3.7
 	compare.ComputeDeltas(rep, compare.DefaultZ)
 	sum := Summarize([]Result{{Model: "m", Report: rep}})
 	if len(sum.Cells) != 1 {
@@ -77,10 +83,14 @@ func TestSummarizeCounts(t *testing.T) {
 	if err := WriteMarkdown(&md, QuickStudy(), []Result{{Model: "m", Report: rep}}, sum); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"wins / ties / losses **0 / 1 / 0**", "| m | 3 | 128 | text | ttq:search-w3-g128 |", "≈ | rtn-w3-g128 |", "| ttq:search-w3-g128 | 0.000 | 7.39 | 1000.0 ms | 50 % |"} {
+	for _, want := range []string{"wins / ties / losses **0 / 1 / 0**", "| m | 3 | 128 | text | ttq:search-w3-g128 |", "≈ | rtn-w3-g128 |", "| ttq:search-w3-g128 | 3.570 | 7.39 | 1000.0 ms | 50 % |",
+		"| ttq:search-w3-g128 | 3.570 | rtn-w4-g128 | 3.700 | +4.671 |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
+	}
+	if strings.Contains(md.String(), "| ttq:search-w3-g128 | 3.570 | awq-w3-g128@a |") {
+		t.Errorf("the matched-bits table repeats the summary's pairs:\n%s", md.String())
 	}
 }
 

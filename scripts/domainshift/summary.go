@@ -363,8 +363,8 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 				p(" — | — |\n")
 			}
 		}
-		if h, rows := rep.MatchedBitsMatrix(); h != nil {
-			p("\nTest-time rows against static rows at matched bits/weight (within ±%g b/w; Δ = row − against, %s within noise):\n\n", rep.Settings.MatchedBitsTol, compare.NoiseMark)
+		if h, rows := otherConfigs(rep); rows != nil {
+			p("\nTest-time rows against static rows of another bit width or group at matched bits/weight (within ±%g b/w; Δ = row − against, %s within noise; the same bits and group are in the summary):\n\n", rep.Settings.MatchedBitsTol, compare.NoiseMark)
 			if err := compare.WriteMarkdown(&b, h, rows); err != nil {
 				return err
 			}
@@ -389,4 +389,17 @@ func testTime(methods []string) []string {
 		}
 	}
 	return out
+}
+
+// otherConfigs is the report's matched-bits lineup less the pairs at the
+// same bits and group.
+func otherConfigs(rep *compare.Report) (header []string, rows [][]string) {
+	h, all := rep.MatchedBitsMatrix()
+	for _, cells := range all {
+		r, b := rep.RowByID(cells[0]), rep.RowByID(cells[2])
+		if r != nil && b != nil && (r.Bits != b.Bits || r.Group != b.Group) {
+			rows = append(rows, cells)
+		}
+	}
+	return h, rows
 }
