@@ -75,7 +75,7 @@ func FullStudy() Study {
 		Bits:         []int{3, 4},
 		Groups:       []int{32, 128},
 		Methods:      append([]string{"fp", "rtn", "awq", "gptq"}, ttqMethods()...),
-		MaxWindows:   4,
+		MaxWindows:   6,
 		NSamples:     16,
 		CalibSeqLen:  128,
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -286,7 +287,20 @@ func medians(xs [][2]float64) (a, b float64) {
 // significant win, ✗ a significant loss, ≈ within noise.
 func versusText(v Versus) string {
 	mark := map[string]string{"win": " ✓", "loss": " ✗", "tie": " " + compare.NoiseMark}[v.Verdict]
+	if math.Abs(v.Diff) >= 1e4 {
+		return fmt.Sprintf("%+.3g (%+.1f %%)%s", v.Diff, 100*v.Rel, mark)
+	}
 	return fmt.Sprintf("%+.2f (%+.1f %%)%s", v.Diff, 100*v.Rel, mark)
+}
+
+// pplText is a perplexity to two decimals, or to three significant digits
+// from 10⁴ up (the demo's on Japanese, a script its tokenizer spells byte
+// by byte, runs to 10¹⁰).
+func pplText(x float64) string {
+	if x >= 1e4 {
+		return fmt.Sprintf("%.3g", x)
+	}
+	return fmt.Sprintf("%.2f", x)
 }
 
 // WriteMarkdown writes the study's report: how it was run, a table per
@@ -299,7 +313,7 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 	p("- models: ")
 	var names []string
 	for _, r := range results {
-		names = append(names, fmt.Sprintf("%s (`%s`%s)", r.Model, r.Report.Model.Name, plantText(r.Report)))
+		names = append(names, fmt.Sprintf("%s (`%s`%s)", r.Model, modelName(r.Report), plantText(r.Report)))
 	}
 	p("%s\n", strings.Join(names, ", "))
 	for _, sk := range sum.Skipped {
@@ -321,8 +335,8 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 	}
 	p("\n| model | bits | group | eval | best TTQ | PPL | best static | PPL | Δ | worst static | PPL | Δ |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range sum.Cells {
-		p("| %s | %d | %d | %s | %s | %.2f | %s | %.2f | %s | %s | %.2f | %s |\n", c.Model, c.Bits, c.Group, c.Eval,
-			c.TTQ, c.TTQPPL, c.Best.Row, c.Best.PPL, versusText(c.Best), c.Worst.Row, c.Worst.PPL, versusText(c.Worst))
+		p("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Model, c.Bits, c.Group, c.Eval,
+			c.TTQ, pplText(c.TTQPPL), c.Best.Row, pplText(c.Best.PPL), versusText(c.Best), c.Worst.Row, pplText(c.Worst.PPL), versusText(c.Worst))
 	}
 	for _, r := range results {
 		rep := r.Report
@@ -337,7 +351,7 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 		for _, ds := range ppl {
 			data = append(data, fmt.Sprintf("%s %d×%d", ds.Name, ds.Windows, ds.Ctx))
 		}
-		p("`%s`%s, sha256 %.12s…; windows × tokens: %s.\n\n", rep.Model.Name, plantText(rep), rep.Model.SHA256, strings.Join(data, ", "))
+		p("`%s`%s, sha256 %.12s…; windows × tokens: %s.\n\n", modelName(rep), plantText(rep), rep.Model.SHA256, strings.Join(data, ", "))
 		p("| row | bits/w |")
 		for _, ds := range ppl {
 			p(" %s |", ds.Name)
@@ -352,7 +366,7 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 			p("| %s | %.3f |", row.ID, row.BitsPerWeight)
 			for _, ds := range ppl {
 				if x := row.Result(ds.Name); x != nil {
-					p(" %.2f |", x.PPL)
+					p(" %s |", pplText(x.PPL))
 				} else {
 					p(" — |")
 				}
@@ -372,6 +386,15 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// modelName is the compared model as the report names it; a directory
+// (babyllama, imported under the study's directory) by its base name.
+func modelName(rep *compare.Report) string {
+	if filepath.IsAbs(rep.Model.Name) {
+		return "DIR/models/" + filepath.Base(rep.Model.Name)
+	}
+	return rep.Model.Name
 }
 
 func plantText(rep *compare.Report) string {
