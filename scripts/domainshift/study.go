@@ -8,11 +8,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ttqproject/ttq/internal/shareddata"
 	"github.com/ttqproject/ttq/pkg/compare"
+	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/model/llama2c"
 	"github.com/ttqproject/ttq/pkg/quant"
 )
@@ -42,6 +44,8 @@ type Study struct {
 	MaxWindows  int
 	NSamples    int
 	CalibSeqLen int
+	// Identity names the code in the rows' cache keys (sourceIdentity).
+	Identity string
 }
 
 // errSkip is a model the study leaves out (its data is absent).
@@ -78,6 +82,7 @@ func FullStudy() Study {
 		MaxWindows:   6,
 		NSamples:     16,
 		CalibSeqLen:  128,
+		Identity:     sourceIdentity(),
 	}
 }
 
@@ -118,8 +123,45 @@ func (s Study) options(m Model, cacheDir string) compare.Options {
 	o.Calib = s.CalibDomains[0]
 	o.MaxWindows, o.MaxItems = s.MaxWindows, 0
 	o.Knobs.NSamples, o.Knobs.CalibSeqLen = s.NSamples, s.CalibSeqLen
-	o.CacheDir = cacheDir
+	o.CacheDir, o.BuildIdentity = cacheDir, s.Identity
 	return o
+}
+
+// usable drops the domains whose text this model's tokenizer makes
+// shorter than one evaluation window (babyllama's 105-token character
+// vocabulary spells Japanese in a handful of tokens), saying so in notes.
+func (s Study) usable(dir string) (calib, evals, notes []string, err error) {
+	lm, err := quant.LoadModel(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer lm.Close()
+	window, _ := eval.DefaultCtx(eval.ProtocolGPTQ, lm.Model.Config.MaxPositions)
+	short := map[string]bool{}
+	for _, d := range append(slices.Clone(s.CalibDomains), s.EvalDomains...) {
+		if !compare.IsDomain(d) || short[d] {
+			continue
+		}
+		for _, part := range []string{"calib", "eval"} {
+			text, err := compare.DomainText(d, part)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			toks, _, err := eval.TokenizeText(lm.Tokenizer, text, eval.ProtocolGPTQ, eval.BOSPolicy("auto"))
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if len(toks) < window {
+				short[d] = true
+				notes = append(notes, fmt.Sprintf("%s: its %s half is %d tokens, less than one %d-token window", d, part, len(toks), window))
+				break
+			}
+		}
+	}
+	keep := func(ds []string) []string {
+		return slices.DeleteFunc(slices.Clone(ds), func(d string) bool { return short[d] })
+	}
+	return keep(s.CalibDomains), keep(s.EvalDomains), notes, nil
 }
 
 // Result is one model's report.
@@ -151,7 +193,17 @@ func Run(ctx context.Context, s Study, dir string, log io.Writer) ([]Result, err
 			}
 			m.Model = p
 		}
-		o := s.options(m, filepath.Join(dir, "cache"))
+		ms := s
+		calib, evals, notes, err := s.usable(m.Model)
+		if err != nil {
+			return results, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		for _, n := range notes {
+			fmt.Fprintf(log, "domainshift: %s: left out %s\n", m.Name, n)
+			skipped = append(skipped, m.Name+": "+n)
+		}
+		ms.CalibDomains, ms.EvalDomains = calib, evals
+		o := ms.options(m, filepath.Join(dir, "cache"))
 		t0 := time.Now()
 		o.Planned = func(p compare.Plan) {
 			fmt.Fprintf(log, "domainshift: %s: %d rows\n", m.Name, p.Rows)
