@@ -138,7 +138,7 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.IntVar(&opts.Parallel, "parallel", 0, "windows or items evaluated at once (default: one per thread for small models; ttq always 1)")
 	f.BoolVar(&opts.JSON, "json", false, `print one JSON document ("schema": "ttq.compare/v1") with every number and setting`)
 	f.BoolVar(&opts.Markdown, "markdown", false, "print the table as Markdown")
-	f.StringVar(&opts.Plot, "plot", "", "write a plot: FILE.svg or FILE.png (perplexity against bits per weight; FILE-domains.EXT: the domain-shift heat map)")
+	f.StringVar(&opts.Plot, "plot", "", "write plots: FILE.svg or FILE.png (perplexity against bits per weight; with --eval-domains FILE-domains.EXT: every row on every perplexity dataset against fp; with ttq and --calib-domains FILE-ttq.EXT: ttq against the best and worst static calibration)")
 	f.StringVar(&opts.CacheDir, "cache", "", "result cache directory (default: ttq/compare under the user cache directory)")
 	f.BoolVar(&opts.NoCache, "no-cache", false, "compute every row, reading and writing no cache")
 	f.StringVar(&opts.Shard, "shard", "", "run only rows i, i+n, i+2n, ... (i/n with 0 ≤ i < n; e.g. $JOB_COMPLETION_INDEX/4)")

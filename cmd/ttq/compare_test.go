@@ -320,7 +320,7 @@ func TestCompareDomainShiftAndPlot(t *testing.T) {
 	if len(rep.Datasets) != 3 || !rep.Datasets[1].Domain || rep.Datasets[2].Name != "go" {
 		t.Fatalf("datasets %+v", rep.Datasets)
 	}
-	for _, f := range []string{plot, filepath.Join(dir, "cmp-domains.svg")} {
+	for _, f := range []string{plot, filepath.Join(dir, "cmp-domains.svg"), filepath.Join(dir, "cmp-ttq.svg")} {
 		b, err := os.ReadFile(f)
 		if err != nil || !strings.Contains(string(b), "<svg") {
 			t.Fatalf("%s: %v", f, err)

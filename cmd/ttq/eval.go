@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/eval"
@@ -215,6 +216,9 @@ func evalRows(r *quant.EvalReport) [][]string {
 			[]string{"windows", fmt.Sprintf("%d of %d (%d in the text)", p.Windows, p.WindowsPlanned, p.WindowsAvailable)},
 			[]string{"speed", fmt.Sprintf("%.0f tokens/s (%.1f s, %d threads, %d parallel)", p.TokensPerSecond, p.Seconds, r.Threads, r.Parallel)},
 		)
+		if p.Windows > 0 && p.Windows < p.WindowsAvailable {
+			rows = append(rows, []string{"whole text", fmt.Sprintf("%d windows ≈ %s at this rate", p.WindowsAvailable, roundDuration(p.FullTextSeconds()))})
+		}
 		if k := p.KL; k != nil {
 			rows = append(rows,
 				[]string{"KL divergence", fmt.Sprintf("%.6f ± %.6f (mean)", k.Mean, k.MeanStdErr)},
@@ -245,4 +249,18 @@ func evalRows(r *quant.EvalReport) [][]string {
 		rows = append(rows, []string{"status", "interrupted: partial result for " + doneText(r)})
 	}
 	return rows
+}
+
+// roundDuration writes seconds at a precision a reader can use.
+func roundDuration(sec float64) string {
+	d := time.Duration(sec * float64(time.Second))
+	switch {
+	case d >= time.Hour:
+		d = d.Round(time.Minute)
+	case d >= time.Minute:
+		d = d.Round(time.Second)
+	default:
+		d = d.Round(100 * time.Millisecond)
+	}
+	return d.String()
 }

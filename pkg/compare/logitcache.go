@@ -38,6 +38,15 @@ func NewLogitCache(s eval.Scorer, budget int64) *LogitCache {
 func (c *LogitCache) VocabSize() int  { return c.S.VocabSize() }
 func (c *LogitCache) MaxContext() int { return c.S.MaxContext() }
 
+// StateBytes implements eval.StateSizer with the inner scorer's states (the
+// cache's own budget is counted where it is set), 0 when it cannot say.
+func (c *LogitCache) StateBytes(capacity, batch int) int64 {
+	if z, ok := c.S.(eval.StateSizer); ok {
+		return z.StateBytes(capacity, batch)
+	}
+	return 0
+}
+
 // NewState implements eval.Scorer; the inner state is created lazily, so
 // that a row whose windows are all cached never allocates a KV cache.
 func (c *LogitCache) NewState(capacity int) eval.State {

@@ -40,6 +40,9 @@ func PerplexityScores(ctx context.Context, s Scorer, w *Windows, ref Scorer, opt
 			return nil, nil, fmt.Errorf("reference: %w", err)
 		}
 	}
+	if err := checkStateMemory(opts.Workers, w.N, w.Ctx, w.Ctx, "--ctx", s, ref); err != nil {
+		return nil, nil, err
+	}
 	stats := make([]windowStats, w.N)
 	start := time.Now()
 	var mu sync.Mutex
@@ -124,6 +127,10 @@ func MultipleChoiceScores(ctx context.Context, s Scorer, reqs []MCRequest, opts 
 	maxLen := s.MaxContext()
 	capacity, err := mcCapacity(reqs, vocab, maxLen)
 	if err != nil {
+		return nil, nil, err
+	}
+	// A request's longest choice is one forward of context + continuation.
+	if err := checkStateMemory(opts.Workers, len(reqs), capacity, capacity, "the longest item (context + choice)", s); err != nil {
 		return nil, nil, err
 	}
 	stats := make([]itemStats, len(reqs))

@@ -199,6 +199,15 @@ type PerplexityResult struct {
 	KL *KLResult `json:"kl,omitempty"`
 }
 
+// FullTextSeconds is how long every window of the text would take at this
+// run's rate (Seconds per window done), 0 when no window was done.
+func (r *PerplexityResult) FullTextSeconds() float64 {
+	if r.Windows == 0 {
+		return 0
+	}
+	return r.Seconds * float64(r.WindowsAvailable) / float64(r.Windows)
+}
+
 // windowStats holds one window's contribution; windows are summed in order
 // at the end so that results do not depend on scheduling.
 type windowStats struct {

@@ -3,6 +3,7 @@ package eval
 import (
 	"fmt"
 
+	"github.com/ttqproject/ttq/internal/sysmem"
 	"github.com/ttqproject/ttq/pkg/model"
 )
 
@@ -33,6 +34,14 @@ type State interface {
 	Truncate(n int)
 }
 
+// StateSizer is implemented by scorers that know what one state costs: the
+// bytes of a state with room for capacity positions while a forward of
+// batch tokens runs. Evaluations use it to refuse, before allocating, a run
+// whose parallel states would not fit in the machine's memory.
+type StateSizer interface {
+	StateBytes(capacity, batch int) int64
+}
+
 // ModelScorer adapts a *model.Model. Each Forward is one batched prefill of
 // the whole token slice. A model whose linear layers are all model.Dense is
 // safe for concurrent use on distinct states; replacement layers installed
@@ -49,6 +58,11 @@ func (s *ModelScorer) VocabSize() int { return s.M.Config.VocabSize }
 
 // MaxContext implements Scorer.
 func (s *ModelScorer) MaxContext() int { return s.M.Config.MaxPositions }
+
+// StateBytes implements StateSizer.
+func (s *ModelScorer) StateBytes(capacity, batch int) int64 {
+	return s.M.Config.StateBytes(capacity, batch)
+}
 
 // NewState implements Scorer.
 func (s *ModelScorer) NewState(capacity int) State {
@@ -142,4 +156,23 @@ func encodeSpecial(tok Tokenizer, text string, p BOSPolicy) ([]int, error) {
 		return ids, nil
 	}
 	return nil, fmt.Errorf("eval: unknown BOS policy %q", p)
+}
+
+// checkStateMemory refuses an evaluation whose states (one per worker and
+// scorer, each for capacity positions with a forward of batch tokens)
+// exceed the memory available, naming the flag that shrinks them: shrink
+// when one worker runs, "--parallel or "+shrink when several do. Scorers
+// that cannot size their states are not counted.
+func checkStateMemory(workers, items, capacity, batch int, shrink string, scorers ...Scorer) error {
+	var per int64
+	for _, s := range scorers {
+		if z, ok := s.(StateSizer); ok {
+			per += z.StateBytes(capacity, batch)
+		}
+	}
+	n := int64(max(1, min(workers, items)))
+	if n > 1 {
+		shrink = "--parallel or " + shrink
+	}
+	return sysmem.Check(n*per, "the KV caches and activations of the evaluation", shrink)
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ttqproject/ttq/internal/sysmem"
 	"github.com/ttqproject/ttq/pkg/model"
 )
 
@@ -163,14 +162,6 @@ func RunTask(ctx context.Context, m *model.Model, tok Tokenizer, t Task) (*TaskR
 			return nil, err
 		}
 		res.Parallel = min(t.Workers, w.N)
-		// Each window is one prefill on its own cache, parallel at once.
-		flag := "--ctx"
-		if res.Parallel > 1 {
-			flag = "--parallel or --ctx"
-		}
-		if err := sysmem.Check(int64(res.Parallel)*m.Config.StateBytes(w.Ctx, w.Ctx), "the KV caches and activations of the windows", flag); err != nil {
-			return nil, err
-		}
 		started(fmt.Sprintf("%s ctx %d", p, ctxLen), "ppl", w.N)
 		res.Perplexity, runErr = Perplexity(ctx, FromModel(m), w, t.Ref, opts)
 	} else {

@@ -75,6 +75,10 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
 		}
 		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
+		if p.GPTQ {
+			// The preset's α (0) replaces --ttq-alpha.
+			q.TTQ.GPTQ, q.TTQ.Alpha = true, p.Alpha
+		}
 	}
 	q.TTQ.Clip = q.TTQ.Clip || o.TTQClip
 	if o.TTQClipGrid < 1 || !(o.TTQClipMaxShrink > 0 && o.TTQClipMaxShrink < 1) || o.TTQSearchTokens < 1 {
@@ -95,6 +99,14 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	}
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
 		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)
+	}
+	// As the search knobs, the rotation's seed and GPTQ's damping are set
+	// only where they are used.
+	if o.TTQRotate {
+		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
+	}
+	if o.TTQGPTQ || q.TTQ.GPTQ {
+		q.TTQ.GPTQ, q.TTQ.GPTQDamp = true, o.GPTQDamp
 	}
 	if err := q.TTQ.validate(); err != nil {
 		return meth, q, &model.OptionError{Err: err}
@@ -219,11 +231,11 @@ func sampleCalibration(lm *LoadedModel, o MethodOptions, res *MethodResult) ([][
 		return nil, fmt.Errorf("--calib %s: %w", o.Calib, err)
 	}
 	seqlen := min(o.CalibSeqLen, lm.Model.Config.MaxPositions)
-	// The pipeline keeps every sample's hidden states between layers and
-	// a layer's linear inputs while it is quantized.
-	c := lm.Model.Config
-	need := int64(o.NSamples) * int64(seqlen) * 4 * int64(2*c.HiddenSize+2*c.IntermediateSize)
-	if err := sysmem.Check(need, "the calibration activations", "--nsamples or --calib-seqlen"); err != nil {
+	perToken, fixed := calibrationBytes(o.Method, lm.Model.Config)
+	if err := sysmem.Check(fixed, o.Method+"'s per-layer working arrays", "the model size (they do not depend on the calibration set)"); err != nil {
+		return nil, err
+	}
+	if err := sysmem.Check(fixed+int64(o.NSamples)*int64(seqlen)*perToken, "the calibration activations and "+o.Method+"'s working arrays", "--nsamples or --calib-seqlen"); err != nil {
 		return nil, err
 	}
 	calib, err := SampleCalibration(toks, o.NSamples, seqlen, o.Seed)
@@ -299,4 +311,27 @@ func CalibrationText(src string) (text, name string, err error) {
 		return "", "", fmt.Errorf("--calib: %w", err)
 	}
 	return t.Text, t.Name, nil
+}
+
+// calibrationBytes is what a calibration holds besides the checkpoint, as
+// the README's memory section derives it: perToken bytes for every
+// calibration token (the hidden states carried between layers and the
+// method's caches of one layer's activations) and fixed bytes whatever
+// the calibration set (GPTQ's float64 Hessians and working matrix, AWQ's
+// float32 working weights and one scaling group's trial weights).
+func calibrationBytes(method string, c model.Config) (perToken, fixed int64) {
+	h, q, kv, inter := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize)
+	perToken = 4 * h
+	switch method {
+	case "gptq":
+		fixed = 8 * (h*h + q*q + h*h + inter*inter)
+		fixed += 8 * max(h*max(q, inter), inter*h)
+	case "awq":
+		// o_proj's and down_proj's inputs, o_proj's and down_proj's
+		// reference outputs.
+		perToken += 4 * (q + inter + 2*h)
+		layer := h*(q+2*kv) + q*h + 3*h*inter
+		fixed = 4 * (layer + max(h*(q+2*kv), 2*h*inter))
+	}
+	return perToken, fixed
 }

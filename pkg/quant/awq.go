@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ttqproject/ttq/internal/offheap"
 	"github.com/ttqproject/ttq/pkg/kernels"
@@ -47,11 +48,87 @@ type AWQ struct{ Opts Options }
 func (a *AWQ) Name() string { return "awq" }
 
 // awqFeat is the concatenated input of one linear over every calibration
-// token, rows × cols.
+// token, rows × cols: cached in x, or derived on demand by derive (the
+// normed inputs of q/k/v and gate/up, which RMSNorm gives back exactly from
+// the layer's input and o_proj's output at a fraction of a GEMM's cost;
+// caching them cost two of the layer's activations in memory).
 type awqFeat struct {
 	x    []float32
 	rows int
 	cols int
+	// derive writes rows [r0, r1) into dst; div, once set, divides them
+	// (the scales applied to the linears that read this input).
+	derive func(dst []float32, r0, r1 int)
+	div    []float32
+}
+
+// rowsOf returns rows [r0, r1): a view of x, or derived into buf.
+func (f *awqFeat) rowsOf(buf []float32, r0, r1 int) []float32 {
+	if f.derive == nil {
+		return f.x[r0*f.cols : r1*f.cols]
+	}
+	dst := buf[:(r1-r0)*f.cols]
+	f.derive(dst, r0, r1)
+	if f.div != nil {
+		for r := range r1 - r0 {
+			divVec(dst[r*f.cols:(r+1)*f.cols], f.div)
+		}
+	}
+	return dst
+}
+
+// divide divides every row by s.
+func (f *awqFeat) divide(s []float32) {
+	if f.derive != nil {
+		if f.div != nil {
+			panic("quant: awq input divided twice")
+		}
+		f.div = s
+		return
+	}
+	for r := 0; r < f.rows; r++ {
+		divVec(f.x[r*f.cols:(r+1)*f.cols], s)
+	}
+}
+
+// sample is every step-th row, step = max(1, rows/tokens): the tokens
+// AutoAWQ's clip search reads (awqClip subsamples the same way, so on the
+// sample it reads every row).
+func (f *awqFeat) sample(tokens int) *awqFeat {
+	step := max(1, f.rows/tokens)
+	out := &awqFeat{cols: f.cols}
+	buf := make([]float32, f.cols)
+	for t := 0; t < f.rows; t += step {
+		out.add(f.rowsOf(buf, t, t+1), 1)
+	}
+	return out
+}
+
+// awqFeatChunk is how many rows at a time the loss and the statistics
+// read from a feature.
+const awqFeatChunk = 512
+
+// normedRows derives rows [r0, r1) of RMSNorm(x (+ add), weight) from the
+// concatenated sequences seqs (each a whole number of rows of width cols)
+// and, if add is non-nil, the matching rows of add: the forward's own
+// kernels in its order (layerRunner.run), so the values are its values.
+func normedRows(seqs [][]float32, add, weight []float32, eps float32) func(dst []float32, r0, r1 int) {
+	cols := len(weight)
+	return func(dst []float32, r0, r1 int) {
+		pos := 0
+		for _, x := range seqs {
+			n := len(x) / cols
+			lo, hi := max(r0, pos), min(r1, pos+n)
+			if lo < hi {
+				copy(dst[(lo-r0)*cols:(hi-r0)*cols], x[(lo-pos)*cols:(hi-pos)*cols])
+			}
+			pos += n
+		}
+		if add != nil {
+			kernels.Add(dst, add[r0*cols:r1*cols])
+		}
+		kernels.RMSNorm(dst, dst, weight, eps)
+	}
 }
 
 func (f *awqFeat) add(x []float32, rows int) {
@@ -120,8 +197,9 @@ func (a *AWQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 // layer's inputs, as AutoAWQ computes them.
 //
 // Its caches (the inputs of q, o, gate and down, the reference outputs of o
-// and down, the outputs) are a layer's activations several times over;
-// they live outside the Go heap (package offheap) and are freed on return.
+// and down), the layer's float32 working weights and one scaling group's
+// trial weights live outside the Go heap (package offheap) and are freed on
+// return.
 func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Model, l int, inps [][]float32, calib [][]int) error {
 	var arrays []*offheap.Array[float32]
 	defer func() {
@@ -150,7 +228,7 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 	}
 	feats := map[string]*awqFeat{}
 	tp := taps{in: map[string]func([]float32, int){}, out: map[string]func([]float32, int){}}
-	for _, name := range []string{"self_attn.q_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.down_proj"} {
+	for _, name := range []string{"self_attn.o_proj", "mlp.down_proj"} {
 		cols := (*layerLinear(layer, name)).In()
 		x, err := cache(ntok * cols)
 		if err != nil {
@@ -160,8 +238,6 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 		feats[name] = f
 		tp.in[name] = f.add
 	}
-	feats["self_attn.k_proj"], feats["self_attn.v_proj"] = feats["self_attn.q_proj"], feats["self_attn.q_proj"]
-	feats["mlp.up_proj"] = feats["mlp.gate_proj"]
 	hidden := m.Config.HiddenSize
 	refO, err := cache(ntok * hidden)
 	if err != nil {
@@ -171,23 +247,23 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 	if err != nil {
 		return err
 	}
-	outs, err := cache(ntok * hidden)
-	if err != nil {
-		return err
-	}
+	eps := float32(m.Config.RMSNormEps)
+	feats["self_attn.q_proj"] = &awqFeat{rows: ntok, cols: hidden, derive: normedRows(inps, nil, layer.AttnNorm, eps)}
+	feats["mlp.gate_proj"] = &awqFeat{rows: ntok, cols: hidden, derive: normedRows(inps, refO, layer.MLPNorm, eps)}
+	feats["self_attn.k_proj"], feats["self_attn.v_proj"] = feats["self_attn.q_proj"], feats["self_attn.q_proj"]
+	feats["mlp.up_proj"] = feats["mlp.gate_proj"]
 	tp.out["self_attn.o_proj"] = func(y []float32, _ int) { refO = append(refO, y...) }
 	tp.out["mlp.down_proj"] = func(y []float32, _ int) { refDown = append(refDown, y...) }
-	next := make([][]float32, len(inps))
+	// The layer's output is x + o_proj's + down_proj's outputs, added in
+	// that order (layerRunner.run): refO and refDown give it back exactly at
+	// the end, so it is not cached.
 	for i, x := range inps {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		y, err := run.run(m, *layer, x, len(calib[i]), tp, false)
-		if err != nil {
+		if _, err := run.run(m, *layer, x, len(calib[i]), tp, false); err != nil {
 			return err
 		}
-		outs = append(outs, y...)
-		next[i] = outs[len(outs)-len(y):]
 	}
 
 	type lin struct {
@@ -195,13 +271,32 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 		rows, cols int
 		bias       []float32
 	}
+	// The working float32 weights of the whole layer share one array
+	// outside the Go heap; once decoded, the checkpoint's pages of the layer
+	// may leave the resident set (the attention loss reads o_proj's back).
 	ws := map[string]*lin{}
+	dense := map[string]*model.Dense{}
+	nw := 0
 	for _, name := range model.LayerLinearNames {
-		w, rows, cols, bias, err := denseWeights(m, model.Site{Layer: l, Name: name})
+		d, err := denseLinear(m, model.Site{Layer: l, Name: name})
 		if err != nil {
 			return err
 		}
-		ws[name] = &lin{w, rows, cols, bias}
+		dense[name] = d
+		nw += d.W.Rows * d.W.Cols
+	}
+	wbuf, err := cache(nw)
+	if err != nil {
+		return err
+	}
+	for _, name := range model.LayerLinearNames {
+		d := dense[name]
+		n := d.W.Rows * d.W.Cols
+		w := wbuf[len(wbuf) : len(wbuf)+n]
+		wbuf = wbuf[:len(wbuf)+n]
+		d.W.RowsTo(w, 0, d.W.Rows)
+		m.ReleasePages(d.W.Data)
+		ws[name] = &lin{w, d.W.Rows, d.W.Cols, d.Bias}
 	}
 	groups := []scalingGroup{{"input_layernorm", []string{"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj"}, "attn"}}
 	v, ow := ws["self_attn.v_proj"], ws["self_attn.o_proj"]
@@ -218,6 +313,19 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 	}
 	best := make([][]float32, len(groups))
 	scratch := &awqLossScratch{run: run}
+	ntrial := 0
+	for _, g := range groups {
+		n := 0
+		for _, name := range g.layers {
+			n += len(ws[name].w)
+		}
+		ntrial = max(ntrial, n)
+	}
+	trialBuf, err := cache(ntrial)
+	if err != nil {
+		return err
+	}
+	trialBuf = trialBuf[:ntrial]
 	for gi, g := range groups {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -233,10 +341,13 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 			return err
 		}
 		wMean := awqWeightMeanOf(mats, feat.cols, f0.GroupSize(feat.cols))
-		// One buffer per layer for every grid point's trial weights.
+		// Every grid point's trial weights, in one array for all groups.
 		trial := map[string][]float32{}
+		off := 0
 		for _, name := range g.layers {
-			trial[name] = make([]float32, len(ws[name].w))
+			n := len(ws[name].w)
+			trial[name] = trialBuf[off : off+n]
+			off += n
 		}
 		var err2 error
 		best[gi], _, err2 = awqSearch(xMean, wMean, o, func(s []float32) (float64, error) {
@@ -296,10 +407,7 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 				}
 			}
 		}
-		feat := feats[g.layers[0]]
-		for r := 0; r < feat.rows; r++ {
-			divVec(feat.x[r*feat.cols:(r+1)*feat.cols], s)
-		}
+		feats[g.layers[0]].divide(s)
 	}
 
 	// [4] Clipping search, except for q and k whose errors the attention
@@ -317,20 +425,33 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 				continue
 			}
 			x := ws[name]
-			awqClip(x.w, x.rows, x.cols, feats[name], f, o)
+			xs := feats[name].sample(o.ClipTokens)
+			co := o
+			co.ClipTokens = xs.rows
+			awqClip(x.w, x.rows, x.cols, xs, f, co)
 		}
 	}
 
 	// [5] Round every linear; install the rescaled norms.
 	for _, name := range model.LayerLinearNames {
 		x := ws[name]
-		if err := setRTN(m, model.Site{Layer: l, Name: name}, x.w, x.rows, x.cols, x.bias, a.Opts); err != nil {
+		w := x.w
+		if _, keep, err := fmtOf(name); err != nil {
+			return err
+		} else if keep {
+			// Kept in full precision: the layer outlives the array.
+			w = slices.Clone(w)
+		}
+		if err := setRTN(m, model.Site{Layer: l, Name: name}, w, x.rows, x.cols, x.bias, a.Opts); err != nil {
 			return err
 		}
 	}
 	layer.AttnNorm, layer.MLPNorm = attnNorm, mlpNorm
-	for i, y := range next {
-		copy(inps[i], y)
+	off := 0
+	for _, x := range inps {
+		kernels.Add(x, refO[off:off+len(x)])
+		kernels.Add(x, refDown[off:off+len(x)])
+		off += len(x)
 	}
 	return nil
 }
@@ -340,8 +461,8 @@ func (a *AWQ) quantizeLayer(ctx context.Context, run *layerRunner, m *model.Mode
 // awqLossScratch is what groupLoss reuses from one grid point to the next:
 // the layer runner and the MLP's chunk buffers.
 type awqLossScratch struct {
-	run        *layerRunner
-	gb, ub, yb []float32
+	run            *layerRunner
+	gb, ub, yb, xb []float32
 }
 
 func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string][]float32, feat *awqFeat,
@@ -377,12 +498,13 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 		gate, up, dn := dense("mlp.gate_proj"), dense("mlp.up_proj"), orig("mlp.down_proj")
 		inter := gate.Out()
 		h := dn.Out()
-		const chunk = 512
+		const chunk = awqFeatChunk
 		sc.gb, sc.ub, sc.yb = growF32(sc.gb, chunk*inter), growF32(sc.ub, chunk*inter), growF32(sc.yb, chunk*h)
+		sc.xb = growF32(sc.xb, chunk*feat.cols)
 		gb, ub, yb := sc.gb, sc.ub, sc.yb
 		for r0 := 0; r0 < feat.rows; r0 += chunk {
 			rows := min(chunk, feat.rows-r0)
-			x := feat.x[r0*feat.cols : (r0+rows)*feat.cols]
+			x := feat.rowsOf(sc.xb, r0, r0+rows)
 			gate.Forward(gb, x, rows)
 			up.Forward(ub, x, rows)
 			kernels.SiLUMul(gb[:rows*inter], ub[:rows*inter])
@@ -395,12 +517,13 @@ func (a *AWQ) groupLoss(m *model.Model, l int, g scalingGroup, trial map[string]
 		if g.inspect == "mlp.down_proj" {
 			ref = refDown
 		}
-		const chunk = 512
+		const chunk = awqFeatChunk
 		sc.yb = growF32(sc.yb, chunk*d.Out())
+		sc.xb = growF32(sc.xb, chunk*feat.cols)
 		yb := sc.yb
 		for r0 := 0; r0 < feat.rows; r0 += chunk {
 			rows := min(chunk, feat.rows-r0)
-			d.Forward(yb, feat.x[r0*feat.cols:(r0+rows)*feat.cols], rows)
+			d.Forward(yb, feat.rowsOf(sc.xb, r0, r0+rows), rows)
 			acc(yb[:rows*d.Out()], ref[r0*d.Out():(r0+rows)*d.Out()])
 		}
 	}
@@ -437,9 +560,16 @@ func awqSearch(xMean, wMean []float32, o AWQOptions, loss func(s []float32) (flo
 // meanAbs is s_X: the mean |x| of every input channel over all tokens.
 func meanAbs(f *awqFeat) []float32 {
 	s := make([]float64, f.cols)
-	for r := 0; r < f.rows; r++ {
-		for c, v := range f.x[r*f.cols : (r+1)*f.cols] {
-			s[c] += math.Abs(float64(v))
+	var buf []float32
+	if f.derive != nil {
+		buf = make([]float32, awqFeatChunk*f.cols)
+	}
+	for r0 := 0; r0 < f.rows; r0 += awqFeatChunk {
+		x := f.rowsOf(buf, r0, min(r0+awqFeatChunk, f.rows))
+		for r := 0; r < len(x)/f.cols; r++ {
+			for c, v := range x[r*f.cols : (r+1)*f.cols] {
+				s[c] += math.Abs(float64(v))
+			}
 		}
 	}
 	out := make([]float32, f.cols)

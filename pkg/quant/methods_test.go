@@ -615,3 +615,59 @@ func TestTTQFusedRequantMatchesGeneral(t *testing.T) {
 		}
 	}
 }
+
+// AWQ derives the normed inputs of q/k/v and gate/up instead of caching
+// them: the derivation must give the forward's own values bit for bit, on
+// sequences of different lengths and across chunk boundaries.
+func TestAWQDerivedInputsAreTheForwards(t *testing.T) {
+	m := loadDemo(t)
+	calib := [][]int{{1, 5, 9, 200, 3}, {7, 7, 8}, {100, 101, 102, 103, 104, 105, 106}}
+	inps, acts, err := embedAll(m, calib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acts.Free()
+	run := new(layerRunner)
+	for l := range m.Layers {
+		layer := m.Layers[l]
+		var qIn, gateIn, oOut []float32
+		tp := taps{
+			in: map[string]func([]float32, int){
+				"self_attn.q_proj": func(x []float32, _ int) { qIn = append(qIn, x...) },
+				"mlp.gate_proj":    func(x []float32, _ int) { gateIn = append(gateIn, x...) },
+			},
+			out: map[string]func([]float32, int){"self_attn.o_proj": func(y []float32, _ int) { oOut = append(oOut, y...) }},
+		}
+		var next [][]float32
+		for i, x := range inps {
+			y, err := run.run(m, layer, x, len(calib[i]), tp, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = append(next, append([]float32(nil), y...))
+		}
+		h := m.Config.HiddenSize
+		eps := float32(m.Config.RMSNormEps)
+		rows := len(qIn) / h
+		for _, tc := range []struct {
+			name string
+			want []float32
+			fn   func(dst []float32, r0, r1 int)
+		}{
+			{"q_proj input", qIn, normedRows(inps, nil, layer.AttnNorm, eps)},
+			{"gate_proj input", gateIn, normedRows(inps, oOut, layer.MLPNorm, eps)},
+		} {
+			for _, span := range [][2]int{{0, rows}, {2, 9}, {4, 5}, {rows - 1, rows}} {
+				got := make([]float32, (span[1]-span[0])*h)
+				tc.fn(got, span[0], span[1])
+				want := tc.want[span[0]*h : span[1]*h]
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("layer %d %s rows %v: element %d = %g, the forward's %g", l, tc.name, span, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		inps = next
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
+	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
 // Stat is the per-input-channel activation statistic TTQ raises to α.
@@ -111,6 +112,33 @@ type TTQOptions struct {
 	// statistics window's tokens, at an even stride from the first; 0
 	// means DefaultSearchTokens.
 	SearchTokens int `json:",omitempty"`
+
+	// Rotate rotates the residual stream before anything is quantized:
+	// the data-free, function-preserving QuaRot transform of
+	// transform.Rotation (norms folded into the linears that read them,
+	// x → x·Q with a randomized Hadamard Q picked by RotateSeed), applied
+	// once by TTQ.Apply. The per-prompt D then acts on the rotated
+	// channels.
+	Rotate     bool   `json:",omitempty"`
+	RotateSeed uint64 `json:",omitempty"`
+	// GPTQ quantizes Q(W·D) per prompt with GPTQ's column updates
+	// (fasterquant, METHODS §4) instead of rounding to nearest: the
+	// Hessian is 2·(D⁻¹X)ᵀ(D⁻¹X) from the statistics window's tokens of
+	// the prompt, damped by GPTQDamp (0: 0.01, gptq's percdamp) of its
+	// mean diagonal. α = 0 makes it plain per-prompt GPTQ. It costs
+	// O(In³ + Out·In²) per layer and prompt, and does not combine with
+	// Clip.
+	GPTQ     bool    `json:",omitempty"`
+	GPTQDamp float64 `json:",omitempty"`
+}
+
+// gptqOptions is the column-update routine's configuration for GPTQ.
+func (o TTQOptions) gptqOptions() GPTQOptions {
+	g := DefaultGPTQOptions()
+	if o.GPTQDamp > 0 {
+		g.Damp = o.GPTQDamp
+	}
+	return g
 }
 
 // DefaultLowRankRank is the rank of "TTQ (r = 16)" (METHODS §2.2 item 8),
@@ -241,6 +269,12 @@ func (o TTQOptions) Record() map[string]any {
 	if lr != LowRankNone && lr != LowRankWeight {
 		r["lowrank"] = lr.String()
 	}
+	if o.Rotate {
+		r["rotate"], r["rotate_seed"] = true, o.RotateSeed
+	}
+	if o.GPTQ {
+		r["gptq"], r["gptq_damp"] = true, o.gptqOptions().Damp
+	}
 	return r
 }
 
@@ -263,6 +297,12 @@ func (o TTQOptions) String() string {
 	}
 	if lr, r := o.LowRankSplit(); lr != LowRankNone {
 		fmt.Fprintf(&b, " lowrank=%v r=%d", lr, r)
+	}
+	if o.Rotate {
+		fmt.Fprintf(&b, " rotate(seed %d)", o.RotateSeed)
+	}
+	if o.GPTQ {
+		fmt.Fprintf(&b, " gptq(damp %g)", o.gptqOptions().Damp)
 	}
 	if o.Prefill != PrefillQuantized {
 		fmt.Fprintf(&b, " prefill=%v", o.Prefill)
@@ -305,9 +345,12 @@ func DefaultTTQOptions() TTQOptions {
 var DefaultAlphaGrid = []float64{0, 0.125, 0.25, 0.375, 0.5}
 
 // ttqPresets are whole TTQ configurations by name: "paper", the closed
-// form of METHODS §2 (DefaultTTQOptions), and "search", per-prompt α grid
-// and clipping, the best configuration measured on the demo model
-// (docs/ttq-variants.md) and not the default: one model decides nothing.
+// form of METHODS §2 (DefaultTTQOptions); "search", per-prompt α grid and
+// clipping; and "gptq", per-prompt GPTQ with α = 0 (no D: on the demo,
+// the planted demo and babyllama D helped GPTQ in 2 of 16 cells, each by
+// under one standard error), the best configuration measured
+// (docs/ttq-variants.md). Neither is the default: two tiny models decide
+// nothing.
 var ttqPresets = []struct {
 	name string
 	opts func() TTQOptions
@@ -318,9 +361,15 @@ var ttqPresets = []struct {
 		o.Clip, o.AlphaGrid = true, slices.Clone(DefaultAlphaGrid)
 		return o
 	}},
+	{"gptq", func() TTQOptions {
+		o := DefaultTTQOptions()
+		o.GPTQ, o.Alpha = true, 0
+		return o
+	}},
 }
 
-// TTQPreset returns the options of a named preset ("paper" or "search").
+// TTQPreset returns the options of a named preset ("paper", "search" or
+// "gptq").
 func TTQPreset(name string) (TTQOptions, error) {
 	for _, p := range ttqPresets {
 		if p.name == name {
@@ -374,6 +423,10 @@ func (o TTQOptions) validate() error {
 		return fmt.Errorf("quant: TTQ clip grid %d / max shrink %g: want a grid ≥ 0 and a shrink in [0, 1)", o.ClipGrid, o.ClipMaxShrink)
 	case o.SearchTokens < 0:
 		return fmt.Errorf("quant: TTQ search tokens %d < 0", o.SearchTokens)
+	case !(o.GPTQDamp >= 0 && o.GPTQDamp < 1):
+		return fmt.Errorf("quant: TTQ GPTQ damping %g outside [0, 1)", o.GPTQDamp)
+	case o.GPTQ && o.Clip:
+		return fmt.Errorf("quant: TTQ GPTQ does not combine with clipping")
 	}
 	for _, a := range o.AlphaGrid {
 		if !(a >= 0 && a <= 1) {
@@ -401,7 +454,8 @@ type TTQ struct{ Opts Options }
 
 func (t *TTQ) Name() string { return "ttq" }
 
-// Apply wraps every decoder-layer linear of m in a TTQLinear. calib is
+// Apply wraps every decoder-layer linear of m in a TTQLinear, after
+// rotating m's residual stream if the options say so. calib is
 // read only by LowRankActStatic, whose D comes from it; otherwise it is
 // ignored. A low-rank split that does not depend on the prompt is
 // computed here, once per matrix.
@@ -409,6 +463,11 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 	o := t.Opts.TTQ
 	if err := o.validate(); err != nil {
 		return err
+	}
+	if o.Rotate {
+		if err := (transform.Rotation{Seed: o.RotateSeed}).Apply(m); err != nil {
+			return fmt.Errorf("quant: ttq: %w", err)
+		}
 	}
 	var static map[model.Site][]float64
 	if o.NeedsData() {
@@ -625,12 +684,29 @@ type sharedScales struct {
 	x    *float32
 	rows int
 	d    []float64
+	// fac is GPTQ's factor of the input's Hessian under D, for x too.
+	fac *gptqFactor
 }
 
 func (s *sharedScales) reset() {
 	s.mu.Lock()
-	s.x, s.d = nil, nil
+	s.x, s.d, s.fac = nil, nil, nil
 	s.mu.Unlock()
+}
+
+// factor is GPTQ's factor for the input x whose D get returned last,
+// computed once for the layers that share it.
+func (s *sharedScales) factor(x []float32, rows int, compute func() (*gptqFactor, error)) (*gptqFactor, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fac != nil && len(x) > 0 && s.x == &x[0] && s.rows == rows {
+		return s.fac, nil
+	}
+	f, err := compute()
+	if err == nil && len(x) > 0 && s.x == &x[0] && s.rows == rows {
+		s.fac = f
+	}
+	return f, err
 }
 
 func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []float64 {
@@ -790,6 +866,9 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 	// weights to packed codes); rows it does not take go the general way,
 	// which computes the same codes.
 	fused := f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax
+	if t.opts.GPTQ && t.gptqInto(q, src, d, d32, x, rows) {
+		return
+	}
 	scale := d32
 	if t.opts.Clip && !t.noClip {
 		// The clipped matrix is S·D already.

@@ -11,6 +11,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/eval"
 	"github.com/ttqproject/ttq/pkg/model"
 	"github.com/ttqproject/ttq/pkg/model/demo"
+	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
 // ttqVariant is one row of the variants' quality table.
@@ -35,6 +36,36 @@ var ttqVariants = []ttqVariant{
 	{"ttq lowrank w r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankWeight, 2 }},
 	{"ttq lowrank act r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankAct, 2 }},
 	{"ttq lowrank act-static r2", "ttq", func(o *TTQOptions) { o.LowRank, o.Rank = LowRankActStatic, 2 }},
+	// The residual-stream rotation (seed 0) and per-prompt GPTQ; α = 0
+	// with the rotation is RTN on the rotated model, QuaRot's data-free
+	// baseline.
+	{"rtn rotate (ttq α=0)", "ttq", func(o *TTQOptions) { o.Rotate, o.Alpha = true, 0 }},
+	{"ttq rotate", "ttq", func(o *TTQOptions) { o.Rotate = true }},
+	{"ttq rotate + search", "ttq", func(o *TTQOptions) { o.Rotate, o.AlphaGrid, o.Clip = true, DefaultAlphaGrid, true }},
+	{"ttq gptq α=0", "ttq", func(o *TTQOptions) { o.GPTQ, o.Alpha = true, 0 }},
+	{"ttq gptq", "ttq", func(o *TTQOptions) { o.GPTQ = true }},
+	{"ttq rotate + gptq", "ttq", func(o *TTQOptions) { o.Rotate, o.GPTQ = true, true }},
+	// Static GPTQ with the same grid, beside per-prompt GPTQ.
+	{"gptq (wikitext valid)", "gptq", nil},
+}
+
+// selectVariants keeps the rows TTQ_VARIANTS_ROWS names (comma-separated,
+// exact names), all of them when it is empty: a new row is measured
+// without re-measuring the table.
+func selectVariants(vs []ttqVariant) []ttqVariant {
+	only := os.Getenv("TTQ_VARIANTS_ROWS")
+	if only == "" {
+		return vs
+	}
+	var out []ttqVariant
+	for _, v := range vs {
+		for _, n := range strings.Split(only, ",") {
+			if strings.TrimSpace(n) == v.name {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // ttqBench is the demo model's WikiText-2 test windows (gptq protocol) and
@@ -112,7 +143,7 @@ func (b *ttqBench) run(t *testing.T, v ttqVariant, f Format) ttqRow {
 		v.mod(&o.TTQ)
 	}
 	var calib [][]int
-	if v.method == "awq" || o.TTQ.NeedsData() {
+	if v.method == "awq" || v.method == "gptq" || o.TTQ.NeedsData() {
 		calib = b.calib
 	}
 	apply(t, m, v.method, o, calib)
@@ -241,6 +272,32 @@ func TestTTQVariantsQualityBabyllama(t *testing.T) {
 	newModelBench(t, load, tok, 40, 128).table(t, vs)
 }
 
+// TestTTQVariantsQualityPlanted is the table on the demo model with
+// outliers planted (transform.Plant, 32:4, seed 0: four hidden channels of
+// every norm ×32, the linears reading them ÷32), where rounding to nearest
+// loses the channels that matter most. TTQ_VARIANTS_PPL=1 only.
+func TestTTQVariantsQualityPlanted(t *testing.T) {
+	if os.Getenv("TTQ_VARIANTS_PPL") != "1" {
+		t.Skip("set TTQ_VARIANTS_PPL=1 to measure the TTQ variants' quality table")
+	}
+	_, tok, err := demo.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() *model.Model {
+		m := loadDemo(t)
+		p, err := transform.NewPlant(transform.Spec{Factor: 32, N: 4}, m.Config.HiddenSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Apply(m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	newModelBench(t, load, tok, 40, 128).table(t, ttqVariants)
+}
+
 // table logs full precision and every variant at 3 and 4 bits, g128 and
 // g32, as markdown rows.
 func (b *ttqBench) table(t *testing.T, vs []ttqVariant) {
@@ -251,6 +308,7 @@ func (b *ttqBench) table(t *testing.T, vs []ttqVariant) {
 		t.Fatal(err)
 	}
 	t.Logf("full precision: ppl %.2f ± %.2f (%d windows × %d)", res.PPL, res.PPLStdErr, res.Windows, b.windows.Ctx)
+	vs = selectVariants(vs)
 	for _, bits := range []int{3, 4} {
 		for _, group := range []int{128, 32} {
 			f := Format{Bits: bits, Group: group, Grid: GridMinMax, Scale: ScaleF32}
@@ -278,7 +336,7 @@ func TestTTQVariantsCausal(t *testing.T) {
 		for _, group := range []int{128, 32} {
 			f := Format{Bits: bits, Group: group, Grid: GridMinMax, Scale: ScaleF32}
 			t.Logf("| %d-bit g%d, prefix:256 | ppl | ± |", bits, group)
-			for _, v := range ttqVariants {
+			for _, v := range selectVariants(ttqVariants) {
 				if v.method != "ttq" || strings.Contains(v.name, "static") || strings.Contains(v.name, " w ") {
 					continue
 				}

@@ -90,7 +90,7 @@ func main() {
 		fmt.Println(string(b))
 		return
 	}
-	if err := parent(*dir, strings.Split(*methods, ","), *reps); err != nil {
+	if err := parent(*dir, strings.Split(*methods, ","), *reps, *nsamples, *seqlen); err != nil {
 		fmt.Fprintln(os.Stderr, "calibbench:", err)
 		os.Exit(1)
 	}
@@ -252,7 +252,7 @@ func vmHWM() int64 {
 	return 0
 }
 
-func parent(dir string, methods []string, reps int) error {
+func parent(dir string, methods []string, reps, nsamples, seqlen int) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -312,6 +312,14 @@ func parent(dir string, methods []string, reps int) error {
 		}
 		fmt.Printf("%-8s %10.2f %10s %10.2f %10s %12.0f\n", meth, median(times[meth]), r, median(cpu[meth]), cr, float64(slices.Max(rss[meth]))/1e6)
 	}
+	if slices.Contains(methods, "gptq") {
+		if data, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
+			if c, err := model.ParseConfig(data); err == nil {
+				t := nsamples * min(seqlen, c.MaxPositions)
+				fmt.Printf("GPTQ's arithmetic is %.2f× the forward's on this shape (%s)\n", gptqArithmetic(c, min(seqlen, c.MaxPositions), t), gptqArithmeticTerms)
+			}
+		}
+	}
 	if f, g := gflops["forward"], gflops["gemm"]; len(f) > 0 && len(g) > 0 {
 		fmt.Printf("forward %.1f GFLOP/s, its linears' GEMMs alone %.1f GFLOP/s: %.0f %%\n", median(f), median(g), 100*median(f)/median(g))
 	}
@@ -339,4 +347,33 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+const gptqArithmeticTerms = "two forwards, one on the full-precision layer for the Hessians and one on the quantized layer for the next inputs; " +
+	"the Hessians' upper triangles; per Hessian a Cholesky factorization and a triangular inverse; the column updates"
+
+// gptqArithmetic is GPTQ's multiply-adds over a forward's for t
+// calibration tokens in sequences of seqlen, counted from the shape as
+// IST-DASLab's procedure (which ttq follows) spends them: d×d Hessians of
+// the four distinct inputs (hidden for q/k/v and gate/up, q_dim for o_proj,
+// intermediate for down_proj) summed over tokens, t·d(d+1)/2 each; d³/6 +
+// d³/6 to factor and invert each; out·in²/2 for each linear's updates. It
+// is the floor of GPTQ's time over the forward's when both run at the same
+// arithmetic rate.
+func gptqArithmetic(c model.Config, seqlen, t int) float64 {
+	h, q, kv, inter := float64(c.HiddenSize), float64(c.QDim()), float64(c.KVDim()), float64(c.IntermediateSize)
+	T := float64(t)
+	lins := [][2]float64{{h, q}, {h, kv}, {h, kv}, {q, h}, {h, inter}, {h, inter}, {inter, h}} // in, out
+	var fwd, upd float64
+	for _, l := range lins {
+		fwd += T * l[0] * l[1]
+		upd += l[1] * l[0] * l[0] / 2
+	}
+	fwd += T * float64(seqlen) / 2 * q * 2 // causal scores and weighted values
+	var hess, fact float64
+	for _, d := range []float64{h, q, h, inter} {
+		hess += T * d * (d + 1) / 2
+		fact += d * d * d / 3
+	}
+	return (2*fwd + hess + fact + upd) / fwd
 }

@@ -4,9 +4,13 @@
 // shape of a released model: its vocabulary size, grouped-query attention,
 // head_dim, RoPE settings, tied embeddings and Qwen3's q/k norms; -layers
 // cuts it short. The tokenizer is the demo model's (512 tokens, BOS 1,
-// EOS 2), so token ids stay below 512 whatever the vocabulary size.
+// EOS 2), so token ids stay below 512 whatever the vocabulary size, unless
+// -tokenizer names one (the original's, converted by ttq import), which
+// gives WikiText-2 the original's token count.
 //
 //	go run ./scripts/synthmodel -preset tinyllama-1.1b -layers 1 -o /tmp/tl1
+//	ttq import --tokenizer llama2/tokenizer.model -o /tmp/tok-llama2
+//	go run ./scripts/synthmodel -preset tinyllama-1.1b -tokenizer /tmp/tok-llama2 -o /tmp/tl
 //	go run ./scripts/synthmodel -o /tmp/synth-1g -dtype BF16 -hidden 2048 -inter 5632
 package main
 
@@ -24,6 +28,7 @@ import (
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model/demo"
 	"github.com/ttqproject/ttq/pkg/model/safetensors"
+	"github.com/ttqproject/ttq/pkg/model/tokenizer"
 )
 
 // shape is a decoder's architecture as config.json states it.
@@ -44,6 +49,7 @@ type shape struct {
 	tied         bool
 	qkNorm       bool // Qwen3's per-head q_norm/k_norm
 	attnBiasFlag bool // write "attention_bias": false (Llama-3, Qwen3 configs do)
+	bos, eos     int  // special ids of the tokenizer written beside the weights
 }
 
 // presets are the config.json values of the released checkpoints:
@@ -81,6 +87,7 @@ func main() {
 	kvHeads := flag.Int("kv-heads", 16, "key/value heads (without -preset)")
 	dtype := flag.String("dtype", "BF16", "F32, F16 or BF16")
 	seed := flag.Uint64("seed", 1, "random seed")
+	tokDir := flag.String("tokenizer", "", "directory with a tokenizer.json + tokenizer_config.json to use instead of the demo's (e.g. ttq import --tokenizer of the original's, so WikiText-2 has the original's token count)")
 	flag.Parse()
 	s := shape{arch: "LlamaForCausalLM", modelType: "llama", hidden: *hidden, inter: *inter, layers: 10, heads: *heads, kvHeads: *kvHeads,
 		vocab: 512, maxPos: 2048, eps: 1e-5, theta: 10000}
@@ -95,7 +102,19 @@ func main() {
 	if *layers > 0 {
 		s.layers = *layers
 	}
-	if err := run(*out, s, safetensors.DType(*dtype), *seed); err != nil {
+	if *tokDir != "" {
+		tok, err := tokenizer.Load(filepath.Join(*tokDir, "tokenizer.json"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "synthmodel: -tokenizer:", err)
+			os.Exit(1)
+		}
+		if tok.VocabSize() > s.vocab {
+			fmt.Fprintf(os.Stderr, "synthmodel: -tokenizer: %d tokens do not fit a vocabulary of %d\n", tok.VocabSize(), s.vocab)
+			os.Exit(1)
+		}
+		s.bos, s.eos = tok.BOS(), tok.EOS()
+	}
+	if err := run(*out, *tokDir, s, safetensors.DType(*dtype), *seed); err != nil {
 		fmt.Fprintln(os.Stderr, "synthmodel:", err)
 		os.Exit(1)
 	}
@@ -149,7 +168,7 @@ func (s shape) config(dt safetensors.DType) map[string]any {
 		"num_attention_heads": s.heads, "num_key_value_heads": s.kvHeads, "vocab_size": s.vocab,
 		"max_position_embeddings": s.maxPos, "rms_norm_eps": s.eps, "rope_theta": s.theta,
 		"rope_scaling": s.ropeScaling,
-		"hidden_act":   "silu", "tie_word_embeddings": s.tied, "bos_token_id": 1, "eos_token_id": 2,
+		"hidden_act":   "silu", "tie_word_embeddings": s.tied, "bos_token_id": s.bos, "eos_token_id": s.eos,
 		"torch_dtype": map[safetensors.DType]string{"F32": "float32", "F16": "float16", "BF16": "bfloat16"}[dt],
 	}
 	if s.headDim != 0 {
@@ -161,7 +180,10 @@ func (s shape) config(dt safetensors.DType) map[string]any {
 	return cfg
 }
 
-func run(out string, s shape, dt safetensors.DType, seed uint64) error {
+func run(out, tokDir string, s shape, dt safetensors.DType, seed uint64) error {
+	if tokDir == "" {
+		s.bos, s.eos = 1, 2 // the demo tokenizer's
+	}
 	if out == "" {
 		return fmt.Errorf("-o is required")
 	}
@@ -212,7 +234,11 @@ func run(out string, s shape, dt safetensors.DType, seed uint64) error {
 		return err
 	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		data, err := demo.ReadFile(name)
+		read := demo.ReadFile
+		if tokDir != "" {
+			read = func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(tokDir, name)) }
+		}
+		data, err := read(name)
 		if err != nil {
 			return err
 		}

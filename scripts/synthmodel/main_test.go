@@ -49,7 +49,7 @@ func TestPresetsLoad(t *testing.T) {
 				s.hidden, s.heads, s.kvHeads = 1024, 8, 2
 			}
 			dir := t.TempDir()
-			if err := run(dir, s, "BF16", 1); err != nil {
+			if err := run(dir, "", s, "BF16", 1); err != nil {
 				t.Fatal(err)
 			}
 			m, err := model.Load(dir)
