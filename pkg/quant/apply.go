@@ -74,7 +74,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 		if err != nil {
 			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
 		}
-		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
+		q.TTQ.Clip, q.TTQ.AlphaGrid, q.TTQ.Rotate = p.Clip, p.AlphaGrid, p.Rotate
 		if p.GPTQ {
 			// The preset's α (0) replaces --ttq-alpha.
 			q.TTQ.GPTQ, q.TTQ.Alpha = true, p.Alpha
@@ -102,7 +102,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	}
 	// As the search knobs, the rotation's seed and GPTQ's damping are set
 	// only where they are used.
-	if o.TTQRotate {
+	if o.TTQRotate || q.TTQ.Rotate {
 		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
 	}
 	if o.TTQGPTQ || q.TTQ.GPTQ {

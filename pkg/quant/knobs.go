@@ -116,7 +116,7 @@ func (o *MethodOptions) Knobs() []Knob {
 		{"ttq-window", "ttq: prompt tokens the statistic is taken from: full or prefix:N (strictly causal scoring)", &o.TTQWindow},
 		{"ttq-rank", "ttq: rank r of the full-precision low-rank part (W = BA + R, only R quantized per prompt)", &o.TTQRank},
 		{"ttq-prefill", "ttq: how the prompt runs: quantized (the paper's scoring, on the weights quantized for it) or dense (full precision while its statistics are taken; the generated tokens run quantized); generate defaults to dense, everything else to quantized", &o.TTQPrefill},
-		{"ttq-preset", "ttq: a whole configuration: paper (the closed form, the default), search (per-prompt α grid and clipping) or gptq (per-prompt GPTQ with α = 0, replacing --ttq-alpha); see docs/ttq-variants.md", &o.TTQPreset},
+		{"ttq-preset", "ttq: a whole configuration: paper (the closed form, the default), search (per-prompt α grid and clipping), gptq (per-prompt GPTQ with α = 0, replacing --ttq-alpha) or rotate (the closed form after --ttq-rotate's rotation); see docs/ttq-variants.md", &o.TTQPreset},
 		{"ttq-clip", "ttq: per-prompt clipping: AutoAWQ's clip search on W·D against the prompt's own inputs (not q/k)", &o.TTQClip},
 		{"ttq-clip-grid", "ttq: clip search grid: shrinks 1 − i/grid", &o.TTQClipGrid},
 		{"ttq-clip-max-shrink", "ttq: clip search: the largest shrink tried, as a fraction", &o.TTQClipMaxShrink},

@@ -366,10 +366,17 @@ var ttqPresets = []struct {
 		o.GPTQ, o.Alpha = true, 0
 		return o
 	}},
+	// The closed form on the rotated residual stream: the domain-shift
+	// study's test of the data-free transform (docs/ttq-variants.md).
+	{"rotate", func() TTQOptions {
+		o := DefaultTTQOptions()
+		o.Rotate = true
+		return o
+	}},
 }
 
-// TTQPreset returns the options of a named preset ("paper", "search" or
-// "gptq").
+// TTQPreset returns the options of a named preset ("paper", "search",
+// "gptq" or "rotate").
 func TTQPreset(name string) (TTQOptions, error) {
 	for _, p := range ttqPresets {
 		if p.name == name {

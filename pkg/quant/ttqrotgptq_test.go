@@ -166,6 +166,10 @@ func TestResolveRotateGPTQ(t *testing.T) {
 	if _, q, err = p.Resolve(); err != nil || !q.TTQ.GPTQ || q.TTQ.Alpha != 0 || q.TTQ.GPTQDamp != 0.01 || q.TTQ.Clip {
 		t.Fatalf("--ttq-preset gptq: %+v, %v", q.TTQ, err)
 	}
+	p.TTQPreset, p.Seed = "rotate", 4
+	if _, q, err = p.Resolve(); err != nil || !q.TTQ.Rotate || q.TTQ.RotateSeed != 4 || q.TTQ.GPTQ || q.TTQ.Alpha != 0.5 {
+		t.Fatalf("--ttq-preset rotate: %+v, %v", q.TTQ, err)
+	}
 	o.TTQClip = true
 	if _, _, err := o.Resolve(); err == nil {
 		t.Error("--ttq-gptq with --ttq-clip accepted")
