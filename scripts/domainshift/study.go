@@ -129,13 +129,20 @@ func (s Study) options(m Model, cacheDir string) compare.Options {
 
 // usable drops the domains whose text this model's tokenizer makes
 // shorter than one evaluation window (babyllama's 105-token character
-// vocabulary spells Japanese in a handful of tokens), saying so in notes.
-func (s Study) usable(dir string) (calib, evals, notes []string, err error) {
+// vocabulary spells Japanese in a handful of tokens), saying so in notes;
+// vocab is the model's vocabulary size.
+func (s Study) usable(dir string) (calib, evals, notes []string, vocab int, err error) {
+	calib, evals, notes, err = s.usableIn(dir, &vocab)
+	return calib, evals, notes, vocab, err
+}
+
+func (s Study) usableIn(dir string, vocab *int) (calib, evals, notes []string, err error) {
 	lm, err := quant.LoadModel(dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer lm.Close()
+	*vocab = lm.Model.Config.VocabSize
 	window, _ := eval.DefaultCtx(eval.ProtocolGPTQ, lm.Model.Config.MaxPositions)
 	short := map[string]bool{}
 	for _, d := range append(slices.Clone(s.CalibDomains), s.EvalDomains...) {
@@ -168,6 +175,25 @@ func (s Study) usable(dir string) (calib, evals, notes []string, err error) {
 type Result struct {
 	Model  string
 	Report *compare.Report
+	// Vocab is the model's vocabulary size: a dataset on which full
+	// precision does worse than a uniform guess (PPL ≥ Vocab) is left out
+	// of the summary (0: none is).
+	Vocab int
+}
+
+// prepare makes m's model available and checks the domains against its
+// tokenizer; skip is set when the model is left out.
+func (s Study) prepare(m Model, dir string) (_ Model, ms Study, vocab int, notes []string, err error) {
+	if m.Prepare != nil {
+		p, err := m.Prepare(dir)
+		if err != nil {
+			return m, s, 0, nil, err
+		}
+		m.Model = p
+	}
+	ms = s
+	ms.CalibDomains, ms.EvalDomains, notes, vocab, err = s.usable(m.Model)
+	return m, ms, vocab, notes, err
 }
 
 // Run runs the study into dir: a compare report per model (dir/NAME.json,
@@ -181,20 +207,12 @@ func Run(ctx context.Context, s Study, dir string, log io.Writer) ([]Result, err
 	var results []Result
 	var skipped []string
 	for _, m := range s.Models {
-		if m.Prepare != nil {
-			p, err := m.Prepare(dir)
-			if errors.Is(err, errSkip) {
-				fmt.Fprintf(log, "domainshift: %s: %v\n", m.Name, err)
-				skipped = append(skipped, fmt.Sprintf("%s (%v)", m.Name, err))
-				continue
-			}
-			if err != nil {
-				return results, fmt.Errorf("%s: %w", m.Name, err)
-			}
-			m.Model = p
+		m, ms, vocab, notes, err := s.prepare(m, dir)
+		if errors.Is(err, errSkip) {
+			fmt.Fprintf(log, "domainshift: %s: %v\n", m.Name, err)
+			skipped = append(skipped, fmt.Sprintf("%s (%v)", m.Name, err))
+			continue
 		}
-		ms := s
-		calib, evals, notes, err := s.usable(m.Model)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", m.Name, err)
 		}
@@ -202,7 +220,6 @@ func Run(ctx context.Context, s Study, dir string, log io.Writer) ([]Result, err
 			fmt.Fprintf(log, "domainshift: %s: left out %s\n", m.Name, n)
 			skipped = append(skipped, m.Name+": "+n)
 		}
-		ms.CalibDomains, ms.EvalDomains = calib, evals
 		o := ms.options(m, filepath.Join(dir, "cache"))
 		t0 := time.Now()
 		o.Planned = func(p compare.Plan) {
@@ -227,7 +244,7 @@ func Run(ctx context.Context, s Study, dir string, log io.Writer) ([]Result, err
 		if err := os.WriteFile(filepath.Join(dir, m.Name+".json"), b, 0o644); err != nil {
 			return results, err
 		}
-		results = append(results, Result{Model: m.Name, Report: rep})
+		results = append(results, Result{Model: m.Name, Report: rep, Vocab: vocab})
 	}
 	return results, Write(dir, s, results, time.Since(start), skipped)
 }
@@ -246,7 +263,14 @@ func Render(dir string, s Study) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		results = append(results, Result{Model: m.Name, Report: rep})
+		_, _, vocab, notes, err := s.prepare(m, dir)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name, err)
+		}
+		for _, n := range notes {
+			skipped = append(skipped, m.Name+": "+n)
+		}
+		results = append(results, Result{Model: m.Name, Report: rep, Vocab: vocab})
 	}
 	return results, Write(dir, s, results, 0, skipped)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -37,7 +38,7 @@ func TestSummarizeCounts(t *testing.T) {
 			row("rtn", 3, "", 3, 3, 3, 3),
 			row("rtn", 4, "", 1, 1, 1, 1),
 			row("awq", 3, "a", 2, 2, 2, 2),
-			row("awq", 3, "b", 2.5, 2.5, 2.5, 2.5),
+			row("awq", 3, "text", 2.5, 2.5, 2.5, 2.5),
 			row("ttq:paper", 3, "", 2.8, 2.8, 2.8, 2.8),
 			row("ttq:search", 3, "", 2.1, 1.9, 2.1, 1.9),
 		},
@@ -72,12 +73,33 @@ func TestSummarizeCounts(t *testing.T) {
 	if paper.Variant != "ttq:paper" || paper.BestOf != 0 || paper.VsRTN != (Count{Wins: 1}) || paper.VsBest != (Count{Losses: 1}) || paper.VsWorst != (Count{Wins: 1}) {
 		t.Fatalf("ttq:paper %+v", paper)
 	}
-	if math.Abs(paper.GeoMeanVsBest-math.Exp(0.8)) > 1e-9 {
-		t.Fatalf("ttq:paper geometric mean %v", paper.GeoMeanVsBest)
+	if math.Abs(paper.GeoMeanVsBest-math.Exp(0.8)) > 1e-9 || math.Abs(paper.GeoMeanVsRTN-math.Exp(-0.2)) > 1e-9 {
+		t.Fatalf("ttq:paper geometric means %v, %v", paper.GeoMeanVsBest, paper.GeoMeanVsRTN)
+	}
+	// awq@text is calibrated on the evaluated text, awq@a elsewhere.
+	if fmt.Sprint(paper.VsCalibrated) != "map[awq in-domain:0 / 0 / 1 awq off-domain:0 / 0 / 1]" ||
+		fmt.Sprint(search.VsCalibrated) != "map[awq in-domain:1 / 0 / 0 awq off-domain:0 / 1 / 0]" {
+		t.Fatalf("against calibrated rows: ttq:paper %v, ttq:search %v", paper.VsCalibrated, search.VsCalibrated)
+	}
+	if len(sum.ByModel) != 2 || sum.ByModel[1].Model != "m" || sum.ByModel[1].VsBest != search.VsBest {
+		t.Fatalf("by model %+v", sum.ByModel)
 	}
 	// 0.5 × 4 s of evaluation over 2 windows: 1000 ms a prompt.
 	if search.BestOf != 1 || search.VsBest != (Count{Ties: 1}) || search.CalibMS != 1000 || search.Overhead != 0.5 {
 		t.Fatalf("ttq:search %+v", search)
+	}
+	// A dataset on which full precision is no better than a uniform
+	// guess over the vocabulary is left out of the cells.
+	fp := row("fp", 0, "", 3, 3, 3, 3)
+	fp.Group = 0
+	fp.ID = fp.RowSpec.ID()
+	un := *rep
+	un.Rows = append([]compare.Row{fp}, rep.Rows...)
+	if s := Summarize([]Result{{Model: "m", Report: &un, Vocab: 20}}); len(s.Cells) != 0 || len(s.Uninformative) != 1 {
+		t.Fatalf("fp PPL e³ ≥ vocabulary 20: cells %+v, uninformative %v", s.Cells, s.Uninformative)
+	}
+	if s := Summarize([]Result{{Model: "m", Report: &un, Vocab: 21}}); len(s.Cells) != 1 || s.Uninformative != nil {
+		t.Fatalf("fp PPL e³ < vocabulary 21: cells %+v, uninformative %v", s.Cells, s.Uninformative)
 	}
 	var md strings.Builder
 	if err := WriteMarkdown(&md, QuickStudy(), []Result{{Model: "m", Report: rep}}, sum); err != nil {
@@ -100,7 +122,7 @@ func TestSummarizeCounts(t *testing.T) {
 func TestStudyTiny(t *testing.T) {
 	s := QuickStudy()
 	s.Models = []Model{{Name: "demo"}}
-	s.CalibDomains, s.Datasets, s.EvalDomains = []string{"go"}, nil, []string{"go"}
+	s.CalibDomains, s.Datasets, s.EvalDomains = []string{"go"}, nil, []string{"shakespeare"}
 	s.Bits, s.Groups, s.Methods = []int{3}, []int{128}, []string{"fp", "rtn", "awq", "ttq:paper"}
 	s.MaxWindows, s.NSamples, s.CalibSeqLen = 1, 2, 32
 	dir := t.TempDir()
@@ -111,7 +133,7 @@ func TestStudyTiny(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Summary", "| demo | 3 | 128 | go | ttq:paper-w3-g128 |", "## demo", "| awq-w3-g128@go |"} {
+	for _, want := range []string{"## Summary", "| demo | 3 | 128 | shakespeare | ttq:paper-w3-g128 |", "## demo", "| awq-w3-g128@go |"} {
 		if !strings.Contains(string(first), want) {
 			t.Errorf("report lacks %q:\n%s", want, first)
 		}

@@ -23,12 +23,15 @@ type Summary struct {
 	WallSeconds float64  `json:"wall_seconds"`
 	RowSeconds  float64  `json:"row_seconds"`
 	Skipped     []string `json:"skipped,omitempty"`
-	Cells       []Cell   `json:"cells"`
+	// Uninformative are the model × dataset pairs left out of the cells.
+	Uninformative []string `json:"uninformative,omitempty"`
+	Cells         []Cell   `json:"cells"`
 	// VsBest and VsWorst count the cells' verdicts of the best TTQ
 	// variant.
 	VsBest   Count          `json:"vs_best_static"`
 	VsWorst  Count          `json:"vs_worst_static"`
 	Variants []VariantStats `json:"variants"`
+	ByModel  []VariantStats `json:"by_model"`
 	Rows     []RowSummary   `json:"rows"`
 }
 
@@ -80,8 +83,10 @@ func (c Count) String() string {
 	return fmt.Sprintf("%d / %d / %d", c.Wins, c.Ties, c.Losses)
 }
 
-// VariantStats is one TTQ variant over every cell.
+// VariantStats is one TTQ variant over every cell (of one model, or of
+// all when Model is "").
 type VariantStats struct {
+	Model   string `json:"model,omitempty"`
 	Variant string `json:"variant"`
 	Cells   int    `json:"cells"`
 	// BestOf counts the cells where it is the best TTQ variant.
@@ -89,8 +94,14 @@ type VariantStats struct {
 	VsRTN   Count `json:"vs_rtn"`
 	VsBest  Count `json:"vs_best_static"`
 	VsWorst Count `json:"vs_worst_static"`
-	// GeoMeanVsBest is the geometric mean of PPL / best static PPL.
+	// VsCalibrated counts it against every awq and gptq row, by method
+	// and whether the row was calibrated on the evaluated domain
+	// ("awq in-domain", "awq off-domain", ...).
+	VsCalibrated map[string]Count `json:"vs_calibrated"`
+	// GeoMeanVsBest and GeoMeanVsRTN are the geometric means of PPL /
+	// best static PPL and PPL / rtn's PPL.
 	GeoMeanVsBest float64 `json:"geomean_vs_best_static"`
+	GeoMeanVsRTN  float64 `json:"geomean_vs_rtn"`
 	// CalibMS and Overhead are the medians over its rows of the
 	// per-prompt calibration time and its share of the evaluation time.
 	CalibMS  float64 `json:"calib_ms"`
@@ -168,13 +179,69 @@ func groups(s compare.Settings) []int {
 	return []int{s.Group}
 }
 
+// tally accumulates one variant's verdicts, over every model (model "")
+// or one.
+type tally struct {
+	VariantStats
+	logBest, logRTN []float64
+	costs           [][2]float64
+}
+
+// tallies keeps the tallies in first-seen order.
+type tallies struct {
+	by    map[[2]string]*tally
+	order [][2]string
+}
+
+func (ts *tallies) get(model, variant string) *tally {
+	k := [2]string{model, variant}
+	if ts.by == nil {
+		ts.by = map[[2]string]*tally{}
+	}
+	t, ok := ts.by[k]
+	if !ok {
+		t = &tally{VariantStats: VariantStats{Model: model, Variant: variant, VsCalibrated: map[string]Count{}}}
+		ts.by[k] = t
+		ts.order = append(ts.order, k)
+	}
+	return t
+}
+
+func (ts *tallies) stats(all bool) []VariantStats {
+	var out []VariantStats
+	for _, k := range ts.order {
+		if (k[0] == "") != all {
+			continue
+		}
+		t := ts.by[k]
+		t.GeoMeanVsBest, t.GeoMeanVsRTN = geoMean(t.logBest), geoMean(t.logRTN)
+		t.CalibMS, t.Overhead = medians(t.costs)
+		out = append(out, t.VariantStats)
+	}
+	return out
+}
+
+func geoMean(logs []float64) float64 {
+	if len(logs) == 0 {
+		return 0
+	}
+	var l float64
+	for _, x := range logs {
+		l += x
+	}
+	return math.Exp(l / float64(len(logs)))
+}
+
+// inDomain reports whether a calibration source is the evaluated text's
+// domain (WikiText-2 valid for the WikiText-2 test).
+func inDomain(calib, dataset string) bool {
+	return calib == dataset || calib == "wikitext:valid" && dataset == "wikitext"
+}
+
 // Summarize reads the study's verdict off its reports.
 func Summarize(results []Result) Summary {
 	var sum Summary
-	vars := map[string]*VariantStats{}
-	var order []string
-	logs := map[string][]float64{}
-	costs := map[string][][2]float64{}
+	var ts tallies
 	for _, res := range results {
 		rep := res.Report
 		for i := range rep.Rows {
@@ -192,11 +259,10 @@ func Summarize(results []Result) Summary {
 			}
 			sum.Rows = append(sum.Rows, rs)
 			if compare.IsTestTime(r.Method) {
-				if _, ok := vars[r.Method]; !ok {
-					vars[r.Method] = &VariantStats{Variant: r.Method}
-					order = append(order, r.Method)
+				for _, m := range []string{"", res.Model} {
+					t := ts.get(m, r.Method)
+					t.costs = append(t.costs, [2]float64{rs.CalibMS, rs.Overhead})
 				}
-				costs[r.Method] = append(costs[r.Method], [2]float64{rs.CalibMS, rs.Overhead})
 			}
 		}
 		for _, bits := range rep.Settings.Bits {
@@ -217,7 +283,7 @@ func Summarize(results []Result) Summary {
 					}
 				}
 				for _, ds := range rep.Datasets {
-					if ds.Kind != compare.KindPerplexity || len(ttq) == 0 || len(static) == 0 {
+					if ds.Kind != compare.KindPerplexity || len(ttq) == 0 || len(static) == 0 || uninformative(res, ds.Name) != "" {
 						continue
 					}
 					ppl := func(r *compare.Row) float64 { return r.Result(ds.Name).PPL }
@@ -226,43 +292,68 @@ func Summarize(results []Result) Summary {
 						sort.SliceStable(out, func(i, j int) bool { return ppl(out[i]) < ppl(out[j]) })
 						return out
 					}
-					ts, ss := byPPL(ttq), byPPL(static)
+					tq, ss := byPPL(ttq), byPPL(static)
 					best, worst := ss[0], ss[len(ss)-1]
-					c := Cell{Model: res.Model, Bits: bits, Group: g, Eval: ds.Name, TTQ: ts[0].ID, TTQPPL: ppl(ts[0]),
-						Best: versus(ts[0], best, ds.Name), Worst: versus(ts[0], worst, ds.Name)}
+					c := Cell{Model: res.Model, Bits: bits, Group: g, Eval: ds.Name, TTQ: tq[0].ID, TTQPPL: ppl(tq[0]),
+						Best: versus(tq[0], best, ds.Name), Worst: versus(tq[0], worst, ds.Name)}
 					sum.Cells = append(sum.Cells, c)
 					sum.VsBest.add(c.Best.Verdict)
 					sum.VsWorst.add(c.Worst.Verdict)
 					for _, t := range ttq {
-						v := vars[t.Method]
-						v.Cells++
-						if t == ts[0] {
-							v.BestOf++
+						for _, m := range []string{"", res.Model} {
+							v := ts.get(m, t.Method)
+							v.Cells++
+							if t == tq[0] {
+								v.BestOf++
+							}
+							if rtn != nil {
+								v.VsRTN.add(versus(t, rtn, ds.Name).Verdict)
+								v.logRTN = append(v.logRTN, math.Log(ppl(t)/ppl(rtn)))
+							}
+							v.VsBest.add(versus(t, best, ds.Name).Verdict)
+							v.VsWorst.add(versus(t, worst, ds.Name).Verdict)
+							v.logBest = append(v.logBest, math.Log(ppl(t)/ppl(best)))
+							for _, s := range static {
+								if s.Calib == "" {
+									continue
+								}
+								k := s.Method + " off-domain"
+								if inDomain(s.Calib, ds.Name) {
+									k = s.Method + " in-domain"
+								}
+								n := v.VsCalibrated[k]
+								n.add(versus(t, s, ds.Name).Verdict)
+								v.VsCalibrated[k] = n
+							}
 						}
-						if rtn != nil {
-							v.VsRTN.add(versus(t, rtn, ds.Name).Verdict)
-						}
-						v.VsBest.add(versus(t, best, ds.Name).Verdict)
-						v.VsWorst.add(versus(t, worst, ds.Name).Verdict)
-						logs[t.Method] = append(logs[t.Method], math.Log(ppl(t)/ppl(best)))
 					}
 				}
 			}
 		}
 	}
-	for _, name := range order {
-		v := vars[name]
-		var l float64
-		for _, x := range logs[name] {
-			l += x
+	sum.Variants, sum.ByModel = ts.stats(true), ts.stats(false)
+	for _, res := range results {
+		for _, ds := range res.Report.Datasets {
+			if why := uninformative(res, ds.Name); why != "" {
+				sum.Uninformative = append(sum.Uninformative, res.Model+": "+why)
+			}
 		}
-		if n := len(logs[name]); n > 0 {
-			v.GeoMeanVsBest = math.Exp(l / float64(n))
-		}
-		v.CalibMS, v.Overhead = medians(costs[name])
-		sum.Variants = append(sum.Variants, *v)
 	}
 	return sum
+}
+
+// uninformative says why a dataset says nothing about quantizing a model,
+// or "": full precision does no better on it than a uniform guess over the
+// vocabulary (the demo on Go source and Japanese), so that a damaged model
+// can score better than the intact one.
+func uninformative(res Result, dataset string) string {
+	for i := range res.Report.Rows {
+		r := &res.Report.Rows[i]
+		if x := r.Result(dataset); r.Method == "fp" && x != nil && res.Vocab > 0 && x.PPL >= float64(res.Vocab) {
+			return fmt.Sprintf("%s (full precision PPL %s ≥ the vocabulary's %d, worse than a uniform guess)", dataset, pplText(x.PPL), res.Vocab)
+		}
+	}
+	return ""
 }
 
 func medians(xs [][2]float64) (a, b float64) {
@@ -293,6 +384,41 @@ func versusText(v Versus) string {
 	return fmt.Sprintf("%+.2f (%+.1f %%)%s", v.Diff, 100*v.Rel, mark)
 }
 
+// writeVariants writes the per-variant table (a model column when the
+// stats are per model).
+func writeVariants(p func(string, ...any), stats []VariantStats) {
+	var keys []string
+	perModel := false
+	for _, v := range stats {
+		perModel = perModel || v.Model != ""
+		for k := range v.VsCalibrated {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	slices.Sort(keys)
+	cols := []string{"variant", "cells", "best TTQ in", "vs rtn W/T/L", "PPL / rtn", "vs best static W/T/L", "PPL / best static", "vs worst static W/T/L"}
+	for _, k := range keys {
+		cols = append(cols, "vs "+k+" W/T/L")
+	}
+	cols = append(cols, "calibration per prompt", "of eval time")
+	if perModel {
+		cols = append([]string{"model"}, cols...)
+	}
+	p("| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	for _, v := range stats {
+		if perModel {
+			p("| %s ", v.Model)
+		}
+		p("| %s | %d | %d | %s | %.3f | %s | %.3f | %s |", v.Variant, v.Cells, v.BestOf, v.VsRTN, v.GeoMeanVsRTN, v.VsBest, v.GeoMeanVsBest, v.VsWorst)
+		for _, k := range keys {
+			p(" %s |", v.VsCalibrated[k])
+		}
+		p(" %.1f ms | %.0f %% |\n", v.CalibMS, 100*v.Overhead)
+	}
+}
+
 // pplText is a perplexity to two decimals, or to three significant digits
 // from 10⁴ up (the demo's on Japanese, a script its tokenizer spells byte
 // by byte, runs to 10¹⁰).
@@ -319,6 +445,9 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 	for _, sk := range sum.Skipped {
 		p("- left out: %s\n", sk)
 	}
+	for _, u := range sum.Uninformative {
+		p("- not scored in the summary (shown in the tables): %s\n", u)
+	}
 	p("- static methods rtn, awq and gptq, awq and gptq calibrated on each of %s (%d × %d tokens)\n",
 		strings.Join(s.CalibDomains, ", "), s.NSamples, s.CalibSeqLen)
 	p("- test-time methods: %s (ttq:PRESET is ttq with `--ttq-preset PRESET`; ttq:paper is the paper's closed form)\n", strings.Join(testTime(s.Methods), ", "))
@@ -329,10 +458,10 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 	p("## Summary\n\n")
 	p("For each model, bits, group and evaluation dataset, the best TTQ variant there against the best and the worst static row (rtn, and awq/gptq on every calibration domain) at the same bits and group. Δ = TTQ − static, in PPL and as a share of the static row's PPL. Picking the best variant per cell looks at the evaluation data; the per-variant table below does not.\n\n")
 	p("Best TTQ variant — against the best static row: wins / ties / losses **%s**; against the worst static row: **%s** (of %d cells).\n\n", sum.VsBest, sum.VsWorst, len(sum.Cells))
-	p("| variant | cells | best TTQ in | vs rtn W/T/L | vs best static W/T/L | vs worst static W/T/L | PPL / best static (geo. mean) | calibration per prompt | of eval time |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, v := range sum.Variants {
-		p("| %s | %d | %d | %s | %s | %s | %.3f | %.1f ms | %.0f %% |\n", v.Variant, v.Cells, v.BestOf, v.VsRTN, v.VsBest, v.VsWorst, v.GeoMeanVsBest, v.CalibMS, 100*v.Overhead)
-	}
+	p("Each variant on its own, over every cell: W/T/L against rtn, the best and the worst static row, and every awq and gptq row calibrated on the evaluated domain (in-domain; WikiText-2 valid for WikiText-2 test) or on another (off-domain); PPL ratios are geometric means over the cells; calibration per prompt is the median over the variant's rows of the time per evaluation window, summed over its layers, and its share of the evaluation time.\n\n")
+	writeVariants(p, sum.Variants)
+	p("\nBy model:\n\n")
+	writeVariants(p, sum.ByModel)
 	p("\n| model | bits | group | eval | best TTQ | PPL | best static | PPL | Δ | worst static | PPL | Δ |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range sum.Cells {
 		p("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.Model, c.Bits, c.Group, c.Eval,
