@@ -179,6 +179,9 @@ type Result struct {
 	// precision does worse than a uniform guess (PPL ≥ Vocab) is left out
 	// of the summary (0: none is).
 	Vocab int
+	// Plots are the files Write drew for it, relative to the study's
+	// directory.
+	Plots []string
 }
 
 // prepare makes m's model available and checks the domains against its
@@ -275,9 +278,19 @@ func Render(dir string, s Study) ([]Result, error) {
 	return results, Write(dir, s, results, 0, skipped)
 }
 
-// Write writes dir/summary.json and dir/report.md; wall is how long the
-// run took (0: not known).
+// Write writes dir/summary.json, dir/report.md and each model's plots
+// (compare.WritePlots: dir/NAME.png, NAME-domains.png, NAME-ttq.png); wall
+// is how long the run took (0: not known).
 func Write(dir string, s Study, results []Result, wall time.Duration, skipped []string) error {
+	for i := range results {
+		files, err := compare.WritePlots(results[i].Report, filepath.Join(dir, results[i].Model+".png"))
+		if err != nil {
+			return fmt.Errorf("%s: %w", results[i].Model, err)
+		}
+		for _, f := range files {
+			results[i].Plots = append(results[i].Plots, filepath.Base(f))
+		}
+	}
 	sum := Summarize(results)
 	sum.WallSeconds, sum.Skipped = wall.Seconds(), skipped
 	b, err := json.MarshalIndent(sum, "", " ")

@@ -481,6 +481,12 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 			data = append(data, fmt.Sprintf("%s %d×%d", ds.Name, ds.Windows, ds.Ctx))
 		}
 		p("`%s`%s, sha256 %.12s…; windows × tokens: %s.\n\n", modelName(rep), plantText(rep), rep.Model.SHA256, strings.Join(data, ", "))
+		for _, f := range r.Plots {
+			p("![%s](%s)\n", strings.TrimSuffix(f, filepath.Ext(f)), f)
+		}
+		if len(r.Plots) > 0 {
+			p("\n")
+		}
 		p("| row | bits/w |")
 		for _, ds := range ppl {
 			p(" %s |", ds.Name)
