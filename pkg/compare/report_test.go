@@ -415,3 +415,11 @@ func TestBitsPerWeightCountsLowRank(t *testing.T) {
 		t.Fatalf("bits/weight %v, by hand %v (%v without the low-rank part)", p.BitsPerWeight, want, float64(rows64*296+64*808)/float64(weights))
 	}
 }
+
+// A TTQ variant's rows (ttq:PRESET) are test-time rows to the plots too.
+func TestVariantRowsAreTestTime(t *testing.T) {
+	r := Row{RowSpec: RowSpec{Method: "ttq:search", Bits: 3, Group: 128}}
+	if !testTime(&r) {
+		t.Fatal("ttq:search is not a test-time row")
+	}
+}

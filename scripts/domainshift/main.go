@@ -29,7 +29,7 @@ func main() {
 	windows := flag.Int("max-windows", 0, "perplexity windows per dataset (default: the study's)")
 	nsamples := flag.Int("nsamples", 0, "calibration samples of awq and gptq (default: the study's)")
 	render := flag.Bool("render", false, "compute nothing: rewrite report.md and summary.json from the reports in -o DIR")
-	models := flag.String("models", "", "comma-separated models, of demo, babyllama, planted-8:8, planted-32:8, planted-32:32 (default: the study's)")
+	models := flag.String("models", "", "comma-separated models, of demo, babyllama, planted-8x8, planted-32x8, planted-32x32 (default: the study's)")
 	flag.Parse()
 	if *out == "" || flag.NArg() > 0 {
 		fmt.Fprintln(os.Stderr, "usage: go run ./scripts/domainshift -o DIR [-quick] [-max-windows N] [-nsamples N] [-models a,b]")

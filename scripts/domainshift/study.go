@@ -69,9 +69,9 @@ func FullStudy() Study {
 		Models: []Model{
 			{Name: "demo"},
 			{Name: "babyllama", Prepare: prepareBabyllama},
-			{Name: "planted-8:8", Plant: "8:8"},
-			{Name: "planted-32:8", Plant: "32:8"},
-			{Name: "planted-32:32", Plant: "32:32"},
+			{Name: "planted-8x8", Plant: "8:8"},
+			{Name: "planted-32x8", Plant: "32:8"},
+			{Name: "planted-32x32", Plant: "32:32"},
 		},
 		CalibDomains: append([]string{"wikitext:valid"}, compare.Domains...),
 		Datasets:     []string{"wikitext"},
@@ -279,11 +279,11 @@ func Render(dir string, s Study) ([]Result, error) {
 }
 
 // Write writes dir/summary.json, dir/report.md and each model's plots
-// (compare.WritePlots: dir/NAME.png, NAME-domains.png, NAME-ttq.png); wall
+// (compare.WritePlots: dir/NAME.svg, NAME-domains.svg, NAME-ttq.svg); wall
 // is how long the run took (0: not known).
 func Write(dir string, s Study, results []Result, wall time.Duration, skipped []string) error {
 	for i := range results {
-		files, err := compare.WritePlots(results[i].Report, filepath.Join(dir, results[i].Model+".png"))
+		files, err := compare.WritePlots(results[i].Report, filepath.Join(dir, results[i].Model+".svg"))
 		if err != nil {
 			return fmt.Errorf("%s: %w", results[i].Model, err)
 		}

@@ -481,11 +481,14 @@ func WriteMarkdown(w io.Writer, s Study, results []Result, sum Summary) error {
 			data = append(data, fmt.Sprintf("%s %d×%d", ds.Name, ds.Windows, ds.Ctx))
 		}
 		p("`%s`%s, sha256 %.12s…; windows × tokens: %s.\n\n", modelName(rep), plantText(rep), rep.Model.SHA256, strings.Join(data, ", "))
+		// The heat map of every row against full precision is as tall
+		// as the table below: named, not shown.
 		for _, f := range r.Plots {
-			p("![%s](%s)\n", strings.TrimSuffix(f, filepath.Ext(f)), f)
-		}
-		if len(r.Plots) > 0 {
-			p("\n")
+			if name := strings.TrimSuffix(f, filepath.Ext(f)); strings.HasSuffix(name, "-domains") {
+				p("Every row against full precision, as a heat map: DIR/%s.\n\n", f)
+			} else {
+				p("![%s](%s)\n\n", name, f)
+			}
 		}
 		p("| row | bits/w |")
 		for _, ds := range ppl {
