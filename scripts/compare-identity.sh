@@ -50,6 +50,15 @@ for args in "${runs[@]}"; do
     echo "  report field new since $old_rev (left out of the diff): rows[].static_deltas"
     jq -S 'del(.rows[]?.static_deltas)' "$tmp/new.json" >"$tmp/new.trim" && mv "$tmp/new.trim" "$tmp/new.json"
   fi
+  # Likewise the matched-bits lineup (rows[].matched_bits and its
+  # tolerance, settings.matched_bits_tol).
+  for field in '.rows[]?.matched_bits' '.settings.matched_bits_tol'; do
+    if [ "$(jq "[$field] | map(select(. != null)) | length > 0" "$tmp/new.json" 2>/dev/null)" = true ] &&
+      [ "$(jq "[$field] | map(select(. != null)) | length > 0" "$tmp/old.json" 2>/dev/null)" != true ]; then
+      echo "  report field new since $old_rev (left out of the diff): ${field#.}"
+      jq -S "del($field)" "$tmp/new.json" >"$tmp/new.trim" && mv "$tmp/new.trim" "$tmp/new.json"
+    fi
+  done
   if diff -u "$tmp/old.json" "$tmp/new.json" >"$tmp/diff"; then
     echo "identical: ttq $args"
   else

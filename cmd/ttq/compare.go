@@ -68,6 +68,11 @@ each listed domain; --eval-domains adds each domain's held-out half as a
 perplexity dataset. Built-in domains: wikipedia, c4, shakespeare, go,
 japanese (or give text files). TTQ calibrates on each prompt and needs none.
 
+TTQ variants: --methods ttq:PRESET (ttq:search, ttq:paper, any --ttq-preset
+name) gives the ttq method with that preset its own rows, ttq:search-w3-g128
+beside ttq-w3-g128; the other --ttq-* flags still apply to every ttq row.
+--group takes a list (--group 32,128: every method at each group size).
+
 Results are cached by a fingerprint of model, method settings, data and ttq
 version (--cache DIR, default under the user cache directory), so adding a
 method recomputes only the new rows. --shard i/n (0 ≤ i < n) runs every n-th
@@ -116,19 +121,20 @@ Ctrl-C stops after the current row's step and prints the finished rows
 	f.StringVar(&opts.Model, "model", "", "model directory, hub cache org/name[@revision], builtin:stories260K or builtin:stories260K-planted (default: the demo)")
 	f.StringVar(&opts.PlantOutliers, "plant-outliers", "", "plant outliers K:N into the model first (N hidden channels ×K in every RMSNorm, matching input columns ÷K; same function)")
 	f.Uint64Var(&opts.PlantSeed, "plant-seed", 0, "seed choosing the planted channels")
-	f.StringSliceVar(&opts.Methods, "methods", d.Methods, "methods to compare (fp = full precision)")
+	f.StringSliceVar(&opts.Methods, "methods", d.Methods, "methods to compare (fp = full precision; ttq:PRESET = a TTQ variant, e.g. ttq:search, with rows of its own)")
 	f.IntSliceVar(&opts.Bits, "bits", d.Bits, "bit widths of the quantized rows")
-	f.IntVar(&opts.Group, "group", d.Group, "inputs per quantization group for every method (-1: one group per row)")
+	f.IntSliceVar(&opts.Groups, "group", d.Groups, "inputs per quantization group for every method, one or a list (e.g. 32,128; -1: one group per row)")
 	f.StringSliceVar(&opts.Datasets, "datasets", d.Datasets, "evaluations: wikitext, piqa, a built-in domain, a text FILE or mc:FILE")
 	f.StringVar(&opts.Baseline, "baseline", "", "method the others are compared with (default: awq if compared, else rtn, else fp)")
 	f.StringVar(&opts.Calib, "calib", d.Calib, "calibration text of awq/gptq: wikitext:valid, piqa, a built-in domain or FILE")
-	f.StringSliceVar(&opts.CalibDomains, "calib-domains", nil, "calibrate the static methods on each of these domains (rows per domain)")
+	f.StringSliceVar(&opts.CalibDomains, "calib-domains", nil, "calibrate the static methods on each of these domains (rows per domain; also wikitext:valid, wikitext:test or piqa)")
 	f.StringSliceVar(&opts.EvalDomains, "eval-domains", nil, "add each domain's held-out text as a perplexity dataset")
 	f.StringVar(&opts.Protocol, "protocol", d.Protocol, "perplexity protocol: gptq or llamacpp")
 	f.IntVar(&opts.Ctx, "ctx", 0, "perplexity window (default: the protocol's, capped at the model's maximum)")
 	f.StringVar(&opts.BOS, "bos", d.BOS, "BOS policy: auto, on or off")
 	f.IntVar(&opts.MaxWindows, "max-windows", d.MaxWindows, "perplexity windows per dataset (0 = all)")
 	f.IntVar(&opts.MaxItems, "max-items", d.MaxItems, "multiple-choice items (0 = all)")
+	f.Float64Var(&opts.MatchedBitsTol, "matched-bits-tol", d.MatchedBitsTol, "line each ttq row up against every static row within this many bits/weight of its own (0: no such table)")
 	f.IntVar(&opts.Parallel, "parallel", 0, "windows or items evaluated at once (default: one per thread for small models; ttq always 1)")
 	f.BoolVar(&opts.JSON, "json", false, `print one JSON document ("schema": "ttq.compare/v1") with every number and setting`)
 	f.BoolVar(&opts.Markdown, "markdown", false, "print the table as Markdown")
@@ -334,22 +340,14 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 		return writeJSON(io.Out, rep)
 	}
 	header, rows, notes := rep.Table()
-	mh, mrows := rep.DomainMatrix()
-	sh, srows := rep.StaticMatrix()
-	const staticTitle = "Rows with no calibration of their own against each static calibration (Δ = row − against):"
+	sections := rep.Sections()
 	if o.Markdown {
 		if err := compare.WriteMarkdown(io.Out, header, rows); err != nil {
 			return err
 		}
-		if mh != nil {
-			fmt.Fprintln(io.Out, "\nPerplexity by calibration domain (rows) and evaluation domain (columns):")
-			if err := compare.WriteMarkdown(io.Out, mh, mrows); err != nil {
-				return err
-			}
-		}
-		if sh != nil {
-			fmt.Fprintln(io.Out, "\n"+staticTitle)
-			if err := compare.WriteMarkdown(io.Out, sh, srows); err != nil {
+		for _, sec := range sections {
+			fmt.Fprintln(io.Out, "\n"+sec.Title+":")
+			if err := compare.WriteMarkdown(io.Out, sec.Header, sec.Rows); err != nil {
 				return err
 			}
 		}
@@ -362,15 +360,9 @@ func writeCompare(io *streams, o *compareOptions, rep *compare.Report) error {
 	if err := renderTable(io.Out, header, rows); err != nil {
 		return err
 	}
-	if mh != nil {
-		fmt.Fprintln(io.Out, "Perplexity by calibration domain (rows) and evaluation domain (columns):")
-		if err := renderTable(io.Out, mh, mrows); err != nil {
-			return err
-		}
-	}
-	if sh != nil {
-		fmt.Fprintln(io.Out, staticTitle)
-		if err := renderTable(io.Out, sh, srows); err != nil {
+	for _, sec := range sections {
+		fmt.Fprintln(io.Out, sec.Title+":")
+		if err := renderTable(io.Out, sec.Header, sec.Rows); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -379,5 +380,40 @@ func TestCompareProgressOnTerminal(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "rtn-w4-g128") {
 		t.Fatalf("no progress on the terminal: %q", errOut.String())
+	}
+}
+
+// --methods ttq:PRESET gives the preset its own rows (ttq:paper computes
+// exactly what plain ttq does), --group a list of groups, and the test-time
+// rows a lineup against the static rows at matched bits/weight.
+func TestCompareVariantsGroupsMatchedBits(t *testing.T) {
+	args := []string{"--methods", "fp,rtn,ttq,ttq:paper", "--bits", "3", "--group", "32,128", "--datasets", "wikitext", "--max-windows", "1", "--no-cache"}
+	rep := compareJSON(t, args...)
+	var ids []string
+	for _, r := range rep.Rows {
+		ids = append(ids, r.ID)
+	}
+	want := "fp rtn-w3-g32 rtn-w3-g128 ttq-w3-g32 ttq-w3-g128 ttq:paper-w3-g32 ttq:paper-w3-g128"
+	if strings.Join(ids, " ") != want || fmt.Sprint(rep.Settings.Groups) != "[32 128]" || rep.Settings.Group != 32 {
+		t.Fatalf("rows %v, groups %v / %d", ids, rep.Settings.Groups, rep.Settings.Group)
+	}
+	for i := 3; i <= 4; i++ {
+		plain, paper := &rep.Rows[i], &rep.Rows[i+2]
+		if plain.Result("wikitext").PPL != paper.Result("wikitext").PPL || plain.Fingerprint == paper.Fingerprint || paper.TTQCalibrations == 0 {
+			t.Fatalf("%s %v vs %s %v", plain.ID, plain.Result("wikitext").PPL, paper.ID, paper.Result("wikitext").PPL)
+		}
+		// ttq stores what rtn stores at the same group: they meet.
+		if len(plain.MatchedBits) != 1 || plain.MatchedBits[0].Against != rep.Rows[i-2].ID {
+			t.Fatalf("%s matched bits %+v", plain.ID, plain.MatchedBits)
+		}
+	}
+	code, out, _ := runTTQ(t, append([]string{"compare", "--markdown"}, args...)...)
+	if code != 0 || !strings.Contains(out, "at matched bits/weight (within ±0.25 b/w") || !strings.Contains(out, "| ttq:paper-w3-g32 | 3.849 | rtn-w3-g32 | 3.849 |") {
+		t.Fatalf("markdown (exit %d):\n%s", code, out)
+	}
+	// One group keeps the report's single "group".
+	one := compareJSON(t, "--methods", "fp,rtn", "--bits", "4", "--datasets", "wikitext", "--max-windows", "1", "--no-cache", "--matched-bits-tol", "0")
+	if one.Settings.Groups != nil || one.Settings.Group != 128 || one.Settings.MatchedBitsTol != 0 {
+		t.Fatalf("settings %+v", one.Settings)
 	}
 }

@@ -71,7 +71,7 @@ func (c Cache) Put(r Row) error {
 		return errors.New("compare: row without a fingerprint")
 	}
 	r.Cached = false
-	r.Delta = nil
+	r.Delta, r.StaticDeltas, r.MatchedBits = nil, nil, nil
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

@@ -77,7 +77,10 @@ func optionsFromReport(rep *Report, base Options) (Options, error) {
 	if rep.Model.Name != PlantedDemoName {
 		o.PlantOutliers = s.PlantOutliers
 	}
-	o.Methods, o.Bits, o.Group, o.Baseline = s.Methods, s.Bits, s.Group, s.Baseline
+	o.Methods, o.Bits, o.Groups, o.Baseline = s.Methods, s.Bits, s.Groups, s.Baseline
+	if len(o.Groups) == 0 && s.Group != 0 {
+		o.Groups = []int{s.Group}
+	}
 	o.Datasets, o.Calib, o.CalibDomains, o.EvalDomains = s.Datasets, s.Calib, s.CalibDomains, s.EvalDomains
 	o.Protocol, o.Ctx, o.BOS, o.MaxWindows, o.MaxItems = s.Protocol, s.Ctx, s.BOS, s.MaxWindows, s.MaxItems
 	o.Shard = ""

@@ -15,8 +15,6 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-
-	"github.com/ttqproject/ttq/pkg/quant"
 )
 
 // divergingStops run from better (blue) through the reference (white) to
@@ -310,10 +308,7 @@ func noiseMark(r, b *Row, ds DatasetInfo) string {
 
 // testTime reports whether a row's method calibrates per request (ttq and
 // its variants).
-func testTime(r *Row) bool {
-	m, err := quant.Lookup(r.Method)
-	return err == nil && m.TestTime
-}
+func testTime(r *Row) bool { return IsTestTime(r.Method) }
 
 // ttqHeat is TTQ's advantage over static calibration: for each TTQ row
 // and perplexity dataset, its perplexity relative to the best and to the

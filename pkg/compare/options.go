@@ -24,11 +24,14 @@ type Options struct {
 	PlantOutliers string
 	PlantSeed     uint64
 
-	// Methods are compared at every Bits (fp, full precision, once), each
-	// with Group inputs per group (−1 per row).
+	// Methods are compared at every Bits and every Groups (fp, full
+	// precision, once); a group is the inputs per group (−1 per row).
+	// "ttq:PRESET" is a TTQ variant: the ttq method with --ttq-preset
+	// PRESET (any of quant.TTQPresetNames()), its own rows beside plain
+	// ttq's.
 	Methods []string
 	Bits    []int
-	Group   int
+	Groups  []int
 	// Datasets: wikitext, piqa, a built-in domain, a text FILE or mc:FILE.
 	Datasets []string
 	// Baseline is the method the others are compared with; "" picks awq,
@@ -49,6 +52,10 @@ type Options struct {
 	// MaxWindows and MaxItems limit each dataset (0: all).
 	MaxWindows int
 	MaxItems   int
+	// MatchedBitsTol lines each test-time row up against every static
+	// row whose bits/weight is within this many bits of its own
+	// (Row.MatchedBits); 0: no such lineup.
+	MatchedBitsTol float64
 	// Parallel windows or items at once (0: one per thread for small
 	// models); Threads for the kernels in all (0: every core).
 	Parallel int
@@ -94,6 +101,18 @@ const (
 	PlantedDemoSpec = "32:8"
 )
 
+// DefaultMatchedBitsTol is the default of Options.MatchedBitsTol: a
+// quarter bit per weight, less than the smallest step between the formats
+// compare's defaults store on the demo (3-bit g128 → g32: 3.57 → 3.85
+// b/w with f16 scales), so that a test-time row meets the static rows of
+// its own format and those of another only when its extra stored numbers
+// (low-rank factors) bring it there.
+const DefaultMatchedBitsTol = 0.25
+
+// calibSources are the built-in calibration texts besides the domains
+// (quant.CalibrationText), usable as calibration domains.
+var calibSources = []string{"wikitext:valid", "wikitext:test", "piqa"}
+
 // ownKnobs are the method knobs compare takes as lists or per row.
 var ownKnobs = []string{"method", "bits", "group", "calib"}
 
@@ -108,9 +127,9 @@ func DefaultOptions() Options {
 	k := quant.DefaultMethodOptions()
 	k.NSamples, k.CalibSeqLen = 16, 128
 	return Options{
-		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Group: 128,
+		Methods: []string{"fp", "rtn", "awq", "gptq", "ttq"}, Bits: []int{3, 4}, Groups: []int{128},
 		Datasets: []string{"wikitext", "piqa"}, Calib: "wikitext:valid",
-		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200,
+		Protocol: "gptq", BOS: "auto", MaxWindows: 4, MaxItems: 200, MatchedBitsTol: DefaultMatchedBitsTol,
 		Knobs: k, Version: "dev",
 	}
 }
@@ -131,8 +150,12 @@ func (o *Options) Validate() error {
 		if m == "fp" {
 			continue
 		}
-		if _, err := quant.Lookup(m); err != nil {
+		base, preset, variant := strings.Cut(m, ":")
+		if _, err := quant.Lookup(base); err != nil {
 			return bad("--methods: %v", err)
+		}
+		if variant && (base != "ttq" || !slices.Contains(quant.TTQPresetNames(), preset)) {
+			return bad("--methods %s: a variant is ttq:PRESET with PRESET one of %s", m, strings.Join(quant.TTQPresetNames(), ", "))
 		}
 	}
 	quantized := len(o.Methods) > 1 || o.Methods[0] != "fp"
@@ -144,8 +167,18 @@ func (o *Options) Validate() error {
 			return bad("--bits %d: supported 2 to 8", b)
 		}
 	}
-	if o.Group == 0 || o.Group < -1 {
-		return bad("--group %d: want a positive group size or -1 for per-row", o.Group)
+	if quantized && len(o.Groups) == 0 {
+		return bad("--group is empty")
+	}
+	gseen := map[int]bool{}
+	for _, g := range o.Groups {
+		if g == 0 || g < -1 {
+			return bad("--group %d: want a positive group size or -1 for per-row", g)
+		}
+		if gseen[g] {
+			return bad("--group lists %d twice", g)
+		}
+		gseen[g] = true
 	}
 	if o.Baseline == "" {
 		for _, m := range []string{"awq", "rtn", "fp"} {
@@ -167,8 +200,8 @@ func (o *Options) Validate() error {
 	if err := eval.ValidateBOSAndProtocol(o.BOS, o.Protocol); err != nil {
 		return err
 	}
-	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 {
-		return bad("--ctx, --max-windows, --max-items and --parallel must not be negative")
+	if o.Ctx < 0 || o.MaxWindows < 0 || o.MaxItems < 0 || o.Parallel < 0 || !(o.MatchedBitsTol >= 0) {
+		return bad("--ctx, --max-windows, --max-items, --parallel and --matched-bits-tol must not be negative")
 	}
 	if o.PlantOutliers != "" {
 		if _, err := transform.ParseSpec(o.PlantOutliers); err != nil {
@@ -181,14 +214,17 @@ func (o *Options) Validate() error {
 	if _, _, err := ParseShard(o.Shard); err != nil {
 		return err
 	}
-	for _, d := range append(slices.Clone(o.CalibDomains), o.EvalDomains...) {
+	for i, d := range append(slices.Clone(o.CalibDomains), o.EvalDomains...) {
 		if d == "" {
 			return bad("empty domain name")
 		}
-		if !IsDomain(d) {
-			if _, err := os.Stat(d); err != nil {
-				return bad("domain %q is neither built in (%s) nor a readable file", d, strings.Join(Domains, ", "))
-			}
+		// A calibration domain may also be a calibration source of the
+		// static methods (wikitext:valid, the default --calib).
+		if IsDomain(d) || i < len(o.CalibDomains) && slices.Contains(calibSources, d) {
+			continue
+		}
+		if _, err := os.Stat(d); err != nil {
+			return bad("domain %q is neither built in (%s) nor a readable file", d, strings.Join(Domains, ", "))
 		}
 	}
 	// Every method knob must be valid for every method compared.
@@ -196,8 +232,10 @@ func (o *Options) Validate() error {
 		if m == "fp" {
 			continue
 		}
-		if _, _, err := o.rowMethod(RowSpec{Method: m, Bits: o.Bits[0], Group: o.Group, Calib: o.Calib}).Resolve(); err != nil {
-			return err
+		for _, g := range o.Groups {
+			if _, _, err := o.rowMethod(RowSpec{Method: m, Bits: o.Bits[0], Group: g, Calib: o.Calib}).Resolve(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -227,10 +265,15 @@ func (o *Options) knobValues() map[string]string {
 }
 
 // rowMethod is a row's method options: the shared knobs with the row's
-// method, bits, group and calibration.
+// method, bits, group and calibration; a TTQ variant's row (ttq:PRESET)
+// takes its preset.
 func (o *Options) rowMethod(spec RowSpec) quant.MethodOptions {
 	mo := o.Knobs
-	mo.Method, mo.Bits, mo.Group = spec.Method, spec.Bits, spec.Group
+	base, preset, variant := strings.Cut(spec.Method, ":")
+	mo.Method, mo.Bits, mo.Group = base, spec.Bits, spec.Group
+	if variant {
+		mo.TTQPreset = preset
+	}
 	mo.Calib, mo.CalibText, mo.LayerCheckpoint = spec.Calib, "", nil
 	if mo.Calib == "" {
 		mo.Calib = o.Calib
@@ -238,8 +281,8 @@ func (o *Options) rowMethod(spec RowSpec) quant.MethodOptions {
 	return mo
 }
 
-// RowSpecs expands methods × bits (× calibration domains for the static
-// data-driven methods), in the order the rows run.
+// RowSpecs expands methods × bits × groups (× calibration domains for the
+// static data-driven methods), in the order the rows run.
 func (o *Options) RowSpecs() []RowSpec {
 	var specs []RowSpec
 	for _, m := range o.Methods {
@@ -247,22 +290,38 @@ func (o *Options) RowSpecs() []RowSpec {
 			specs = append(specs, RowSpec{Method: "fp"})
 			continue
 		}
-		meth, _ := quant.Lookup(m)
+		meth, _ := quant.Lookup(BaseMethod(m))
 		for _, b := range o.Bits {
-			s := RowSpec{Method: m, Bits: b, Group: o.Group}
-			switch {
-			case !meth.NeedsData:
-			case len(o.CalibDomains) > 0:
-				for _, d := range o.CalibDomains {
-					s.Calib = d
-					specs = append(specs, s)
+			for _, g := range o.Groups {
+				s := RowSpec{Method: m, Bits: b, Group: g}
+				switch {
+				case !meth.NeedsData:
+				case len(o.CalibDomains) > 0:
+					for _, d := range o.CalibDomains {
+						s.Calib = d
+						specs = append(specs, s)
+					}
+					continue
+				default:
+					s.Calib = o.Calib
 				}
-				continue
-			default:
-				s.Calib = o.Calib
+				specs = append(specs, s)
 			}
-			specs = append(specs, s)
 		}
 	}
 	return specs
+}
+
+// BaseMethod is the quantization method of a compared method name: "ttq"
+// for the variant "ttq:search", the name itself otherwise.
+func BaseMethod(m string) string {
+	base, _, _ := strings.Cut(m, ":")
+	return base
+}
+
+// IsTestTime reports whether a compared method calibrates per prompt
+// (ttq and its variants).
+func IsTestTime(m string) bool {
+	meth, err := quant.Lookup(BaseMethod(m))
+	return err == nil && meth.TestTime
 }

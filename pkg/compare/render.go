@@ -94,7 +94,7 @@ func (rep *Report) notes() []string {
 	}
 	notes = append(notes,
 		fmt.Sprintf("Δ: row − the %s row at the same bits and group; %s = within noise (paired: |mean per-token difference| ≤ %.0f s.e.; accuracy: McNemar p ≥ %.3f)", s.Baseline, NoiseMark, DefaultZ, pForZ(DefaultZ)),
-		"KL: mean KL(fp ‖ row) per token, nats; bits/w counts scales and zeros; size: all weights as held in memory (ttq keeps full precision and quantizes per request); TTQ ovh: per-prompt calibration time / evaluation time")
+		"KL: mean KL(fp ‖ row) per token, nats; bits/w counts every stored number (codes, scales, zeros, low-rank factors); size: all weights as held in memory (ttq keeps full precision and quantizes per request); TTQ ovh: per-prompt calibration time / evaluation time")
 	if rep.Interrupted {
 		notes = append(notes, "interrupted: only the finished rows are shown")
 	}
@@ -102,6 +102,33 @@ func (rep *Report) notes() []string {
 		notes = append(notes, "shard "+rep.Shard+": join the shards with ttq compare --merge")
 	}
 	return notes
+}
+
+// Section is one of the tables that follow the main one.
+type Section struct {
+	Title  string
+	Header []string
+	Rows   [][]string
+}
+
+// Sections are the tables after the main one, those the report has data
+// for: perplexity by calibration and evaluation domain, the rows with no
+// calibration of their own against each static calibration, and the
+// test-time rows against the static rows at matched bits/weight.
+func (rep *Report) Sections() []Section {
+	var out []Section
+	add := func(title string, h []string, rows [][]string) {
+		if h != nil {
+			out = append(out, Section{Title: title, Header: h, Rows: rows})
+		}
+	}
+	h, rows := rep.DomainMatrix()
+	add("Perplexity by calibration domain (rows) and evaluation domain (columns)", h, rows)
+	h, rows = rep.StaticMatrix()
+	add("Rows with no calibration of their own against each static calibration (Δ = row − against)", h, rows)
+	h, rows = rep.MatchedBitsMatrix()
+	add(fmt.Sprintf("Test-time rows against static rows at matched bits/weight (within ±%g b/w; Δ = row − against)", rep.Settings.MatchedBitsTol), h, rows)
+	return out
 }
 
 // DomainMatrix lays out perplexity by row (static methods per calibration
@@ -141,6 +168,20 @@ func (rep *Report) DomainMatrix() (header []string, rows [][]string) {
 // each static row calibrated elsewhere at the same bits and group, marked
 // NoiseMark within noise (Row.StaticDeltas); nil when no row has any.
 func (rep *Report) StaticMatrix() (header []string, rows [][]string) {
+	return rep.deltaMatrix(func(r *Row) []Delta { return r.StaticDeltas }, false)
+}
+
+// MatchedBitsMatrix lays out, for each test-time row, its perplexity
+// difference on every perplexity dataset to each static row whose
+// bits/weight is within Settings.MatchedBitsTol of its own, with both
+// rows' bits/weight (Row.MatchedBits); nil when no row has any.
+func (rep *Report) MatchedBitsMatrix() (header []string, rows [][]string) {
+	return rep.deltaMatrix(func(r *Row) []Delta { return r.MatchedBits }, true)
+}
+
+// deltaMatrix lays out the deltas of each row that lineup gives, one line
+// per row × row compared with, optionally with their bits/weight.
+func (rep *Report) deltaMatrix(lineup func(r *Row) []Delta, bits bool) (header []string, rows [][]string) {
 	var cols []DatasetInfo
 	for _, ds := range rep.Datasets {
 		if ds.Kind == KindPerplexity {
@@ -148,14 +189,25 @@ func (rep *Report) StaticMatrix() (header []string, rows [][]string) {
 		}
 	}
 	header = []string{"row", "against"}
+	if bits {
+		header = []string{"row", "bits/w", "against", "bits/w"}
+	}
 	for _, c := range cols {
 		header = append(header, c.Name+" ΔPPL")
 	}
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		for j := range r.StaticDeltas {
-			d := &r.StaticDeltas[j]
+		ds := lineup(r)
+		for j := range ds {
+			d := &ds[j]
 			cells := []string{r.ID, d.Against}
+			if bits {
+				against := "—"
+				if b := rep.RowByID(d.Against); b != nil {
+					against = fmt.Sprintf("%.3f", b.BitsPerWeight)
+				}
+				cells = []string{r.ID, fmt.Sprintf("%.3f", r.BitsPerWeight), d.Against, against}
+			}
 			for _, c := range cols {
 				cells = append(cells, orDash(deltaText(d.Stat(c.Name, "ppl"), 1, "%+.3f")))
 			}
@@ -172,7 +224,7 @@ func calibText(r *Row) string {
 	switch {
 	case r.Calib != "":
 		return r.Calib
-	case r.Method == "ttq":
+	case IsTestTime(r.Method):
 		return "per prompt"
 	}
 	return "none"

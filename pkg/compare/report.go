@@ -53,9 +53,12 @@ type ModelInfo struct {
 // Settings are the command-line choices behind a report; with ModelInfo they
 // reproduce every row.
 type Settings struct {
-	Methods      []string `json:"methods"`
-	Bits         []int    `json:"bits"`
-	Group        int      `json:"group"`
+	Methods []string `json:"methods"`
+	Bits    []int    `json:"bits"`
+	Group   int      `json:"group"`
+	// Groups, when more than one group was compared, lists them all
+	// (Group is then the first).
+	Groups       []int    `json:"groups,omitempty"`
 	Baseline     string   `json:"baseline"`
 	Datasets     []string `json:"datasets"`
 	Calib        string   `json:"calib"`
@@ -66,6 +69,10 @@ type Settings struct {
 	BOS          string   `json:"bos"`
 	MaxWindows   int      `json:"max_windows"`
 	MaxItems     int      `json:"max_items"`
+	// MatchedBitsTol is the largest bits/weight difference at which a
+	// test-time row is lined up against a static row (Row.MatchedBits);
+	// 0: no such lineup.
+	MatchedBitsTol float64 `json:"matched_bits_tol,omitempty"`
 	// MethodFlags holds every other method knob (--grid, --nsamples,
 	// --ttq-alpha, ...) as the flag's string value.
 	MethodFlags map[string]string `json:"method_flags"`
@@ -165,6 +172,12 @@ type Row struct {
 	// calibration domain: the comparison test-time quantization exists for
 	// (issue #13), which the single-baseline Delta cannot make.
 	StaticDeltas []Delta `json:"static_deltas,omitempty"`
+	// MatchedBits, for a test-time row, compares it with every static row
+	// (rtn, awq, gptq at any bits and group) whose bits per weight lie
+	// within Settings.MatchedBitsTol of its own: accounting at matched
+	// storage, where a variant that stores more (low-rank factors, a
+	// finer group) meets the static rows that spend the same bits.
+	MatchedBits []Delta `json:"matched_bits,omitempty"`
 }
 
 // DatasetResult is a row's measurement on one dataset.
@@ -344,19 +357,22 @@ func BaselineFor(rows []Row, r *Row, baseline, defaultCalib string) *Row {
 	return fallback
 }
 
-// ComputeDeltas fills every row's Delta against its baseline row, judging
+// ComputeDeltas fills every row's Delta against its baseline row, and the
+// lineups of rows against static rows (StaticDeltas, MatchedBits), judging
 // noise at z paired standard errors.
 func ComputeDeltas(rep *Report, z float64) {
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		r.Delta, r.StaticDeltas = nil, nil
+		r.Delta, r.StaticDeltas, r.MatchedBits = nil, nil, nil
 		if len(rep.Settings.CalibDomains) > 0 && r.Calib == "" && r.Method != "fp" {
-			for j := range rep.Rows {
-				b := &rep.Rows[j]
-				if b.Calib != "" && b.Bits == r.Bits && b.Group == r.Group {
-					r.StaticDeltas = append(r.StaticDeltas, deltaAgainst(rep, r, b, z))
-				}
-			}
+			r.StaticDeltas = lineup(rep, r, z, func(b *Row) bool {
+				return b.Calib != "" && b.Bits == r.Bits && b.Group == r.Group
+			})
+		}
+		if tol := rep.Settings.MatchedBitsTol; tol > 0 && IsTestTime(r.Method) {
+			r.MatchedBits = lineup(rep, r, z, func(b *Row) bool {
+				return b.Method != "fp" && !IsTestTime(b.Method) && math.Abs(b.BitsPerWeight-r.BitsPerWeight) <= tol+1e-9
+			})
 		}
 		b := BaselineFor(rep.Rows, r, rep.Settings.Baseline, rep.Settings.Calib)
 		if b == nil {
@@ -365,6 +381,28 @@ func ComputeDeltas(rep *Report, z float64) {
 		d := deltaAgainst(rep, r, b, z)
 		r.Delta = &d
 	}
+}
+
+// lineup compares row r with every row of the report that match accepts,
+// in the report's row order.
+func lineup(rep *Report, r *Row, z float64, match func(b *Row) bool) []Delta {
+	var out []Delta
+	for j := range rep.Rows {
+		if b := &rep.Rows[j]; b != r && match(b) {
+			out = append(out, deltaAgainst(rep, r, b, z))
+		}
+	}
+	return out
+}
+
+// RowByID returns the report's row of that ID, or nil.
+func (rep *Report) RowByID(id string) *Row {
+	for i := range rep.Rows {
+		if rep.Rows[i].ID == id {
+			return &rep.Rows[i]
+		}
+	}
+	return nil
 }
 
 // deltaAgainst compares row r with row b on every dataset both have.

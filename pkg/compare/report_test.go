@@ -335,3 +335,91 @@ func TestStaticDeltas(t *testing.T) {
 		t.Fatalf("static matrix %v %v", h, rows)
 	}
 }
+
+// A test-time row meets every static row whose bits/weight lie within the
+// tolerance, whatever their nominal bits and group, with Delta's paired
+// statistics; static rows and a zero tolerance get no such lineup.
+func TestMatchedBits(t *testing.T) {
+	a4 := Samples{NLL: Floats{2, 3, 4, 5}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, false}}
+	tq := Samples{NLL: Floats{2.2, 3.2, 4.2, 5.2}, KL: Floats{0.1, 0.1, 0.1, 0.1}, Acc: Bools{true, false}}
+	rep := report(a4, tq)
+	// ttq-w3-g32 at 4.36 b/w; awq-w4-g128 4.58 (in), rtn-w4-g32 5.16
+	// (out), rtn-w3-g32 4.36 (in), fp 32 (never).
+	rep.Rows[1].RowSpec = RowSpec{Method: "ttq:search", Bits: 3, Group: 32}
+	rep.Rows[1].ID, rep.Rows[1].BitsPerWeight = rep.Rows[1].RowSpec.ID(), 4.36
+	rep.Rows[0].BitsPerWeight = 4.58
+	far := report(a4, a4).Rows[0]
+	far.RowSpec, far.BitsPerWeight = RowSpec{Method: "rtn", Bits: 4, Group: 32}, 5.16
+	same := report(a4, a4).Rows[0]
+	same.RowSpec, same.BitsPerWeight = RowSpec{Method: "rtn", Bits: 3, Group: 32}, 4.36
+	fp := report(a4, a4).Rows[0]
+	fp.RowSpec, fp.BitsPerWeight = RowSpec{Method: "fp"}, 32
+	for _, r := range []*Row{&far, &same, &fp} {
+		r.ID = r.RowSpec.ID()
+	}
+	rep.Rows = append(rep.Rows, far, same, fp)
+
+	ComputeDeltas(rep, DefaultZ)
+	if rep.Rows[1].MatchedBits != nil {
+		t.Fatal("matched-bits lineup at tolerance 0")
+	}
+	rep.Settings.MatchedBitsTol = 0.25
+	ComputeDeltas(rep, DefaultZ)
+	mb := rep.Rows[1].MatchedBits
+	if len(mb) != 2 || mb[0].Against != "awq-w4-g128@c" || mb[1].Against != "rtn-w3-g32" {
+		t.Fatalf("matched bits %+v", mb)
+	}
+	for _, r := range []int{0, 2, 3, 4} {
+		if rep.Rows[r].MatchedBits != nil {
+			t.Fatalf("static row %s has a matched-bits lineup", rep.Rows[r].ID)
+		}
+	}
+	// Every token 0.2 nats worse than awq: significant, Δ = the PPL gap.
+	s := mb[0].Stat("text", "ppl")
+	if s == nil || math.Abs(s.TestDiff-0.2) > 1e-6 || s.WithinNoise || s.Diff != rep.Rows[1].Result("text").PPL-rep.Rows[0].Result("text").PPL {
+		t.Fatalf("vs awq: %+v", s)
+	}
+	h, rows := rep.MatchedBitsMatrix()
+	if len(h) != 5 || len(rows) != 2 || rows[0][0] != "ttq:search-w3-g32" || rows[0][1] != "4.360" || rows[0][3] != "4.580" || !strings.HasPrefix(rows[0][4], "+") {
+		t.Fatalf("matched-bits matrix %v %v", h, rows)
+	}
+	if secs := rep.Sections(); len(secs) != 1 || !strings.Contains(secs[0].Title, "±0.25 b/w") {
+		t.Fatalf("sections %+v", secs)
+	}
+}
+
+// bits/weight counts every stored number: for ttq with a rank-2 low-rank
+// part at 4-bit g32 (f16 scales, 4-bit zeros) on the demo, by hand per
+// layer: q 64×64, k and v 32×64, o 64×64, gate and up 172×64 (in = 64:
+// 32 code bytes + 2 scales × 2 B + 1 zero byte = 296 bits a row), down
+// 64×172 (6 groups, the last ragged: 86 + 12 + 3 bytes = 808 bits a row),
+// and r·(in + out) float32 numbers per matrix.
+func TestBitsPerWeightCountsLowRank(t *testing.T) {
+	rows64 := 64 + 32 + 32 + 64 + 172 + 172
+	weights := 2*64*64 + 2*32*64 + 3*172*64
+	lowRank := 2 * 32 * (128 + 96 + 96 + 128 + 3*236)
+	want := float64(rows64*296+64*808+lowRank) / float64(weights)
+
+	o := DefaultOptions()
+	o.Knobs.TTQRank = 2
+	sm, err := resolveModel(&o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := o.prepareRow(context.Background(), sm, RowSpec{Method: "ttq", Bits: 4, Group: 32}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if math.Abs(p.BitsPerWeight-want) > 1e-9 {
+		t.Fatalf("bits/weight %v, by hand %v (%v without the low-rank part)", p.BitsPerWeight, want, float64(rows64*296+64*808)/float64(weights))
+	}
+}
+
+// A TTQ variant's rows (ttq:PRESET) are test-time rows to the plots too.
+func TestVariantRowsAreTestTime(t *testing.T) {
+	r := Row{RowSpec: RowSpec{Method: "ttq:search", Bits: 3, Group: 128}}
+	if !testTime(&r) {
+		t.Fatal("ttq:search is not a test-time row")
+	}
+}

@@ -67,9 +67,9 @@ func run(ctx context.Context, o *Options, noCache bool) (*Report, error) {
 	rep := &Report{
 		Schema: Schema, TTQVersion: o.Version, Model: sm.info, Datasets: infos,
 		Settings: Settings{
-			Methods: o.Methods, Bits: o.Bits, Group: o.Group, Baseline: o.Baseline, Datasets: o.Datasets,
+			Methods: o.Methods, Bits: o.Bits, Group: firstOr0(o.Groups), Groups: multiple(o.Groups), Baseline: o.Baseline, Datasets: o.Datasets,
 			Calib: o.Calib, CalibDomains: o.CalibDomains, EvalDomains: o.EvalDomains, Protocol: o.Protocol,
-			Ctx: o.Ctx, BOS: o.BOS, MaxWindows: o.MaxWindows, MaxItems: o.MaxItems, MethodFlags: o.knobValues(),
+			Ctx: o.Ctx, BOS: o.BOS, MaxWindows: o.MaxWindows, MaxItems: o.MaxItems, MatchedBitsTol: o.MatchedBitsTol, MethodFlags: o.knobValues(),
 			PlantOutliers: sm.plantSpec, PlantSeed: o.PlantSeed,
 		},
 		Threads: threads, CPUFeatures: o.CPUFeatures,
@@ -196,4 +196,21 @@ func calibSHA256(name string) string {
 		b = []byte(t)
 	}
 	return model.BytesSHA256(b)
+}
+
+// firstOr0 is a list's first value, 0 when empty.
+func firstOr0(v []int) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return v[0]
+}
+
+// multiple is v when it has more than one value, else nil: a report of
+// one group keeps the single "group" it always had.
+func multiple(v []int) []int {
+	if len(v) < 2 {
+		return nil
+	}
+	return v
 }
