@@ -74,7 +74,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 		if err != nil {
 			return meth, q, bad("--ttq-preset %q: want %s", o.TTQPreset, strings.Join(TTQPresetNames(), " or "))
 		}
-		q.TTQ.Clip, q.TTQ.AlphaGrid, q.TTQ.Rotate = p.Clip, p.AlphaGrid, p.Rotate
+		q.TTQ.Clip, q.TTQ.AlphaGrid = p.Clip, p.AlphaGrid
 		if p.GPTQ {
 			// The preset's α (0) replaces --ttq-alpha.
 			q.TTQ.GPTQ, q.TTQ.Alpha = true, p.Alpha
@@ -100,11 +100,7 @@ func (o MethodOptions) Resolve() (Method, Options, error) {
 	if q.TTQ.LowRank, err = ParseLowRank(o.TTQLowRank); err != nil {
 		return meth, q, bad("--ttq-lowrank %q: want none, w, act or act-static", o.TTQLowRank)
 	}
-	// As the search knobs, the rotation's seed and GPTQ's damping are set
-	// only where they are used.
-	if o.TTQRotate || q.TTQ.Rotate {
-		q.TTQ.Rotate, q.TTQ.RotateSeed = true, o.Seed
-	}
+	// As the search knobs, GPTQ's damping is set only where it is used.
 	if o.TTQGPTQ || q.TTQ.GPTQ {
 		q.TTQ.GPTQ, q.TTQ.GPTQDamp = true, o.GPTQDamp
 	}

@@ -54,10 +54,8 @@ type MethodOptions struct {
 	TTQAlphaGrid     string
 	TTQSearchTokens  int
 	TTQLowRank       string
-	// TTQRotate rotates the residual stream first (seeded by Seed);
 	// TTQGPTQ quantizes per prompt with GPTQ (damped by GPTQDamp).
-	TTQRotate bool
-	TTQGPTQ   bool
+	TTQGPTQ bool
 
 	// LMHeadBits > 0 rounds the LM head too (Options.LMHeadBits).
 	LMHeadBits int
@@ -116,14 +114,13 @@ func (o *MethodOptions) Knobs() []Knob {
 		{"ttq-window", "ttq: prompt tokens the statistic is taken from: full or prefix:N (strictly causal scoring)", &o.TTQWindow},
 		{"ttq-rank", "ttq: rank r of the full-precision low-rank part (W = BA + R, only R quantized per prompt)", &o.TTQRank},
 		{"ttq-prefill", "ttq: how the prompt runs: quantized (the paper's scoring, on the weights quantized for it) or dense (full precision while its statistics are taken; the generated tokens run quantized); generate defaults to dense, everything else to quantized", &o.TTQPrefill},
-		{"ttq-preset", "ttq: a whole configuration: paper (the closed form, the default), search (per-prompt α grid and clipping), gptq (per-prompt GPTQ with α = 0, replacing --ttq-alpha) or rotate (the closed form after --ttq-rotate's rotation); see docs/ttq-variants.md", &o.TTQPreset},
+		{"ttq-preset", "ttq: a whole configuration: paper (the closed form, the default), search (per-prompt α grid and clipping) or gptq (per-prompt GPTQ with α = 0, replacing --ttq-alpha); see docs/ttq-variants.md", &o.TTQPreset},
 		{"ttq-clip", "ttq: per-prompt clipping: AutoAWQ's clip search on W·D against the prompt's own inputs (not q/k)", &o.TTQClip},
 		{"ttq-clip-grid", "ttq: clip search grid: shrinks 1 − i/grid", &o.TTQClipGrid},
 		{"ttq-clip-max-shrink", "ttq: clip search: the largest shrink tried, as a fraction", &o.TTQClipMaxShrink},
 		{"ttq-alpha-grid", "ttq: per-prompt α: comma-separated values in [0, 1], the one with the least output error chosen per group of layers sharing an input (replaces --ttq-alpha)", &o.TTQAlphaGrid},
 		{"ttq-search-tokens", "ttq: most prompt tokens the clip and α searches take their error on", &o.TTQSearchTokens},
 		{"ttq-lowrank", "ttq: full-precision low-rank part: none, w (SVD of W), act (SVD of W·D per prompt) or act-static (W·D with D from --calib); rank --ttq-rank, 16 when 0", &o.TTQLowRank},
-		{"ttq-rotate", "ttq: rotate the residual stream first (QuaRot's data-free randomized Hadamard, norms folded; seed --calib-seed), then quantize per prompt", &o.TTQRotate},
 		{"ttq-gptq", "ttq: quantize each prompt with GPTQ's column updates on the Hessian of its own inputs (damping --gptq-damp; not with --ttq-clip)", &o.TTQGPTQ},
 		{"lm-head-bits", "also round the LM head to nearest at this many bits (0 keeps it in full precision, as the papers do; llama.cpp's Q4_0/Q8_0 files quantize it)", &o.LMHeadBits},
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
-	"github.com/ttqproject/ttq/pkg/model/transform"
 )
 
 // Stat is the per-input-channel activation statistic TTQ raises to α.
@@ -113,14 +112,6 @@ type TTQOptions struct {
 	// means DefaultSearchTokens.
 	SearchTokens int `json:",omitempty"`
 
-	// Rotate rotates the residual stream before anything is quantized:
-	// the data-free, function-preserving QuaRot transform of
-	// transform.Rotation (norms folded into the linears that read them,
-	// x → x·Q with a randomized Hadamard Q picked by RotateSeed), applied
-	// once by TTQ.Apply. The per-prompt D then acts on the rotated
-	// channels.
-	Rotate     bool   `json:",omitempty"`
-	RotateSeed uint64 `json:",omitempty"`
 	// GPTQ quantizes Q(W·D) per prompt with GPTQ's column updates
 	// (fasterquant, METHODS §4) instead of rounding to nearest: the
 	// Hessian is 2·(D⁻¹X)ᵀ(D⁻¹X) from the statistics window's tokens of
@@ -269,9 +260,6 @@ func (o TTQOptions) Record() map[string]any {
 	if lr != LowRankNone && lr != LowRankWeight {
 		r["lowrank"] = lr.String()
 	}
-	if o.Rotate {
-		r["rotate"], r["rotate_seed"] = true, o.RotateSeed
-	}
 	if o.GPTQ {
 		r["gptq"], r["gptq_damp"] = true, o.gptqOptions().Damp
 	}
@@ -297,9 +285,6 @@ func (o TTQOptions) String() string {
 	}
 	if lr, r := o.LowRankSplit(); lr != LowRankNone {
 		fmt.Fprintf(&b, " lowrank=%v r=%d", lr, r)
-	}
-	if o.Rotate {
-		fmt.Fprintf(&b, " rotate(seed %d)", o.RotateSeed)
 	}
 	if o.GPTQ {
 		fmt.Fprintf(&b, " gptq(damp %g)", o.gptqOptions().Damp)
@@ -366,17 +351,10 @@ var ttqPresets = []struct {
 		o.GPTQ, o.Alpha = true, 0
 		return o
 	}},
-	// The closed form on the rotated residual stream: the domain-shift
-	// study's test of the data-free transform (docs/ttq-variants.md).
-	{"rotate", func() TTQOptions {
-		o := DefaultTTQOptions()
-		o.Rotate = true
-		return o
-	}},
 }
 
-// TTQPreset returns the options of a named preset ("paper", "search",
-// "gptq" or "rotate").
+// TTQPreset returns the options of a named preset ("paper", "search" or
+// "gptq").
 func TTQPreset(name string) (TTQOptions, error) {
 	for _, p := range ttqPresets {
 		if p.name == name {
@@ -461,8 +439,7 @@ type TTQ struct{ Opts Options }
 
 func (t *TTQ) Name() string { return "ttq" }
 
-// Apply wraps every decoder-layer linear of m in a TTQLinear, after
-// rotating m's residual stream if the options say so. calib is
+// Apply wraps every decoder-layer linear of m in a TTQLinear. calib is
 // read only by LowRankActStatic, whose D comes from it; otherwise it is
 // ignored. A low-rank split that does not depend on the prompt is
 // computed here, once per matrix.
@@ -470,11 +447,6 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 	o := t.Opts.TTQ
 	if err := o.validate(); err != nil {
 		return err
-	}
-	if o.Rotate {
-		if err := (transform.Rotation{Seed: o.RotateSeed}).Apply(m); err != nil {
-			return fmt.Errorf("quant: ttq: %w", err)
-		}
 	}
 	var static map[model.Site][]float64
 	if o.NeedsData() {

@@ -6,33 +6,6 @@ import (
 	"testing"
 )
 
-// With the rotation on and α = 0 at 8 bits the model is nearly the full
-// precision one (the rotation preserves the function, 8-bit RTN nearly
-// does), the linears see the rotated weights, and requests stay isolated.
-func TestTTQRotateOnDemo(t *testing.T) {
-	toks := demoTokens(40, 9)
-	fp := logits(t, loadDemo(t), toks)
-	o, _ := DefaultOptions("ttq")
-	o.Format.Bits, o.TTQ.Alpha, o.TTQ.Rotate, o.TTQ.RotateSeed = 8, 0, true, 3
-	m := loadDemo(t)
-	norm := m.Layers[0].AttnNorm
-	apply(t, m, "ttq", o, nil)
-	if m.Layers[0].AttnNorm[0] != 1 || &norm[0] == &m.Layers[0].AttnNorm[0] {
-		t.Fatal("TTQ.Apply did not rotate the model")
-	}
-	got := logits(t, m, toks)
-	var d, s float64
-	for i := range fp {
-		d = math.Max(d, math.Abs(float64(got[i]-fp[i])))
-		s = math.Max(s, math.Abs(float64(fp[i])))
-	}
-	t.Logf("8-bit α=0 rotated TTQ vs full precision: max |Δlogit| %.3g (max |logit| %.3g)", d, s)
-	if d > 0.05*s {
-		t.Errorf("8-bit rotated TTQ far from full precision: %g of %g", d, s)
-	}
-	checkRequestIsolation(t, m)
-}
-
 // randomLayer is a rows×cols weight and a tokens×cols prompt with
 // correlated channels (x = z·M), a few of them 8× larger.
 func randomLayer(seed uint64, rows, cols, tokens int) (w, x []float32) {
@@ -134,30 +107,30 @@ func TestTTQGPTQOnDemo(t *testing.T) {
 	}
 }
 
-// The knobs reach the options, the seed and damping only where used, and
-// the closed form's record is unchanged by them.
-func TestResolveRotateGPTQ(t *testing.T) {
+// The knob reaches the options, the damping only where used, and the
+// closed form's record is unchanged by it.
+func TestResolveTTQGPTQ(t *testing.T) {
 	o := DefaultMethodOptions()
 	o.Method, o.Seed, o.GPTQDamp = "ttq", 9, 0.05
 	_, plain, err := o.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain.TTQ.Rotate || plain.TTQ.RotateSeed != 0 || plain.TTQ.GPTQ || plain.TTQ.GPTQDamp != 0 {
+	if plain.TTQ.GPTQ || plain.TTQ.GPTQDamp != 0 {
 		t.Fatalf("defaults resolve to variants: %+v", plain.TTQ)
 	}
-	if r := plain.TTQ.Record(); r["rotate"] != nil || r["gptq"] != nil {
+	if r := plain.TTQ.Record(); r["gptq"] != nil {
 		t.Fatalf("closed form's record has the variants: %v", r)
 	}
-	o.TTQRotate, o.TTQGPTQ = true, true
+	o.TTQGPTQ = true
 	_, q, err := o.Resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !q.TTQ.Rotate || q.TTQ.RotateSeed != 9 || !q.TTQ.GPTQ || q.TTQ.GPTQDamp != 0.05 {
-		t.Fatalf("--ttq-rotate --ttq-gptq: %+v", q.TTQ)
+	if !q.TTQ.GPTQ || q.TTQ.GPTQDamp != 0.05 {
+		t.Fatalf("--ttq-gptq: %+v", q.TTQ)
 	}
-	if r := q.TTQ.Record(); r["rotate_seed"] != uint64(9) || r["gptq_damp"] != 0.05 {
+	if r := q.TTQ.Record(); r["gptq_damp"] != 0.05 {
 		t.Fatalf("record: %v", r)
 	}
 	t.Log(q.TTQ)
@@ -165,10 +138,6 @@ func TestResolveRotateGPTQ(t *testing.T) {
 	p.Method, p.TTQPreset = "ttq", "gptq"
 	if _, q, err = p.Resolve(); err != nil || !q.TTQ.GPTQ || q.TTQ.Alpha != 0 || q.TTQ.GPTQDamp != 0.01 || q.TTQ.Clip {
 		t.Fatalf("--ttq-preset gptq: %+v, %v", q.TTQ, err)
-	}
-	p.TTQPreset, p.Seed = "rotate", 4
-	if _, q, err = p.Resolve(); err != nil || !q.TTQ.Rotate || q.TTQ.RotateSeed != 4 || q.TTQ.GPTQ || q.TTQ.Alpha != 0.5 {
-		t.Fatalf("--ttq-preset rotate: %+v, %v", q.TTQ, err)
 	}
 	o.TTQClip = true
 	if _, _, err := o.Resolve(); err == nil {
