@@ -300,15 +300,11 @@ func noiseMark(r, b *Row, ds DatasetInfo) string {
 	}
 	for _, st := range diffResults(ds, rr, br, DefaultZ) {
 		if st.Metric == "ppl" && st.WithinNoise {
-			return " ≈"
+			return " " + NoiseMark
 		}
 	}
 	return ""
 }
-
-// testTime reports whether a row's method calibrates per request (ttq and
-// its variants).
-func testTime(r *Row) bool { return IsTestTime(r.Method) }
 
 // ttqHeat is TTQ's advantage over static calibration: for each TTQ row
 // and perplexity dataset, its perplexity relative to the best and to the
@@ -335,7 +331,7 @@ func ttqHeat(rep *Report) *heatMap {
 	}
 	var ttq []*Row
 	for i := range rep.Rows {
-		if testTime(&rep.Rows[i]) {
+		if IsTestTime(rep.Rows[i].Method) {
 			ttq = append(ttq, &rep.Rows[i])
 		}
 	}
@@ -344,7 +340,7 @@ func ttqHeat(rep *Report) *heatMap {
 			var statics []*Row
 			for i := range rep.Rows {
 				s := &rep.Rows[i]
-				if s.Bits == t.Bits && s.Group == t.Group && !testTime(s) && slices.Contains(rep.Settings.CalibDomains, s.Calib) {
+				if s.Bits == t.Bits && s.Group == t.Group && !IsTestTime(s.Method) && slices.Contains(rep.Settings.CalibDomains, s.Calib) {
 					statics = append(statics, s)
 				}
 			}

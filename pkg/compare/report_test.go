@@ -419,7 +419,7 @@ func TestBitsPerWeightCountsLowRank(t *testing.T) {
 // A TTQ variant's rows (ttq:PRESET) are test-time rows to the plots too.
 func TestVariantRowsAreTestTime(t *testing.T) {
 	r := Row{RowSpec: RowSpec{Method: "ttq:search", Bits: 3, Group: 128}}
-	if !testTime(&r) {
+	if !IsTestTime(r.Method) {
 		t.Fatal("ttq:search is not a test-time row")
 	}
 }

@@ -320,8 +320,9 @@ func calibrationBytes(method string, c model.Config) (perToken, fixed int64) {
 	perToken = 4 * h
 	switch method {
 	case "gptq":
-		fixed = 8 * (h*h + q*q + h*h + inter*inter)
-		fixed += 8 * max(h*max(q, inter), inter*h)
+		// The four Hessians, and the float64 copy of the largest matrix
+		// (every linear is hidden × q_dim, kv_dim or intermediate).
+		fixed = 8 * (h*h + q*q + h*h + inter*inter + h*max(q, inter))
 	case "awq":
 		// o_proj's and down_proj's inputs, o_proj's and down_proj's
 		// reference outputs.
