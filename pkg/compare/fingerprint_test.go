@@ -51,3 +51,26 @@ func TestFingerprintsPinned(t *testing.T) {
 	}
 	t.Log("\n" + strings.Join(lines, "\n"))
 }
+
+// A TTQ row whose options read the calibration text (low rank act-static)
+// is keyed by that text; one that does not, by none.
+func TestFingerprintTTQCalib(t *testing.T) {
+	info := ModelInfo{Name: "m", SHA256: "x", TokenizerSHA256: "y"}
+	infos := []DatasetInfo{{Name: "wikitext", Kind: KindPerplexity, SHA256: "z", Windows: 4}}
+	spec := []RowSpec{{Method: "ttq", Bits: 4, Group: 128}}
+	fp := func(lowRank, calib string) string {
+		o := pinnedOptions()
+		o.Knobs.TTQLowRank, o.Calib = lowRank, calib
+		fps, err := o.fingerprints(info, spec, infos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fps[0]
+	}
+	if fp("act-static", "wikitext:valid") == fp("act-static", "piqa") {
+		t.Error("act-static rows calibrated on different texts share a cache key")
+	}
+	if fp("none", "wikitext:valid") != fp("none", "piqa") {
+		t.Error("the closed form's key depends on --calib, which it never reads")
+	}
+}

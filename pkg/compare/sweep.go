@@ -141,7 +141,14 @@ func (o *Options) fingerprints(info ModelInfo, specs []RowSpec, infos []DatasetI
 			if err != nil {
 				return nil, err
 			}
-			settings = map[string]any{"options": qo, "test_time": meth.TestTime, "calib": calibSHA256(s.Calib),
+			// A test-time row reads the shared --calib only where its
+			// options need data (low rank act-static); static rows name
+			// their own.
+			calib := s.Calib
+			if calib == "" && meth.Name == "ttq" && qo.TTQ.NeedsData() {
+				calib = mo.Calib
+			}
+			settings = map[string]any{"options": qo, "test_time": meth.TestTime, "calib": calibSHA256(calib),
 				"nsamples": mo.NSamples, "calib_seqlen": mo.CalibSeqLen, "seed": mo.Seed}
 		}
 		fps[i] = Fingerprint(Schema, identity, info, s, settings, infos)
