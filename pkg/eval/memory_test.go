@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ttqproject/ttq/internal/sysmem"
@@ -52,8 +53,9 @@ func TestEvaluationMemoryGuard(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &sizedScorer{fakeScorer: uniformScorer(8), bytesPer: tc.per}
-			made := 0
-			s.fakeScorer.next = func([]int) []float32 { made++; return make([]float32, 8) }
+			// Workers run forwards concurrently, so the count is atomic.
+			var made atomic.Int64
+			s.fakeScorer.next = func([]int) []float32 { made.Add(1); return make([]float32, 8) }
 			_, _, err := PerplexityScores(context.Background(), s, w, nil, Options{Workers: tc.workers})
 			if tc.wantError == "" {
 				if err != nil {
@@ -61,8 +63,8 @@ func TestEvaluationMemoryGuard(t *testing.T) {
 				}
 			} else if err == nil || !strings.Contains(err.Error(), tc.wantError) {
 				t.Fatalf("perplexity: got %v, want %q", err, tc.wantError)
-			} else if made != 0 {
-				t.Fatalf("perplexity: %d forwards ran before the refusal", made)
+			} else if n := made.Load(); n != 0 {
+				t.Fatalf("perplexity: %d forwards ran before the refusal", n)
 			}
 			if s.capacity != w.Ctx || s.batch != w.Ctx {
 				t.Fatalf("sized for (%d, %d), want (%d, %d)", s.capacity, s.batch, w.Ctx, w.Ctx)
