@@ -3,6 +3,8 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/x448/float16"
@@ -128,4 +130,56 @@ func TestParallelForCoversEachIndexOnce(t *testing.T) {
 		}
 	}
 	SetThreads(0)
+}
+
+// Calls from several goroutines at once, and calls nested inside a range,
+// still cover each index once: the ones that find the pool taken run on
+// goroutines of their own.
+func TestParallelForConcurrentAndNested(t *testing.T) {
+	SetThreads(3)
+	defer SetThreads(0)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rep := 0; rep < 50; rep++ {
+				n := 37 + rep
+				seen := make([]atomic.Int32, n*n)
+				ParallelFor(n, 1, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						ParallelFor(n, 2, func(lo2, hi2 int) {
+							for k := lo2; k < hi2; k++ {
+								seen[i*n+k].Add(1)
+							}
+						})
+					}
+				})
+				for i := range seen {
+					if c := seen[i].Load(); c != 1 {
+						t.Errorf("n=%d: index %d visited %d times", n, i, c)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// A short call's cost at two threads, where the pool's spinning workers
+// save the wake-up of a sleeping goroutine.
+func BenchmarkParallelForShort(b *testing.B) {
+	SetThreads(2)
+	defer SetThreads(0)
+	var sink [2][8]float64
+	for b.Loop() {
+		ParallelFor(2, 1, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				for k := range 2000 {
+					sink[i][k&7] += float64(k)
+				}
+			}
+		})
+	}
 }
