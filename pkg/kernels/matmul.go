@@ -215,25 +215,46 @@ func gemmTilePair(b, a []float32, kc int, c []float32, ldc int, acc bool) {
 
 // packA lays x (m×k) out as the micro-kernel reads it: for each k block
 // starting at pc, panels of mr rows, each kcb steps of mr values, rows past
-// m zero. The block at pc starts at pc*mpad.
+// m zero. The block at pc starts at pc*mpad. Panels are packed in
+// parallel, six rows at a time: packed row by row on the caller alone it
+// took as long as the 256-wide k/v products of a 512-token prefill it fed.
 func packA(ap, x []float32, m, k, mpad int) {
-	for pc := 0; pc < k; pc += kcBlock {
-		kcb := min(kcBlock, k-pc)
-		blk := ap[pc*mpad : (pc+kcb)*mpad]
-		for i0 := 0; i0 < mpad; i0 += mr {
-			panel := blk[i0*kcb : (i0+mr)*kcb]
-			for r := 0; r < mr; r++ {
-				if i0+r >= m {
-					for p := 0; p < kcb; p++ {
-						panel[p*mr+r] = 0
-					}
-					continue
-				}
-				src := x[(i0+r)*k+pc : (i0+r)*k+pc+kcb]
-				for p, v := range src {
-					panel[p*mr+r] = v
-				}
+	ParallelFor(mpad/mr, max(1, (1<<14)/(mr*k)), func(lo, hi int) {
+		for pc := 0; pc < k; pc += kcBlock {
+			kcb := min(kcBlock, k-pc)
+			blk := ap[pc*mpad : (pc+kcb)*mpad]
+			for ip := lo; ip < hi; ip++ {
+				packAPanel(blk[ip*mr*kcb:(ip+1)*mr*kcb], x, ip*mr, m, k, pc, kcb)
 			}
+		}
+	})
+}
+
+// packAPanel packs rows [i0, i0+mr) of x, columns [pc, pc+kcb), as
+// panel[p*mr+r], rows past m zero.
+func packAPanel(panel, x []float32, i0, m, k, pc, kcb int) {
+	if i0+mr <= m {
+		r0 := x[i0*k+pc:][:kcb]
+		r1 := x[(i0+1)*k+pc:][:kcb]
+		r2 := x[(i0+2)*k+pc:][:kcb]
+		r3 := x[(i0+3)*k+pc:][:kcb]
+		r4 := x[(i0+4)*k+pc:][:kcb]
+		r5 := x[(i0+5)*k+pc:][:kcb]
+		for p := range r0 {
+			o := panel[p*mr : p*mr+mr]
+			o[0], o[1], o[2], o[3], o[4], o[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+		}
+		return
+	}
+	for r := 0; r < mr; r++ {
+		if i0+r >= m {
+			for p := 0; p < kcb; p++ {
+				panel[p*mr+r] = 0
+			}
+			continue
+		}
+		for p, v := range x[(i0+r)*k+pc : (i0+r)*k+pc+kcb] {
+			panel[p*mr+r] = v
 		}
 	}
 }
@@ -316,3 +337,7 @@ func MatMul(dst, x []float32, m int, w []float32, k, n, ldw int) {
 		})
 	}
 }
+
+// packAPanel's six-row loop is written for mr = 6.
+var _ [mr - 6]struct{}
+var _ [6 - mr]struct{}
