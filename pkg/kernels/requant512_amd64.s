@@ -5,8 +5,9 @@
 // func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bool, d *float32, k int, f16 bool, tmp *float32) bool
 //
 // TTQ's per-request re-quantization of one row, fused: Ŵ = Q(W·D) on the
-// 4-bit minmax grid in groups of 32, for k a multiple of 512 (16 groups
-// per vector of group parameters). It computes what quantizeRowScaled
+// 4-bit minmax grid in groups of 32, for k a multiple of 256 (eight groups;
+// the parameters go sixteen to a vector, the last eight under a mask). k
+// may be a slice of a row: the callers pass pointers into it. It computes what quantizeRowScaled
 // followed by SetRow computes, bit for bit:
 //
 //	pass 1, per group: w·d (w bf16 or f32), kept in tmp[:k]; lo, hi
@@ -122,7 +123,7 @@ TEXT ·requant4G32AVX512(SB), NOSPLIT, $0-73
 
 pass1:
 	CMPQ BX, CX
-	JGE  check
+	JGE  tail
 	CMPB bf16+32(FP), $0
 	JEQ  loadf32
 	VPMOVZXWD (R8), Z0
@@ -184,6 +185,20 @@ scaled:
 	VMOVUPS     Z0, -64(R12)(BX*4)
 	JMP         pass1
 
+tail:
+	// Eight groups left over (k an odd multiple of 256): the reduction
+	// leaves their extremes in the low lanes, the other eight lanes
+	// reducing stale slots.
+	TESTQ       $15, BX
+	JZ          check
+	TREE(VMINPS, R13)
+	VPERMPS     Z0, Z27, Z0
+	VMOVUPS     Y0, -32(R11)(BX*4)
+	LEAQ        512(R13), AX
+	TREE(VMAXPS, AX)
+	VPERMPS     Z0, Z27, Z0
+	VMOVUPS     Y0, -32(R12)(BX*4)
+
 check:
 	VCMPPS   $3, Z28, Z28, K3         // unordered: some w·d was not finite
 	KORTESTW K3, K3
@@ -195,10 +210,21 @@ check:
 	MOVQ zeros+16(FP), DX
 	XORQ BX, BX
 
+	MOVL $0xffff, AX
+	KMOVW AX, K4
+
 pass2:
 	CMPQ      BX, CX
 	JGE       pass3init
-	VMOVUPS   (R11)(BX*4), Z0        // lo
+	MOVQ      CX, AX
+	SUBQ      BX, AX
+	CMPQ      AX, $16
+	JGE       full
+	MOVL      $0xff, AX              // the last eight groups: their lanes only
+	KMOVW     AX, K4
+
+full:
+	VMOVUPS   (R11)(BX*4), Z0        // lo; past the last group it reads on into tmp
 	VMOVUPS   (R12)(BX*4), Z1        // hi
 	VSUBPS    Z0, Z1, Z2
 	VMAXPS    Z20, Z2, Z2
@@ -215,12 +241,12 @@ params:
 	VXORPS      Z24, Z4, Z4          // −roundEven(lo/scale)
 	VMAXPS      Z23, Z4, Z4
 	VMINPS      Z21, Z4, Z4
-	VMOVUPS     Z2, (SI)(BX*4)
-	VMOVUPS     Z2, (R11)(BX*4)
-	VMOVUPS     Z4, (R12)(BX*4)
+	VMOVUPS     Z2, K4, (SI)(BX*4)
+	VMOVUPS     Z2, K4, (R11)(BX*4)
+	VMOVUPS     Z4, K4, (R12)(BX*4)
 	VCVTTPS2DQ  Z4, Z5
 	VPMOVDB     Z5, X5
-	VMOVDQU     X5, (DX)(BX*1)
+	VMOVDQU8    X5, K4, (DX)(BX*1)
 	ADDQ        $16, BX
 	JMP         pass2
 
