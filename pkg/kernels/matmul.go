@@ -41,7 +41,20 @@ func getFloats(pool *sync.Pool, n int) *[]float32 {
 // row-major. Weights are decoded to float32 one panel at a time (or in
 // registers by the matrix-vector kernel), so half-precision weights are
 // converted where they are used. Accumulation is in float32.
-func MatMulT(dst, x []float32, m int, w Weights) {
+func MatMulT(dst, x []float32, m int, w Weights) { MatMulTVisit(dst, x, m, w, nil) }
+
+// BlockVisitor receives a block of a weight matrix: rows [j0, j1), columns
+// [c0, c1).
+type BlockVisitor func(j0, j1, c0, c1 int)
+
+// MatMulTVisit is MatMulT that also hands every block of w to visit (when
+// not nil) right after the product has read it, on the goroutine that read
+// it, so that a second pass over the weights finds them in cache: TTQ's
+// dense prefill re-quantizes each block as the product packs it, instead of
+// reading the whole matrix from memory once more (#9). The blocks cover w
+// once, their columns starting at multiples of 256 (kcBlock) and ending
+// there or at w.Cols; calls on disjoint blocks run concurrently.
+func MatMulTVisit(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 	k, n := w.Cols, w.Rows
 	if m < 0 || len(x) < m*k || len(dst) < m*n {
 		panic("kernels: MatMulT slice too short")
@@ -50,20 +63,23 @@ func MatMulT(dst, x []float32, m int, w Weights) {
 		panic("kernels: MatMulT invalid weights")
 	}
 	switch {
-	case m == 0 || n == 0:
-	case k == 0:
+	case n == 0:
+	case m == 0 || k == 0:
 		clear(dst[:m*n])
+		if visit != nil && k > 0 {
+			visit(0, n, 0, k)
+		}
 	case m < gemmMinRows:
-		matMulRows(dst, x, m, w)
+		matMulRows(dst, x, m, w, visit)
 	default:
-		matMulPacked(dst, x, m, w)
+		matMulPacked(dst, x, m, w, visit)
 	}
 }
 
 // matMulRows computes the product row by row of x with the matrix-vector
 // kernel. The weights are walked in blocks small enough to stay in L2 while
 // every activation row passes over them.
-func matMulRows(dst, x []float32, m int, w Weights) {
+func matMulRows(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 	k, n, es := w.Cols, w.Rows, w.Elem.Size()
 	block := max(4, (128<<10)/(k*es)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
@@ -73,6 +89,9 @@ func matMulRows(dst, x []float32, m int, w Weights) {
 			wb := w.Data[j0*k*es : j1*k*es]
 			for i := 0; i < m; i++ {
 				gemv(dst[i*n+j0:i*n+j1], x[i*k:(i+1)*k], wb, w.Elem)
+			}
+			if visit != nil {
+				visit(j0, j1, 0, k)
 			}
 		}
 	})
@@ -119,10 +138,10 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // panels of nr rows (decoding the stored type) and runs the mr×nr
 // micro-kernel over every pair of panels, accumulating over k blocks in
 // dst.
-func matMulPacked(dst, x []float32, m int, w Weights) {
+func matMulPacked(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 	gemmPacked(dst, x, m, w.Rows, w.Cols, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
 		packB(bp, w, j0, j1, pc, kcb)
-	})
+	}, visit)
 }
 
 // blockPacker fills bp with the panels of weight rows [j0, j1) over the k
@@ -132,7 +151,7 @@ type blockPacker func(bp, scratch []float32, j0, j1, pc, kcb int)
 
 // gemmPacked is the driver shared by the float and the quantized products:
 // dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack.
-func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker) {
+func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, visit BlockVisitor) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
 	apBuf := getFloats(&packedAPool, mpad*k)
@@ -181,6 +200,9 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker) {
 						}
 					}
 				}
+			}
+			if visit != nil {
+				visit(q0*nr, min(q1*nr, n), 0, k)
 			}
 		}
 	})
@@ -334,7 +356,7 @@ func MatMul(dst, x []float32, m int, w []float32, k, n, ldw int) {
 					clear(row[cnt:])
 				}
 			}
-		})
+		}, nil)
 	}
 }
 

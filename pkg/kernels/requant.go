@@ -235,5 +235,9 @@ func RequantSlice4G32(dst []byte, scales []float32, zeros []uint8, w Weights, r,
 	return requant4G32AVX512(&dst[c0/2], &scales[c0/32], &zeros[c0/32], &w.Data[(r*k+c0)*es], w.Elem == ElemBF16, &d[c0], n, f16, &tmp[0])
 }
 
+// RequantFused reports whether RequantRow4G32 and RequantSlice4G32 run
+// here (AVX-512), so that callers can plan around the fused kernel.
+func RequantFused() bool { return useAVX512 }
+
 // RequantScratch is the scratch RequantRow4G32 needs for rows of k inputs.
 func RequantScratch(k int) int { return k + 2*((k+31)/32) + 256 }

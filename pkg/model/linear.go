@@ -29,8 +29,12 @@ type Dense struct {
 func (d *Dense) In() int  { return d.W.Cols }
 func (d *Dense) Out() int { return d.W.Rows }
 
-func (d *Dense) Forward(dst, x []float32, rows int) {
-	kernels.MatMulT(dst, x, rows, d.W)
+func (d *Dense) Forward(dst, x []float32, rows int) { d.ForwardVisit(dst, x, rows, nil) }
+
+// ForwardVisit is Forward handing the blocks of W to visit as the product
+// reads them (kernels.MatMulTVisit).
+func (d *Dense) ForwardVisit(dst, x []float32, rows int, visit kernels.BlockVisitor) {
+	kernels.MatMulTVisit(dst, x, rows, d.W, visit)
 	if d.Bias != nil {
 		n := d.W.Rows
 		for r := 0; r < rows; r++ {

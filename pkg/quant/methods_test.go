@@ -698,3 +698,67 @@ func TestAWQDerivedInputsAreTheForwards(t *testing.T) {
 		inps = next
 	}
 }
+
+// The dense prefill that re-quantizes block by block as its product reads
+// the weights (prefillFused) leaves the layer Calibrate builds — codes,
+// scales, zero points and D⁻¹ — and returns the full-precision product,
+// on the packed (20 rows) and the row-wise (3 rows) products, with a row
+// of W holding a NaN (redone the general way) and an odd multiple of 256
+// inputs.
+func TestTTQFusedPrefillMatchesCalibrate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(41, 42))
+	for _, k := range []int{512, 768} {
+		const out = 300
+		w := make([]float32, out*k)
+		for i := range w {
+			w[i] = float32(rng.NormFloat64() * 0.02)
+		}
+		w[17*k+300] = float32(math.NaN())
+		bf := make([]byte, 2*len(w))
+		kernels.FromFloat32(bf, w, kernels.ElemBF16)
+		base := &model.Dense{W: kernels.Weights{Elem: kernels.ElemBF16, Rows: out, Cols: k, Data: bf}, Bias: make([]float32, out)}
+		for i := range base.Bias {
+			base.Bias[i] = float32(i) / 100
+		}
+		for _, rows := range []int{20, 3} {
+			x := make([]float32, rows*k)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * (1 + 5*float64(i%k%7/6)))
+			}
+			o := DefaultTTQOptions()
+			o.Prefill = PrefillDense
+			f := Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF16}
+			tl, err := NewTTQLinear(base, f, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if kernels.RequantFused() && !tl.fusedPrefill() {
+				t.Fatal("the default format on bfloat16 weights does not take the fused prefill")
+			}
+			want := tl.Calibrate(x, rows)
+			wantY := make([]float32, rows*out)
+			base.Forward(wantY, x, rows)
+			got := make([]float32, rows*out)
+			tl.BeginRequest()
+			tl.Forward(got, x, rows)
+			q := tl.cur
+			what := fmt.Sprintf("k=%d rows=%d", k, rows)
+			if !bytes.Equal(q.Q, want.Q) || !bytes.Equal(q.Zeros, want.Zeros) {
+				t.Fatalf("%s: codes or zero points differ from Calibrate's", what)
+			}
+			for i := range q.Scales {
+				if a, b := q.Scales[i], want.Scales[i]; a != b && !(a != a && b != b) {
+					t.Fatalf("%s: scale %d = %g, Calibrate %g", what, i, a, b)
+				}
+			}
+			if !slices.Equal(q.InScale, want.InScale) {
+				t.Fatalf("%s: D⁻¹ differs from Calibrate's", what)
+			}
+			for i := range got {
+				if a, b := got[i], wantY[i]; a != b && !(a != a && b != b) {
+					t.Fatalf("%s: output %d = %g, full precision %g", what, i, a, b)
+				}
+			}
+		}
+	}
+}

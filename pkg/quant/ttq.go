@@ -534,6 +534,9 @@ type TTQLinear struct {
 
 	calibNanos atomic.Int64
 	calibCount atomic.Int64
+	// d32 and redo are the fused dense prefill's per-request buffers.
+	d32  []float32
+	redo []atomic.Bool
 }
 
 // NewTTQLinear prepares a test-time quantized layer over d. LowRankActStatic
@@ -726,8 +729,15 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 		if t.own == nil {
 			t.own = t.newQuantized()
 		}
-		t.calibrateInto(t.own, x, rows)
 		q, t.cur = t.own, t.own
+		if t.fusedPrefill() {
+			spent := t.prefillFused(q, dst, x, rows)
+			t.calibNanos.Add(int64(spent))
+			t.calibCount.Add(1)
+			t.mu.Unlock()
+			return
+		}
+		t.calibrateInto(t.own, x, rows)
 		t.calibNanos.Add(int64(time.Since(start)))
 		t.calibCount.Add(1)
 	}
@@ -873,6 +883,75 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 			q.SetRow(r, codes, sc, zs)
 		}
 	})
+}
+
+// fusedPrefill reports whether the dense prefill re-quantizes while it
+// multiplies (prefillFused): TTQ's default format where the fused kernel
+// runs, on the layer's own weights — no low-rank residual, clip search or
+// GPTQ, which quantize other matrices than the one the product reads.
+func (t *TTQLinear) fusedPrefill() bool {
+	f, w := t.format, t.base.W
+	return t.opts.Prefill == PrefillDense && kernels.RequantFused() &&
+		f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax &&
+		t.rank == 0 && t.r == nil && !t.opts.GPTQ && !(t.opts.Clip && !t.noClip) &&
+		w.Cols%256 == 0 && (w.Elem == kernels.ElemF32 || w.Elem == kernels.ElemBF16)
+}
+
+// prefillFused is the dense prefill of a layer that fusedPrefill admits:
+// dst = x·Wᵀ (+ bias) at full precision, and q re-quantized for x, each
+// block of W as the product hands it over, so that the re-quantization
+// reads the weights from cache instead of from memory a second time. The
+// codes equal calibrateInto's (rows the kernel refuses, with a non-finite
+// W·D, are redone its general way). It returns the calibration's share of
+// the time: the statistics, plus the blocks' re-quantization summed over
+// the threads and divided by their number, plus the redone rows.
+func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) time.Duration {
+	start := time.Now()
+	d := t.scalesFor(x, rows)
+	n, k := t.Out(), t.In()
+	if t.d32 == nil {
+		t.d32, t.redo = make([]float32, k), make([]atomic.Bool, n)
+	}
+	d32 := t.d32
+	for c, v := range d {
+		d32[c] = float32(v)
+		q.InScale[c] = 1 / d32[c]
+	}
+	stats := time.Since(start)
+	f := t.format
+	f16 := f.Scale == ScaleF16
+	ng, rb := f.NumGroups(k), f.RowBytes(k)
+	w := t.base.W
+	var requant atomic.Int64
+	t.base.ForwardVisit(dst, x, rows, func(j0, j1, c0, c1 int) {
+		s := time.Now()
+		tmp := getScratch(kernels.RequantScratch(c1 - c0))
+		for r := j0; r < j1; r++ {
+			if !kernels.RequantSlice4G32(q.Q[r*rb:(r+1)*rb], q.Scales[r*ng:(r+1)*ng], q.Zeros[r*ng:(r+1)*ng], w, r, c0, c1, d32, f16, *tmp) {
+				t.redo[r].Store(true)
+			}
+		}
+		scratch.Put(tmp)
+		requant.Add(int64(time.Since(s)))
+	})
+	redone := time.Now()
+	var row []float32
+	var codes []uint8
+	var sc []float32
+	var zs []int32
+	for r := range n {
+		if !t.redo[r].Load() {
+			continue
+		}
+		t.redo[r].Store(false)
+		if row == nil {
+			row, codes, sc, zs = make([]float32, k), make([]uint8, k), make([]float32, ng), make([]int32, ng)
+		}
+		w.Row(row, r)
+		quantizeRowScaled(codes, sc, zs, row, d32, f)
+		q.SetRow(r, codes, sc, zs)
+	}
+	return stats + time.Duration(requant.Load()/int64(kernels.Threads())) + time.Since(redone)
 }
 
 // TTQStats sums, over m's TTQ layers, the time spent calibrating and the
