@@ -15,6 +15,8 @@ var specials = []float32{0, float32(math.Copysign(0, -1)), 0.5, 1.5, 2.5, -2.5, 
 
 func TestColumnStats(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
+	defer func(b int) { colStatBlock = b }(colStatBlock)
+	colStatBlock = 32 // several column blocks, some ragged, at small sizes
 	for _, cols := range []int{1, 15, 16, 17, 48, 100} {
 		for _, rows := range []int{0, 1, 3, 33} {
 			off := r.IntN(3)
