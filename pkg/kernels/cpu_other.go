@@ -19,6 +19,7 @@ const errNoAsm = "kernels: assembly kernel called in a build without assembly"
 func dotAVX2(x, y []float32) float32                                      { panic(errNoAsm) }
 func axpyAVX2(a float32, x, y []float32)                                  { panic(errNoAsm) }
 func axpyF64AVX2(a float64, x, y []float64)                               { panic(errNoAsm) }
+func mulAVX2(dst, x, y []float32)                                         { panic(errNoAsm) }
 func gemm6x16AVX2(a, b *float32, kc int, c *float32, ldc int, acc bool)   { panic(errNoAsm) }
 func gemm6x32AVX512(a, b *float32, kc int, c *float32, ldc int, acc bool) { panic(errNoAsm) }
 func gemvF32AVX2(dst, x []float32, w []byte)                              { panic(errNoAsm) }

@@ -23,6 +23,18 @@ func Axpy(a float32, x, y []float32) {
 	axpyGeneric(a, x, y)
 }
 
+// Mul computes dst[i] = x[i]·y[i] over len(dst) elements.
+func Mul(dst, x, y []float32) {
+	if len(x) < len(dst) || len(y) < len(dst) {
+		panic("kernels: Mul length mismatch")
+	}
+	if useAVX2 {
+		mulAVX2(dst, x, y)
+		return
+	}
+	mulGeneric(dst, x, y)
+}
+
 // AxpyF64 computes y[i] += a·x[i] over len(x) float64 elements. GPTQ's
 // column-by-column error propagation within a block runs on it.
 func AxpyF64(a float64, x, y []float64) {

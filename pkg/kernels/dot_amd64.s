@@ -172,3 +172,57 @@ f64tail:
 f64done:
 	VZEROUPPER
 	RET
+
+// func mulAVX2(dst, x, y []float32)
+TEXT ·mulAVX2(SB), NOSPLIT, $0-72
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	MOVQ y_base+48(FP), DX
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-32, BX
+
+mloop32:
+	CMPQ    AX, BX
+	JGE     mprep8
+	VMOVUPS (SI)(AX*4), Y1
+	VMOVUPS 32(SI)(AX*4), Y2
+	VMOVUPS 64(SI)(AX*4), Y3
+	VMOVUPS 96(SI)(AX*4), Y4
+	VMULPS  (DX)(AX*4), Y1, Y1
+	VMULPS  32(DX)(AX*4), Y2, Y2
+	VMULPS  64(DX)(AX*4), Y3, Y3
+	VMULPS  96(DX)(AX*4), Y4, Y4
+	VMOVUPS Y1, (DI)(AX*4)
+	VMOVUPS Y2, 32(DI)(AX*4)
+	VMOVUPS Y3, 64(DI)(AX*4)
+	VMOVUPS Y4, 96(DI)(AX*4)
+	ADDQ    $32, AX
+	JMP     mloop32
+
+mprep8:
+	MOVQ CX, BX
+	ANDQ $-8, BX
+
+mloop8:
+	CMPQ    AX, BX
+	JGE     mtail
+	VMOVUPS (SI)(AX*4), Y1
+	VMULPS  (DX)(AX*4), Y1, Y1
+	VMOVUPS Y1, (DI)(AX*4)
+	ADDQ    $8, AX
+	JMP     mloop8
+
+mtail:
+	CMPQ   AX, CX
+	JGE    mdone
+	VMOVSS (SI)(AX*4), X1
+	VMULSS (DX)(AX*4), X1, X1
+	VMOVSS X1, (DI)(AX*4)
+	INCQ   AX
+	JMP    mtail
+
+mdone:
+	VZEROUPPER
+	RET

@@ -47,3 +47,11 @@ func axpyF64Generic(a float64, x, y []float64) {
 		y[i] += a * v
 	}
 }
+
+// mulGeneric is the pure-Go twin of mulAVX2: dst[i] = x[i]·y[i].
+func mulGeneric(dst, x, y []float32) {
+	x, y = x[:len(dst)], y[:len(dst)]
+	for i := range dst {
+		dst[i] = x[i] * y[i]
+	}
+}

@@ -56,9 +56,7 @@ func qInputs(xp, xsum, x []float32, m int, w QWeights, ch qChunk) {
 		if w.InScale != nil {
 			// Scaled into out first, then permuted through a chunk-sized
 			// copy so that out can be both.
-			for c, v := range xs {
-				out[c] = v * w.InScale[c]
-			}
+			Mul(out, xs, w.InScale)
 			xs = out
 		}
 		if xsum != nil {

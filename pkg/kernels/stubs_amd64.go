@@ -21,6 +21,12 @@ func dotAVX2(x, y []float32) float32
 //go:noescape
 func axpyAVX2(a float32, x, y []float32)
 
+// mulAVX2 computes dst[i] = x[i]·y[i] for i < len(dst); x and y hold at
+// least len(dst). Twin: mulGeneric.
+//
+//go:noescape
+func mulAVX2(dst, x, y []float32)
+
 // axpyF64AVX2 is axpyAVX2 for float64. Twin: axpyF64Generic.
 //
 //go:noescape

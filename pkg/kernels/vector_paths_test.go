@@ -43,6 +43,27 @@ func TestDotPaths(t *testing.T) {
 	}
 }
 
+// Mul is one float32 product per element, the IEEE result, on every path.
+func TestMulPaths(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range vectorLengths() {
+		for off := 0; off < 8; off++ {
+			x := randVec(r, n+off)[off:]
+			y := randVec(r, n)
+			for _, p := range kernelPaths() {
+				dst, check := guarded(t, n, off)
+				withPath(p, func() { Mul(dst, x, y) })
+				check(fmt.Sprintf("%s Mul n=%d off=%d", p.name, n, off))
+				for i := range dst {
+					if want := float32(float64(x[i]) * float64(y[i])); math.Float32bits(dst[i]) != math.Float32bits(want) {
+						t.Fatalf("%s n=%d off=%d: dst[%d] = %g, want %g", p.name, n, off, i, dst[i], want)
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestAxpyPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for _, n := range vectorLengths() {
