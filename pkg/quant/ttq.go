@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"gonum.org/v1/gonum/mat"
 
@@ -559,6 +560,14 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 	if t.rank >= min(d.Out(), d.In()) {
 		return nil, fmt.Errorf("quant: TTQ rank %d must be below min(%d, %d)", t.rank, d.Out(), d.In())
 	}
+	// The buffers every request re-quantizes into, with their pages
+	// faulted in now: in a fresh process the first request paid for them
+	// (`ttq generate` on the 4-layer model, a 551-token prompt: 0.20 s of
+	// calibration, against 0.04 s once the pages exist).
+	t.own = t.newQuantized()
+	prefault(t.own.Q)
+	prefault(t.own.Zeros)
+	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.own.Scales))), 4*len(t.own.Scales)))
 	switch t.lowRank {
 	case LowRankWeight:
 		return t, t.split(nil)
@@ -569,6 +578,14 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 		return t, t.split(static)
 	}
 	return t, nil
+}
+
+// prefault writes one byte of every page of b, so that the kernel maps them
+// now rather than on the first write to each.
+func prefault(b []byte) {
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 0
+	}
 }
 
 // join makes t one of the layers that read the input s stands for.
@@ -726,9 +743,6 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	prefill := q == nil
 	if prefill {
 		start := time.Now()
-		if t.own == nil {
-			t.own = t.newQuantized()
-		}
 		q, t.cur = t.own, t.own
 		if t.fusedPrefill() {
 			spent := t.prefillFused(q, dst, x, rows)
