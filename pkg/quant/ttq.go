@@ -563,7 +563,7 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 	// The buffers every request re-quantizes into, with their pages
 	// faulted in now: in a fresh process the first request paid for them
 	// (`ttq generate` on the 4-layer model, a 551-token prompt: 0.20 s of
-	// calibration, against 0.04 s once the pages exist).
+	// calibration, against 0.029 s once the pages exist).
 	t.own = t.newQuantized()
 	prefault(t.own.Q)
 	prefault(t.own.Zeros)
