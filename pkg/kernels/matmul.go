@@ -43,18 +43,16 @@ func getFloats(pool *sync.Pool, n int) *[]float32 {
 // converted where they are used. Accumulation is in float32.
 func MatMulT(dst, x []float32, m int, w Weights) { MatMulTVisit(dst, x, m, w, nil) }
 
-// BlockVisitor receives a block of a weight matrix: rows [j0, j1), columns
-// [c0, c1).
-type BlockVisitor func(j0, j1, c0, c1 int)
+// RowVisitor receives the rows [j0, j1) of a weight matrix, whole.
+type RowVisitor func(j0, j1 int)
 
-// MatMulTVisit is MatMulT that also hands every block of w to visit (when
-// not nil) right after the product has read it, on the goroutine that read
-// it, so that a second pass over the weights finds them in cache: TTQ's
-// dense prefill re-quantizes each block as the product packs it, instead of
-// reading the whole matrix from memory once more (#9). The blocks cover w
-// once, their columns starting at multiples of 256 (kcBlock) and ending
-// there or at w.Cols; calls on disjoint blocks run concurrently.
-func MatMulTVisit(dst, x []float32, m int, w Weights, visit BlockVisitor) {
+// MatMulTVisit is MatMulT that also hands every block of w's rows to visit
+// (when not nil) right after the product has multiplied by them, on the
+// goroutine that did, so that a second pass over those weights finds them
+// in cache: TTQ's dense prefill re-quantizes them there instead of reading
+// the whole matrix from memory once more (#9). The blocks cover w's rows
+// once; calls on disjoint blocks run concurrently.
+func MatMulTVisit(dst, x []float32, m int, w Weights, visit RowVisitor) {
 	k, n := w.Cols, w.Rows
 	if m < 0 || len(x) < m*k || len(dst) < m*n {
 		panic("kernels: MatMulT slice too short")
@@ -66,8 +64,8 @@ func MatMulTVisit(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 	case n == 0:
 	case m == 0 || k == 0:
 		clear(dst[:m*n])
-		if visit != nil && k > 0 {
-			visit(0, n, 0, k)
+		if visit != nil {
+			visit(0, n)
 		}
 	case m < gemmMinRows:
 		matMulRows(dst, x, m, w, visit)
@@ -79,7 +77,7 @@ func MatMulTVisit(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 // matMulRows computes the product row by row of x with the matrix-vector
 // kernel. The weights are walked in blocks small enough to stay in L2 while
 // every activation row passes over them.
-func matMulRows(dst, x []float32, m int, w Weights, visit BlockVisitor) {
+func matMulRows(dst, x []float32, m int, w Weights, visit RowVisitor) {
 	k, n, es := w.Cols, w.Rows, w.Elem.Size()
 	block := max(4, (128<<10)/(k*es)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
@@ -91,7 +89,7 @@ func matMulRows(dst, x []float32, m int, w Weights, visit BlockVisitor) {
 				gemv(dst[i*n+j0:i*n+j1], x[i*k:(i+1)*k], wb, w.Elem)
 			}
 			if visit != nil {
-				visit(j0, j1, 0, k)
+				visit(j0, j1)
 			}
 		}
 	})
@@ -138,7 +136,7 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // panels of nr rows (decoding the stored type) and runs the mr×nr
 // micro-kernel over every pair of panels, accumulating over k blocks in
 // dst.
-func matMulPacked(dst, x []float32, m int, w Weights, visit BlockVisitor) {
+func matMulPacked(dst, x []float32, m int, w Weights, visit RowVisitor) {
 	gemmPacked(dst, x, m, w.Rows, w.Cols, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
 		packB(bp, w, j0, j1, pc, kcb)
 	}, visit)
@@ -151,7 +149,7 @@ type blockPacker func(bp, scratch []float32, j0, j1, pc, kcb int)
 
 // gemmPacked is the driver shared by the float and the quantized products:
 // dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack.
-func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, visit BlockVisitor) {
+func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, visit RowVisitor) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
 	apBuf := getFloats(&packedAPool, mpad*k)
@@ -202,7 +200,7 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, vis
 				}
 			}
 			if visit != nil {
-				visit(q0*nr, min(q1*nr, n), 0, k)
+				visit(q0*nr, min(q1*nr, n))
 			}
 		}
 	})

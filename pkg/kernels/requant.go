@@ -221,34 +221,25 @@ func PackCodes(dst []byte, codes []uint8, bits int) {
 // through float16 when f16) and zero points. It returns false, with dst,
 // scales and zeros unspecified, where the fused kernel does not apply —
 // no AVX-512, w neither float32 nor bfloat16, a row length that is not a
-// multiple of 256, or a non-finite w·d — and the caller quantizes the row
-// its general way, which gives the same result wherever both run. tmp is
-// scratch of at least RequantScratch(w.Cols) floats.
+// multiple of 256 (Qwen2-1.5B's 8960 is an odd one), or a non-finite w·d —
+// and the caller quantizes the row its general way, which gives the same
+// result wherever both run. tmp is scratch of at least
+// RequantScratch(w.Cols) floats.
 func RequantRow4G32(dst []byte, scales []float32, zeros []uint8, w Weights, r int, d []float32, f16 bool, tmp []float32) bool {
-	return RequantSlice4G32(dst, scales, zeros, w, r, 0, w.Cols, d, f16, tmp)
-}
-
-// RequantSlice4G32 is RequantRow4G32 on columns [c0, c1) of row r alone,
-// c0 and c1 − c0 multiples of 256 (it returns false otherwise): the codes,
-// scales and zero points of those columns' groups, in dst, scales and zeros
-// laid out for the whole row. A row done slice by slice is the row done at
-// once, the groups being independent; a false for any slice leaves the row
-// to the general path. tmp holds RequantScratch(c1 − c0) floats.
-func RequantSlice4G32(dst []byte, scales []float32, zeros []uint8, w Weights, r, c0, c1 int, d []float32, f16 bool, tmp []float32) bool {
-	k, n := w.Cols, c1-c0
-	if !useAVX512 || n <= 0 || c0%256 != 0 || n%256 != 0 || (w.Elem != ElemF32 && w.Elem != ElemBF16) {
+	k := w.Cols
+	if !useAVX512 || k == 0 || k%256 != 0 || (w.Elem != ElemF32 && w.Elem != ElemBF16) {
 		return false
 	}
 	es := w.Elem.Size()
-	if r < 0 || r >= w.Rows || c0 < 0 || c1 > k || len(dst) < c1/2 || len(scales) < c1/32 || len(zeros) < c1/32 ||
-		len(d) < c1 || len(tmp) < RequantScratch(n) || len(w.Data) < (r+1)*k*es {
-		panic("kernels: RequantSlice4G32 out of range")
+	if r < 0 || r >= w.Rows || len(dst) < k/2 || len(scales) < k/32 || len(zeros) < k/32 ||
+		len(d) < k || len(tmp) < RequantScratch(k) || len(w.Data) < (r+1)*k*es {
+		panic("kernels: RequantRow4G32 out of range")
 	}
-	return requant4G32AVX512(&dst[c0/2], &scales[c0/32], &zeros[c0/32], &w.Data[(r*k+c0)*es], w.Elem == ElemBF16, &d[c0], n, f16, &tmp[0])
+	return requant4G32AVX512(&dst[0], &scales[0], &zeros[0], &w.Data[r*k*es], w.Elem == ElemBF16, &d[0], k, f16, &tmp[0])
 }
 
-// RequantFused reports whether RequantRow4G32 and RequantSlice4G32 run
-// here (AVX-512), so that callers can plan around the fused kernel.
+// RequantFused reports whether RequantRow4G32 runs here (AVX-512), so that
+// callers can plan around the fused kernel.
 func RequantFused() bool { return useAVX512 }
 
 // RequantScratch is the scratch RequantRow4G32 needs for rows of k inputs.

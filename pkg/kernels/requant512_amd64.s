@@ -6,8 +6,8 @@
 //
 // TTQ's per-request re-quantization of one row, fused: Ŵ = Q(W·D) on the
 // 4-bit minmax grid in groups of 32, for k a multiple of 256 (eight groups;
-// the parameters go sixteen to a vector, the last eight under a mask). k
-// may be a slice of a row: the callers pass pointers into it. It computes what quantizeRowScaled
+// the parameters go sixteen to a vector, the last eight under a mask). It
+// computes what quantizeRowScaled
 // followed by SetRow computes, bit for bit:
 //
 //	pass 1, per group: w·d (w bf16 or f32), kept in tmp[:k]; lo, hi
@@ -99,6 +99,17 @@ GLOBL transposeOrder16<>(SB), RODATA|NOPTR, $64
 	VSHUFPS    $0x88, Z4, Z0, Z0;   \
 	op         Z2, Z0, Z0
 
+// RANGES stores the lo and hi of the sixteen (store Z0) or eight (Y0)
+// groups ending at group BX, from their HALVES at R13; AX, Z0–Z7 scratch.
+#define RANGES(out, off) \
+	TREE(VMINPS, R13);          \
+	VPERMPS Z0, Z27, Z0;        \
+	VMOVUPS out, off(R11)(BX*4); \
+	LEAQ    512(R13), AX;       \
+	TREE(VMAXPS, AX);           \
+	VPERMPS Z0, Z27, Z0;        \
+	VMOVUPS out, off(R12)(BX*4)
+
 TEXT ·requant4G32AVX512(SB), NOSPLIT, $0-73
 	BCONST($0x3727c5ac, Z20, X20)    // 1e-5
 	BCONST($0x41700000, Z21, X21)    // 15
@@ -176,13 +187,7 @@ scaled:
 	JNZ         pass1
 
 	// Sixteen groups done: their lo and hi.
-	TREE(VMINPS, R13)
-	VPERMPS     Z0, Z27, Z0
-	VMOVUPS     Z0, -64(R11)(BX*4)
-	LEAQ        512(R13), AX
-	TREE(VMAXPS, AX)
-	VPERMPS     Z0, Z27, Z0
-	VMOVUPS     Z0, -64(R12)(BX*4)
+	RANGES(Z0, -64)
 	JMP         pass1
 
 tail:
@@ -191,13 +196,7 @@ tail:
 	// reducing stale slots.
 	TESTQ       $15, BX
 	JZ          check
-	TREE(VMINPS, R13)
-	VPERMPS     Z0, Z27, Z0
-	VMOVUPS     Y0, -32(R11)(BX*4)
-	LEAQ        512(R13), AX
-	TREE(VMAXPS, AX)
-	VPERMPS     Z0, Z27, Z0
-	VMOVUPS     Y0, -32(R12)(BX*4)
+	RANGES(Y0, -32)
 
 check:
 	VCMPPS   $3, Z28, Z28, K3         // unordered: some w·d was not finite

@@ -31,9 +31,9 @@ func (d *Dense) Out() int { return d.W.Rows }
 
 func (d *Dense) Forward(dst, x []float32, rows int) { d.ForwardVisit(dst, x, rows, nil) }
 
-// ForwardVisit is Forward handing the blocks of W to visit as the product
-// reads them (kernels.MatMulTVisit).
-func (d *Dense) ForwardVisit(dst, x []float32, rows int, visit kernels.BlockVisitor) {
+// ForwardVisit is Forward handing the rows of W to visit as the product
+// has used them (kernels.MatMulTVisit).
+func (d *Dense) ForwardVisit(dst, x []float32, rows int, visit kernels.RowVisitor) {
 	kernels.MatMulTVisit(dst, x, rows, d.W, visit)
 	if d.Bias != nil {
 		n := d.W.Rows

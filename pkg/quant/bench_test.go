@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
 
@@ -53,9 +54,26 @@ func BenchmarkTTQPrefill(b *testing.B) {
 			// share is their summed time over the thread count
 			// (prefillFused), and vs-fp shows the whole cost.
 			b.ReportMetric(float64(calib-calib0)/float64(fpTime), "calib/fp-prefill")
+			// The calibration's time over the threads, per weight it
+			// re-quantized: the in-place rate to compare with
+			// BenchmarkRequantRow4G32's.
+			b.ReportMetric(float64(calib-calib0)*float64(kernels.Threads())/float64(b.N)/float64(ttqWeights(tq)), "calib-ns/weight/thread")
 			b.ReportMetric(float64(tqTime)/float64(fpTime), "vs-fp")
 		})
 	}
+}
+
+// ttqWeights counts the weights of m's TTQ layers.
+func ttqWeights(m *model.Model) int {
+	n := 0
+	for _, s := range m.Sites() {
+		if l, err := m.Linear(s); err == nil {
+			if t, ok := l.(*TTQLinear); ok {
+				n += t.In() * t.Out()
+			}
+		}
+	}
+	return n
 }
 
 func mustDefault(method string) Options {

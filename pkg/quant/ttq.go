@@ -535,9 +535,8 @@ type TTQLinear struct {
 
 	calibNanos atomic.Int64
 	calibCount atomic.Int64
-	// d32 and redo are the fused dense prefill's per-request buffers.
-	d32  []float32
-	redo []atomic.Bool
+	// d32 is D in float32 for the fused dense prefill (prefillFused).
+	d32 []float32
 }
 
 // NewTTQLinear prepares a test-time quantized layer over d. LowRankActStatic
@@ -564,7 +563,7 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 	// faulted in now: in a fresh process the first request paid for them
 	// (`ttq generate` on the 4-layer model, a 551-token prompt: 0.20 s of
 	// calibration, against 0.029 s once the pages exist).
-	t.own = t.newQuantized()
+	t.own, t.d32 = t.newQuantized(), make([]float32, d.In())
 	prefault(t.own.Q)
 	prefault(t.own.Zeros)
 	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.own.Scales))), 4*len(t.own.Scales)))
@@ -855,12 +854,8 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 		}
 	}
 	d32 := make([]float32, k)
-	for c, v := range d {
-		d32[c] = float32(v)
-		q.InScale[c] = 1 / d32[c]
-	}
+	setInScale(q, d, d32)
 	f := t.format
-	ng, rb := f.NumGroups(k), f.RowBytes(k)
 	src := t.base.W
 	if t.r != nil {
 		src = kernels.NewWeightsF32(n, k, t.r)
@@ -878,25 +873,45 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 		src = kernels.NewWeightsF32(n, k, t.clipScaled(src, d32, x, rows))
 		scale, fused = nil, false
 	}
-	kernels.ParallelFor(n, 8, func(lo, hi int) {
-		w := make([]float32, k)
-		codes := make([]uint8, k)
-		sc := make([]float32, ng)
-		zs := make([]int32, ng)
-		var tmp []float32
-		if fused {
-			tmp = make([]float32, kernels.RequantScratch(k))
+	kernels.ParallelFor(n, 8, func(lo, hi int) { requantRows(q, src, scale, f, fused, lo, hi) })
+}
+
+// setInScale writes D rounded to float32 into d32 and its inverse into
+// q.InScale.
+func setInScale(q *QLinear, d []float64, d32 []float32) {
+	for c, v := range d {
+		d32[c] = float32(v)
+		q.InScale[c] = 1 / d32[c]
+	}
+}
+
+// requantRows sets rows [lo, hi) of q to the codes of src's rows times
+// scale (nil: src as it is) in q's format: by the fused kernel where fused
+// and it takes the row, else the general way, which gives the same codes.
+func requantRows(q *QLinear, src kernels.Weights, scale []float32, f Format, fused bool, lo, hi int) {
+	k := src.Cols
+	ng, rb := f.NumGroups(k), f.RowBytes(k)
+	var tmp *[]float32
+	if fused {
+		tmp = getScratch(kernels.RequantScratch(k))
+		defer scratch.Put(tmp)
+	}
+	var w []float32 // the general path's buffers, made at its first row
+	var codes []uint8
+	var sc []float32
+	var zs []int32
+	for r := lo; r < hi; r++ {
+		if fused && kernels.RequantRow4G32(q.Q[r*rb:(r+1)*rb], q.Scales[r*ng:(r+1)*ng], q.Zeros[r*ng:(r+1)*ng],
+			src, r, scale, f.Scale == ScaleF16, *tmp) {
+			continue
 		}
-		for r := lo; r < hi; r++ {
-			if fused && kernels.RequantRow4G32(q.Q[r*rb:(r+1)*rb], q.Scales[r*ng:(r+1)*ng], q.Zeros[r*ng:(r+1)*ng],
-				src, r, d32, f.Scale == ScaleF16, tmp) {
-				continue
-			}
-			src.Row(w, r)
-			quantizeRowScaled(codes, sc, zs, w, scale, f)
-			q.SetRow(r, codes, sc, zs)
+		if w == nil {
+			w, codes, sc, zs = make([]float32, k), make([]uint8, k), make([]float32, ng), make([]int32, ng)
 		}
-	})
+		src.Row(w, r)
+		quantizeRowScaled(codes, sc, zs, w, scale, f)
+		q.SetRow(r, codes, sc, zs)
+	}
 }
 
 // fusedPrefill reports whether the dense prefill re-quantizes while it
@@ -913,59 +928,23 @@ func (t *TTQLinear) fusedPrefill() bool {
 
 // prefillFused is the dense prefill of a layer that fusedPrefill admits:
 // dst = x·Wᵀ (+ bias) at full precision, and q re-quantized for x, each
-// block of W as the product hands it over, so that the re-quantization
-// reads the weights from cache instead of from memory a second time. The
-// codes equal calibrateInto's (rows the kernel refuses, with a non-finite
-// W·D, are redone its general way). It returns the calibration's share of
-// the time: the statistics, plus the blocks' re-quantization summed over
-// the threads and divided by their number, plus the redone rows.
+// block of W's rows as soon as the product has used it, so that the
+// re-quantization reads the weights from cache instead of from memory a
+// second time. The codes are calibrateInto's (requantRows, both). It
+// returns the calibration's share of the time: the statistics, plus the
+// blocks' re-quantization summed over the threads and divided by their
+// number.
 func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) time.Duration {
 	start := time.Now()
-	d := t.scalesFor(x, rows)
-	n, k := t.Out(), t.In()
-	if t.d32 == nil {
-		t.d32, t.redo = make([]float32, k), make([]atomic.Bool, n)
-	}
-	d32 := t.d32
-	for c, v := range d {
-		d32[c] = float32(v)
-		q.InScale[c] = 1 / d32[c]
-	}
+	setInScale(q, t.scalesFor(x, rows), t.d32)
 	stats := time.Since(start)
-	f := t.format
-	f16 := f.Scale == ScaleF16
-	ng, rb := f.NumGroups(k), f.RowBytes(k)
-	w := t.base.W
 	var requant atomic.Int64
-	t.base.ForwardVisit(dst, x, rows, func(j0, j1, c0, c1 int) {
+	t.base.ForwardVisit(dst, x, rows, func(j0, j1 int) {
 		s := time.Now()
-		tmp := getScratch(kernels.RequantScratch(c1 - c0))
-		for r := j0; r < j1; r++ {
-			if !kernels.RequantSlice4G32(q.Q[r*rb:(r+1)*rb], q.Scales[r*ng:(r+1)*ng], q.Zeros[r*ng:(r+1)*ng], w, r, c0, c1, d32, f16, *tmp) {
-				t.redo[r].Store(true)
-			}
-		}
-		scratch.Put(tmp)
+		requantRows(q, t.base.W, t.d32, t.format, true, j0, j1)
 		requant.Add(int64(time.Since(s)))
 	})
-	redone := time.Now()
-	var row []float32
-	var codes []uint8
-	var sc []float32
-	var zs []int32
-	for r := range n {
-		if !t.redo[r].Load() {
-			continue
-		}
-		t.redo[r].Store(false)
-		if row == nil {
-			row, codes, sc, zs = make([]float32, k), make([]uint8, k), make([]float32, ng), make([]int32, ng)
-		}
-		w.Row(row, r)
-		quantizeRowScaled(codes, sc, zs, row, d32, f)
-		q.SetRow(r, codes, sc, zs)
-	}
-	return stats + time.Duration(requant.Load()/int64(kernels.Threads())) + time.Since(redone)
+	return stats + time.Duration(requant.Load()/int64(kernels.Threads()))
 }
 
 // TTQStats sums, over m's TTQ layers, the time spent calibrating and the
