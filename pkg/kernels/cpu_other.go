@@ -61,6 +61,9 @@ func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, w
 	panic(errNoAsm)
 }
 func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool) { panic(errNoAsm) }
+func colStatAVX512(dst []float64, x []float32, stride, rows int, abs bool) {
+	panic(errNoAsm)
+}
 func scaleMinMaxAVX2(w []float32, d *float32) (lo, hi float32, nan bool) { panic(errNoAsm) }
 func minMaxAVX2(w []float32) (lo, hi float32, nan bool)                  { panic(errNoAsm) }
 func quantizeAVX2(codes []uint8, w *float32, s, z, maxq float32)         { panic(errNoAsm) }

@@ -36,8 +36,12 @@ func columnStat(dst []float64, x []float32, rows int, abs bool) {
 		for b := lo; b < hi; b++ {
 			c0, c1 := b*colStatBlock, min(cols, (b+1)*colStatBlock)
 			c := c0
-			if v := (c1 - c0) &^ 15; useAVX2 && v > 0 {
-				colStatAVX2(dst[c0:c0+v], x[c0:], cols, rows, abs)
+			if v := (c1 - c) &^ 127; useAVX512 && v > 0 {
+				colStatAVX512(dst[c:c+v], x[c:], cols, rows, abs)
+				c += v
+			}
+			if v := (c1 - c) &^ 15; useAVX2 && v > 0 {
+				colStatAVX2(dst[c:c+v], x[c:], cols, rows, abs)
 				c += v
 			}
 			colStatGeneric(dst[c:c1], x[c:], cols, rows, abs)

@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -51,5 +52,30 @@ func BenchmarkRequantRow4G32(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.rows*cols), "ns/weight")
 		})
+	}
+}
+
+// BenchmarkColumnSumSq is TTQ's statistic over a 512-token prompt of the
+// TinyLlama shape's inputs (2048 and 5632 channels), on each vector path:
+// the matrix is hot, as the prefill's activations are when it runs.
+func BenchmarkColumnSumSq(b *testing.B) {
+	const rows = 512
+	for _, cols := range []int{2048, 5632} {
+		x := make([]float32, rows*cols)
+		rng := rand.New(rand.NewPCG(3, 4))
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		dst := make([]float64, cols)
+		for _, p := range kernelPaths() {
+			b.Run(fmt.Sprintf("%d/%s", cols, p.name), func(b *testing.B) {
+				withPath(p, func() {
+					b.SetBytes(int64(4 * rows * cols))
+					for i := 0; i < b.N; i++ {
+						ColumnSumSq(dst, x, rows)
+					}
+				})
+			})
+		}
 	}
 }

@@ -16,8 +16,15 @@ var specials = []float32{0, float32(math.Copysign(0, -1)), 0.5, 1.5, 2.5, -2.5, 
 func TestColumnStats(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
 	defer func(b int) { colStatBlock = b }(colStatBlock)
-	colStatBlock = 32 // several column blocks, some ragged, at small sizes
-	for _, cols := range []int{1, 15, 16, 17, 48, 100} {
+	for _, sh := range []struct{ block, cols int }{
+		// Several column blocks, some ragged, at small sizes.
+		{32, 1}, {32, 15}, {32, 16}, {32, 17}, {32, 48}, {32, 100},
+		// Blocks the AVX-512 kernel's 128 columns divide, then the AVX2
+		// kernel's 16 and the scalar remainder.
+		{256, 300}, {384, 400},
+	} {
+		colStatBlock = sh.block
+		cols := sh.cols
 		for _, rows := range []int{0, 1, 3, 33} {
 			off := r.IntN(3)
 			buf := randVec(r, off+rows*cols)

@@ -183,6 +183,12 @@ func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, w
 //go:noescape
 func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool)
 
+// colStatAVX512 is colStatAVX2 for len(dst) a multiple of 128. Twin:
+// colStatGeneric.
+//
+//go:noescape
+func colStatAVX512(dst []float64, x []float32, stride, rows int, abs bool)
+
 // scaleMinMaxAVX2 scales w by d in place (len(w) a multiple of 8) and
 // returns its minimum, maximum and whether it holds a NaN. Twin:
 // scaleMinMaxGeneric.
