@@ -61,6 +61,9 @@ func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, w
 	panic(errNoAsm)
 }
 func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool) { panic(errNoAsm) }
+func requantPanel4G32AVX512(panel, d *float32, kc int, codes *byte, rb int, scales *float32, zeros *byte, ng, rows int, f16 bool, tmp *byte) bool {
+	panic(errNoAsm)
+}
 func colStatAVX512(dst []float64, x []float32, stride, rows int, abs bool) {
 	panic(errNoAsm)
 }

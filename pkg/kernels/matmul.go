@@ -1,6 +1,11 @@
 package kernels
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
 
 // Blocking of the packed product (see matMulPacked). A packed block of
 // weights, ncBlock×kcBlock float32 = 256 KiB, stays in the per-core L2
@@ -139,7 +144,70 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 func matMulPacked(dst, x []float32, m int, w Weights, visit RowVisitor) {
 	gemmPacked(dst, x, m, w.Rows, w.Cols, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
 		packB(bp, w, j0, j1, pc, kcb)
-	}, visit)
+	}, nil, visit)
+}
+
+// Requant4G32 is where MatMulTRequant writes W·D re-quantized, in
+// RequantRow4G32's format, for a Rows×Cols matrix: Codes Cols/2 bytes a
+// row, Scales and Zeros Cols/32 a row.
+type Requant4G32 struct {
+	Codes  []byte
+	Scales []float32
+	Zeros  []uint8
+	D      []float32 // the Cols multipliers of the inputs
+	F16    bool      // scales rounded through float16
+
+	// Spent, when not nil, gains the nanoseconds the re-quantization of
+	// the blocks took, summed over the workers that ran it.
+	Spent *atomic.Int64
+}
+
+// MatMulTRequant is MatMulTVisit for TTQ's dense prefill: besides dst = x
+// · wᵀ it re-quantizes W·D into rq from the packed blocks of weights the
+// product has just read (requantPanel), while they are in L2. The row
+// blocks it does not take go to redo, as MatMulTVisit hands blocks to its
+// visitor: those holding a non-finite w·d, and all of them where the
+// product does not pack its weights (fewer than gemmMinRows rows of x),
+// where there is no AVX-512 (the panel kernel's twin is scalar code), or
+// where w.Cols is not a multiple of 128. The row kernel read the weights
+// back from L3 at 0.2 ns a weight in the prefill, against 0.15 from L2
+// (#9).
+func MatMulTRequant(dst, x []float32, m int, w Weights, rq Requant4G32, redo RowVisitor) {
+	k, n := w.Cols, w.Rows
+	if !useAVX512 || m < gemmMinRows || k == 0 || k%128 != 0 || n == 0 {
+		MatMulTVisit(dst, x, m, w, redo)
+		return
+	}
+	if len(x) < m*k || len(dst) < m*n {
+		panic("kernels: MatMulT slice too short")
+	}
+	if !w.Validate() {
+		panic("kernels: MatMulT invalid weights")
+	}
+	rb, ng := k/2, k/32
+	if len(rq.Codes) < n*rb || len(rq.Scales) < n*ng || len(rq.Zeros) < n*ng || len(rq.D) < k {
+		panic("kernels: MatMulTRequant outputs too short")
+	}
+	requant := func(bp, scratch []float32, j0, j1, pc, kcb int) bool {
+		var start time.Time
+		if rq.Spent != nil {
+			start = time.Now()
+		}
+		tmp := unsafe.Slice((*byte)(unsafe.Pointer(&scratch[0])), requantPanelTmp)
+		ok := true
+		for j := j0; j < j1; j += nr {
+			q := (j - j0) / nr
+			ok = requantPanel(rq.Codes[j*rb+pc/2:], rb, rq.Scales[j*ng+pc/32:], rq.Zeros[j*ng+pc/32:], ng,
+				bp[q*nr*kcb:(q+1)*nr*kcb], rq.D[pc:pc+kcb], min(nr, j1-j), kcb, rq.F16, tmp) && ok
+		}
+		if rq.Spent != nil {
+			rq.Spent.Add(int64(time.Since(start)))
+		}
+		return ok
+	}
+	gemmPacked(dst, x, m, n, k, requantPanelTmp/4, func(bp, _ []float32, j0, j1, pc, kcb int) {
+		packB(bp, w, j0, j1, pc, kcb)
+	}, requant, redo)
 }
 
 // blockPacker fills bp with the panels of weight rows [j0, j1) over the k
@@ -147,9 +215,15 @@ func matMulPacked(dst, x []float32, m int, w Weights, visit RowVisitor) {
 // of the length gemmPacked was given, for packers that decode rows first.
 type blockPacker func(bp, scratch []float32, j0, j1, pc, kcb int)
 
+// blockVisitor receives each block pack has filled, with the worker's
+// scratch; it reports whether it took the block.
+type blockVisitor func(bp, scratch []float32, j0, j1, pc, kcb int) bool
+
 // gemmPacked is the driver shared by the float and the quantized products:
-// dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack.
-func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, visit RowVisitor) {
+// dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack. Each packed
+// block goes to block (when not nil); each block of rows, once multiplied,
+// to visit (when not nil) unless block took all its k blocks.
+func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, block blockVisitor, visit RowVisitor) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
 	apBuf := getFloats(&packedAPool, mpad*k)
@@ -166,10 +240,14 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, vis
 		var tile [mr * nr]float32
 		for q0 := lo; q0 < hi; q0 += ncBlock / nr {
 			q1 := min(hi, q0+ncBlock/nr)
+			took := block != nil
 			for pc := 0; pc < k; pc += kcBlock {
 				kcb := min(kcBlock, k-pc)
 				acc := pc > 0
 				pack(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb)
+				if block != nil {
+					took = block(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb) && took
+				}
 				ablk := ap[pc*mpad : (pc+kcb)*mpad]
 				for ip := 0; ip < mp; ip++ {
 					a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]
@@ -199,7 +277,7 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, vis
 					}
 				}
 			}
-			if visit != nil {
+			if visit != nil && !took {
 				visit(q0*nr, min(q1*nr, n))
 			}
 		}
@@ -354,7 +432,7 @@ func MatMul(dst, x []float32, m int, w []float32, k, n, ldw int) {
 					clear(row[cnt:])
 				}
 			}
-		}, nil)
+		}, nil, nil)
 	}
 }
 

@@ -79,3 +79,37 @@ func BenchmarkColumnSumSq(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRequantPanel is the panel kernel on the blocks of a 256×256
+// packed weight block, as the dense prefill calls it while the block is
+// in L2; compare BenchmarkRequantRow4G32/l2 per weight.
+func BenchmarkRequantPanel(b *testing.B) {
+	const rows, kc = 256, 256
+	rng := rand.New(rand.NewPCG(5, 6))
+	bp := make([]float32, rows*kc)
+	for i := range bp {
+		bp[i] = float32(rng.NormFloat64())
+	}
+	d := make([]float32, kc)
+	for i := range d {
+		d[i] = float32(0.5 + rng.Float64())
+	}
+	const k = 2048 // the matrix the block is part of
+	codes, scales, zeros := make([]byte, rows*k/2), make([]float32, rows*k/32), make([]uint8, rows*k/32)
+	tmp := make([]byte, requantPanelTmp)
+	for _, p := range kernelPaths() {
+		b.Run(p.name, func(b *testing.B) {
+			withPath(p, func() {
+				for i := 0; i < b.N; i++ {
+					for q := 0; q < rows/nr; q++ {
+						r := q * nr
+						if !requantPanel(codes[r*k/2:], k/2, scales[r*k/32:], zeros[r*k/32:], k/32, bp[q*nr*kc:], d, nr, kc, true, tmp) {
+							b.Fatal("refused finite weights")
+						}
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows*kc), "ns/weight")
+			})
+		})
+	}
+}

@@ -183,6 +183,13 @@ func qgemvQuad4I8G32AVX2(dst *float32, xq []int8, dx, xsum []float32, w *byte, w
 //go:noescape
 func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool)
 
+// requantPanel4G32AVX512 re-quantizes the rows of a packed weight block
+// to RequantRow4G32's format, kc a multiple of 128, 1 ≤ rows ≤ 16; tmp
+// holds 2048 bytes. Twin: requantPanelGeneric.
+//
+//go:noescape
+func requantPanel4G32AVX512(panel, d *float32, kc int, codes *byte, rb int, scales *float32, zeros *byte, ng, rows int, f16 bool, tmp *byte) bool
+
 // colStatAVX512 is colStatAVX2 for len(dst) a multiple of 128. Twin:
 // colStatGeneric.
 //

@@ -35,11 +35,24 @@ func (d *Dense) Forward(dst, x []float32, rows int) { d.ForwardVisit(dst, x, row
 // has used them (kernels.MatMulTVisit).
 func (d *Dense) ForwardVisit(dst, x []float32, rows int, visit kernels.RowVisitor) {
 	kernels.MatMulTVisit(dst, x, rows, d.W, visit)
-	if d.Bias != nil {
-		n := d.W.Rows
-		for r := 0; r < rows; r++ {
-			kernels.Add(dst[r*n:(r+1)*n], d.Bias)
-		}
+	d.addBias(dst, rows)
+}
+
+// ForwardRequant is Forward re-quantizing W·D into rq as the product reads
+// W, the row blocks it does not take handed to redo
+// (kernels.MatMulTRequant).
+func (d *Dense) ForwardRequant(dst, x []float32, rows int, rq kernels.Requant4G32, redo kernels.RowVisitor) {
+	kernels.MatMulTRequant(dst, x, rows, d.W, rq, redo)
+	d.addBias(dst, rows)
+}
+
+func (d *Dense) addBias(dst []float32, rows int) {
+	if d.Bias == nil {
+		return
+	}
+	n := d.W.Rows
+	for r := 0; r < rows; r++ {
+		kernels.Add(dst[r*n:(r+1)*n], d.Bias)
 	}
 }
 

@@ -938,13 +938,14 @@ func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) time.Du
 	start := time.Now()
 	setInScale(q, t.scalesFor(x, rows), t.d32)
 	stats := time.Since(start)
-	var requant atomic.Int64
-	t.base.ForwardVisit(dst, x, rows, func(j0, j1 int) {
+	var spent atomic.Int64
+	rq := kernels.Requant4G32{Codes: q.Q, Scales: q.Scales, Zeros: q.Zeros, D: t.d32, F16: t.format.Scale == ScaleF16, Spent: &spent}
+	t.base.ForwardRequant(dst, x, rows, rq, func(j0, j1 int) {
 		s := time.Now()
 		requantRows(q, t.base.W, t.d32, t.format, true, j0, j1)
-		requant.Add(int64(time.Since(s)))
+		spent.Add(int64(time.Since(s)))
 	})
-	return stats + time.Duration(requant.Load()/int64(kernels.Threads()))
+	return stats + time.Duration(spent.Load()/int64(kernels.Threads()))
 }
 
 // TTQStats sums, over m's TTQ layers, the time spent calibrating and the
