@@ -46,18 +46,18 @@ func getFloats(pool *sync.Pool, n int) *[]float32 {
 // row-major. Weights are decoded to float32 one panel at a time (or in
 // registers by the matrix-vector kernel), so half-precision weights are
 // converted where they are used. Accumulation is in float32.
-func MatMulT(dst, x []float32, m int, w Weights) { MatMulTVisit(dst, x, m, w, nil) }
+func MatMulT(dst, x []float32, m int, w Weights) { matMulT(dst, x, m, w, nil, nil) }
 
 // RowVisitor receives the rows [j0, j1) of a weight matrix, whole.
 type RowVisitor func(j0, j1 int)
 
-// MatMulTVisit is MatMulT that also hands every block of w's rows to visit
-// (when not nil) right after the product has multiplied by them, on the
-// goroutine that did, so that a second pass over those weights finds them
-// in cache: TTQ's dense prefill re-quantizes them there instead of reading
-// the whole matrix from memory once more (#9). The blocks cover w's rows
-// once; calls on disjoint blocks run concurrently.
-func MatMulTVisit(dst, x []float32, m int, w Weights, visit RowVisitor) {
+// matMulT is MatMulT that, with rq, also re-quantizes W·D into it from the
+// packed blocks (MatMulTRequant), and hands every block of w's rows that
+// rq did not take to visit (when not nil) right after the product has
+// multiplied by them, on the goroutine that did, so that a second pass
+// over those weights finds them in cache. The blocks cover the rows once;
+// calls on disjoint blocks run concurrently.
+func matMulT(dst, x []float32, m int, w Weights, rq *Requant4G32, visit RowVisitor) {
 	k, n := w.Cols, w.Rows
 	if m < 0 || len(x) < m*k || len(dst) < m*n {
 		panic("kernels: MatMulT slice too short")
@@ -75,7 +75,7 @@ func MatMulTVisit(dst, x []float32, m int, w Weights, visit RowVisitor) {
 	case m < gemmMinRows:
 		matMulRows(dst, x, m, w, visit)
 	default:
-		matMulPacked(dst, x, m, w, visit)
+		matMulPacked(dst, x, m, w, rq, visit)
 	}
 }
 
@@ -141,10 +141,13 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // panels of nr rows (decoding the stored type) and runs the mr×nr
 // micro-kernel over every pair of panels, accumulating over k blocks in
 // dst.
-func matMulPacked(dst, x []float32, m int, w Weights, visit RowVisitor) {
-	gemmPacked(dst, x, m, w.Rows, w.Cols, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
-		packB(bp, w, j0, j1, pc, kcb)
-	}, nil, visit)
+func matMulPacked(dst, x []float32, m int, w Weights, rq *Requant4G32, visit RowVisitor) {
+	pack := func(bp, _ []float32, j0, j1, pc, kcb int) { packB(bp, w, j0, j1, pc, kcb) }
+	if rq == nil || !useAVX512 || w.Cols%128 != 0 {
+		gemmPacked(dst, x, m, w.Rows, w.Cols, 0, pack, nil, visit)
+		return
+	}
+	gemmPacked(dst, x, m, w.Rows, w.Cols, requantPanelTmp/4, pack, rq.block, visit)
 }
 
 // Requant4G32 is where MatMulTRequant writes W·D re-quantized, in
@@ -162,52 +165,44 @@ type Requant4G32 struct {
 	Spent *atomic.Int64
 }
 
-// MatMulTRequant is MatMulTVisit for TTQ's dense prefill: besides dst = x
-// · wᵀ it re-quantizes W·D into rq from the packed blocks of weights the
-// product has just read (requantPanel), while they are in L2. The row
-// blocks it does not take go to redo, as MatMulTVisit hands blocks to its
-// visitor: those holding a non-finite w·d, and all of them where the
-// product does not pack its weights (fewer than gemmMinRows rows of x),
-// where there is no AVX-512 (the panel kernel's twin is scalar code), or
-// where w.Cols is not a multiple of 128. The row kernel read the weights
-// back from L3 at 0.2 ns a weight in the prefill, against 0.15 from L2
-// (#9).
+// MatMulTRequant is MatMulT for TTQ's dense prefill: besides dst = x · wᵀ
+// it re-quantizes W·D into rq from the packed blocks of weights the
+// product has just read (requantPanel), while they are in L2; reading them
+// back afterwards, row by row, cost the row kernel 0.24 ns a weight per
+// thread in the prefill against 0.16 for this (BenchmarkTTQPrefill's
+// calib-ns/weight/thread, #9). The row blocks it does not take go to redo
+// once the product has used them: those holding a non-finite w·d, and all
+// of them where the product does not pack its weights (fewer than
+// gemmMinRows rows of x), where there is no AVX-512 (the panel kernel's
+// twin is scalar code), or where w.Cols is not a multiple of 128.
 func MatMulTRequant(dst, x []float32, m int, w Weights, rq Requant4G32, redo RowVisitor) {
 	k, n := w.Cols, w.Rows
-	if !useAVX512 || m < gemmMinRows || k == 0 || k%128 != 0 || n == 0 {
-		MatMulTVisit(dst, x, m, w, redo)
-		return
-	}
-	if len(x) < m*k || len(dst) < m*n {
-		panic("kernels: MatMulT slice too short")
-	}
-	if !w.Validate() {
-		panic("kernels: MatMulT invalid weights")
-	}
-	rb, ng := k/2, k/32
-	if len(rq.Codes) < n*rb || len(rq.Scales) < n*ng || len(rq.Zeros) < n*ng || len(rq.D) < k {
+	if len(rq.Codes) < n*(k/2) || len(rq.Scales) < n*(k/32) || len(rq.Zeros) < n*(k/32) || len(rq.D) < k {
 		panic("kernels: MatMulTRequant outputs too short")
 	}
-	requant := func(bp, scratch []float32, j0, j1, pc, kcb int) bool {
-		var start time.Time
-		if rq.Spent != nil {
-			start = time.Now()
-		}
-		tmp := unsafe.Slice((*byte)(unsafe.Pointer(&scratch[0])), requantPanelTmp)
-		ok := true
-		for j := j0; j < j1; j += nr {
-			q := (j - j0) / nr
-			ok = requantPanel(rq.Codes[j*rb+pc/2:], rb, rq.Scales[j*ng+pc/32:], rq.Zeros[j*ng+pc/32:], ng,
-				bp[q*nr*kcb:(q+1)*nr*kcb], rq.D[pc:pc+kcb], min(nr, j1-j), kcb, rq.F16, tmp) && ok
-		}
-		if rq.Spent != nil {
-			rq.Spent.Add(int64(time.Since(start)))
-		}
-		return ok
+	rq.D = rq.D[:k] // block reads the row length from it
+	matMulT(dst, x, m, w, &rq, redo)
+}
+
+// block re-quantizes the panels of one packed block (a blockVisitor).
+func (rq *Requant4G32) block(bp, scratch []float32, j0, j1, pc, kcb int) bool {
+	var start time.Time
+	if rq.Spent != nil {
+		start = time.Now()
 	}
-	gemmPacked(dst, x, m, n, k, requantPanelTmp/4, func(bp, _ []float32, j0, j1, pc, kcb int) {
-		packB(bp, w, j0, j1, pc, kcb)
-	}, requant, redo)
+	k := len(rq.D)
+	rb, ng := k/2, k/32
+	tmp := unsafe.Slice((*byte)(unsafe.Pointer(&scratch[0])), requantPanelTmp)
+	ok := true
+	for j := j0; j < j1; j += nr {
+		q := (j - j0) / nr
+		ok = requantPanel(rq.Codes[j*rb+pc/2:], rb, rq.Scales[j*ng+pc/32:], rq.Zeros[j*ng+pc/32:], ng,
+			bp[q*nr*kcb:(q+1)*nr*kcb], rq.D[pc:pc+kcb], min(nr, j1-j), kcb, rq.F16, tmp) && ok
+	}
+	if rq.Spent != nil {
+		rq.Spent.Add(int64(time.Since(start)))
+	}
+	return ok
 }
 
 // blockPacker fills bp with the panels of weight rows [j0, j1) over the k

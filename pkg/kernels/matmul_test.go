@@ -322,9 +322,10 @@ func TestMatMulPaths(t *testing.T) {
 	}
 }
 
-// MatMulTVisit computes MatMulT's product and hands over every weight row
-// once, on both the row-wise and the packed paths.
-func TestMatMulTVisitCoversEachRowOnce(t *testing.T) {
+// matMulT with a visitor and no re-quantization (MatMulTRequant's path
+// where its kernel does not run) computes MatMulT's product and hands over
+// every weight row once, on both the row-wise and the packed paths.
+func TestMatMulTVisitorCoversEachRowOnce(t *testing.T) {
 	for _, sh := range []struct{ m, n, k int }{{0, 5, 300}, {1, 37, 300}, {5, 64, 512}, {8, 300, 300}, {64, 600, 1100}} {
 		x := make([]float32, sh.m*sh.k)
 		wf := make([]float32, sh.n*sh.k)
@@ -339,7 +340,7 @@ func TestMatMulTVisitCoversEachRowOnce(t *testing.T) {
 		MatMulT(want, x, sh.m, w)
 		seen := make([]atomic.Int32, sh.n)
 		var bad atomic.Int32
-		MatMulTVisit(got, x, sh.m, w, func(j0, j1 int) {
+		matMulT(got, x, sh.m, w, nil, func(j0, j1 int) {
 			if j0 < 0 || j1 > sh.n || j0 >= j1 {
 				bad.Add(1)
 				return

@@ -29,12 +29,8 @@ type Dense struct {
 func (d *Dense) In() int  { return d.W.Cols }
 func (d *Dense) Out() int { return d.W.Rows }
 
-func (d *Dense) Forward(dst, x []float32, rows int) { d.ForwardVisit(dst, x, rows, nil) }
-
-// ForwardVisit is Forward handing the rows of W to visit as the product
-// has used them (kernels.MatMulTVisit).
-func (d *Dense) ForwardVisit(dst, x []float32, rows int, visit kernels.RowVisitor) {
-	kernels.MatMulTVisit(dst, x, rows, d.W, visit)
+func (d *Dense) Forward(dst, x []float32, rows int) {
+	kernels.MatMulT(dst, x, rows, d.W)
 	d.addBias(dst, rows)
 }
 

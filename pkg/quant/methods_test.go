@@ -677,11 +677,12 @@ func TestAWQDerivedInputsAreTheForwards(t *testing.T) {
 // the weights (prefillFused) leaves the layer Calibrate builds — codes,
 // scales, zero points and D⁻¹ — and returns the full-precision product,
 // on the packed (20 rows) and the row-wise (3 rows) products, with a row
-// of W holding a NaN (redone the general way) and an odd multiple of 256
-// inputs.
+// of W holding a NaN (redone the general way), an odd multiple of 256
+// inputs, and 640 (the panel kernel's, not the row kernel's: redone rows
+// go the general way).
 func TestTTQFusedPrefillMatchesCalibrate(t *testing.T) {
 	rng := rand.New(rand.NewPCG(41, 42))
-	for _, k := range []int{512, 768} {
+	for _, k := range []int{512, 768, 640} {
 		const out = 300
 		w := make([]float32, out*k)
 		for i := range w {

@@ -915,15 +915,16 @@ func requantRows(q *QLinear, src kernels.Weights, scale []float32, f Format, fus
 }
 
 // fusedPrefill reports whether the dense prefill re-quantizes while it
-// multiplies (prefillFused): TTQ's default format where the fused kernel
-// runs, on the layer's own weights — no low-rank residual, clip search or
-// GPTQ, which quantize other matrices than the one the product reads.
+// multiplies (prefillFused): TTQ's default format where the fused kernels
+// run (AVX-512), on the layer's own weights — no low-rank residual, clip
+// search or GPTQ, which quantize other matrices than the one the product
+// reads. Shapes and weight types the kernels refuse are theirs to hand
+// back (MatMulTRequant's redo, requantRows' general path).
 func (t *TTQLinear) fusedPrefill() bool {
-	f, w := t.format, t.base.W
+	f := t.format
 	return t.opts.Prefill == PrefillDense && kernels.RequantFused() &&
 		f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax &&
-		t.rank == 0 && t.r == nil && !t.opts.GPTQ && !(t.opts.Clip && !t.noClip) &&
-		w.Cols%256 == 0 && (w.Elem == kernels.ElemF32 || w.Elem == kernels.ElemBF16)
+		t.rank == 0 && t.r == nil && !t.opts.GPTQ && !(t.opts.Clip && !t.noClip)
 }
 
 // prefillFused is the dense prefill of a layer that fusedPrefill admits:
