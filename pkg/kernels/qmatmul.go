@@ -257,7 +257,7 @@ func qMatMulPacked(dst, x []float32, m int, w QWeights) {
 			src := unsafe.Slice((*byte)(unsafe.Pointer(&rows[0])), 4*nr*kcb)
 			packPanel(bp[q*nr*kcb:(q+1)*nr*kcb], src, 4*kcb, cnt, kcb, ElemF32)
 		}
-	}, nil, nil)
+	}, nil, nil, nil)
 }
 
 // qDequantRow writes Ŵ[j][c0+p] (without InScale) for p < len(dst) into

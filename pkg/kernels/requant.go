@@ -35,18 +35,24 @@ func columnStat(dst []float64, x []float32, rows int, abs bool) {
 	ParallelFor(blocks, max(1, (1<<16)/(rows*colStatBlock)), func(lo, hi int) {
 		for b := lo; b < hi; b++ {
 			c0, c1 := b*colStatBlock, min(cols, (b+1)*colStatBlock)
-			c := c0
-			if v := (c1 - c) &^ 127; useAVX512 && v > 0 {
-				colStatAVX512(dst[c:c+v], x[c:], cols, rows, abs)
-				c += v
-			}
-			if v := (c1 - c) &^ 15; useAVX2 && v > 0 {
-				colStatAVX2(dst[c:c+v], x[c:], cols, rows, abs)
-				c += v
-			}
-			colStatGeneric(dst[c:c1], x[c:], cols, rows, abs)
+			colStatStrip(dst[c0:c1], x[c0:], cols, rows, abs)
 		}
 	})
+}
+
+// colStatStrip adds the statistic of rows rows of x (stride apart) to the
+// len(dst) columns of dst, by the widest kernel that takes each part.
+func colStatStrip(dst []float64, x []float32, stride, rows int, abs bool) {
+	c, c1 := 0, len(dst)
+	if v := c1 &^ 127; useAVX512 && v > 0 {
+		colStatAVX512(dst[:v], x, stride, rows, abs)
+		c += v
+	}
+	if v := (c1 - c) &^ 15; useAVX2 && v > 0 {
+		colStatAVX2(dst[c:c+v], x[c:], stride, rows, abs)
+		c += v
+	}
+	colStatGeneric(dst[c:c1], x[c:], stride, rows, abs)
 }
 
 // colStatBlock is the columns of one task of columnStat: a multiple of the

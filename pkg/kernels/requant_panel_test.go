@@ -102,12 +102,26 @@ func TestMatMulTRequant(t *testing.T) {
 	for i := range d {
 		d[i] = float32(0.5 + rng.Float64())
 	}
-	for _, m := range []int{20, 3} {
+	for _, c := range []struct {
+		m, statRows int // statRows < 0: no statistic asked for
+		abs         bool
+	}{{20, -1, false}, {3, -1, false}, {20, 13, false}, {20, 20, true}, {3, 2, true}} {
+		m := c.m
 		x := randVec(rng, m*k)
 		for _, p := range kernelPaths() {
 			want := make([]float32, m*n)
 			withPath(p, func() { MatMulT(want, x, m, wt) })
 			rq := Requant4G32{Codes: make([]byte, n*k/2), Scales: make([]float32, n*k/32), Zeros: make([]uint8, n*k/32), D: d, F16: true}
+			ready := 0
+			if c.statRows >= 0 {
+				// D is made by Ready: a block re-quantized before it
+				// would have codes of D = 0.
+				rq.D = make([]float32, k)
+				rq.Stat = &ColumnStat{Sums: make([]float64, k), Rows: c.statRows, Abs: c.abs, Ready: func() {
+					ready++
+					copy(rq.D, d)
+				}}
+			}
 			got := make([]float32, m*n)
 			redone := make([]int, n)
 			var mu sync.Mutex
@@ -120,9 +134,16 @@ func TestMatMulTRequant(t *testing.T) {
 					}
 				})
 			})
-			what := fmt.Sprintf("m=%d %s", m, p.name)
+			what := fmt.Sprintf("m=%d stat rows %d %s", m, c.statRows, p.name)
 			if !slices.Equal(got, want) {
 				t.Fatalf("%s: product differs from MatMulT", what)
+			}
+			if c.statRows >= 0 {
+				sums := make([]float64, k)
+				colStatGeneric(sums, x, k, c.statRows, c.abs)
+				if ready != 1 || !slices.Equal(rq.Stat.Sums, sums) {
+					t.Fatalf("%s: Ready ran %d times; the statistic equals the scalar sum: %v", what, ready, slices.Equal(rq.Stat.Sums, sums))
+				}
 			}
 			panelRuns := p.avx512 && m >= gemmMinRows
 			row := make([]float32, k)

@@ -43,11 +43,15 @@ func BenchmarkTTQPrefill(b *testing.B) {
 			prefill(tq)
 			var fpTime, tqTime time.Duration
 			calib0, _ := TTQStats(tq)
+			scales0 := TTQScaleTime(tq)
 			for i := 0; i < b.N; i++ {
 				fpTime += prefill(fp)
 				tqTime += prefill(tq)
 			}
 			calib, _ := TTQStats(tq)
+			// The part of it that made D (statistics and scales); the
+			// rest re-quantized.
+			b.ReportMetric(float64(TTQScaleTime(tq)-scales0)/float64(fpTime), "scales/fp-prefill")
 			// The measure (#9): statistics plus re-quantization as
 			// a share of a full-precision prefill of the same tokens. The
 			// dense prefill re-quantizes inside the product's workers; its

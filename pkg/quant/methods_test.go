@@ -130,8 +130,12 @@ func TestTTQRequestScope(t *testing.T) {
 	if tl.cur != cur || cur == nil {
 		t.Fatal("decode step recalibrated")
 	}
-	if _, n := TTQStats(m); n == 0 {
+	total, n := TTQStats(m)
+	if n == 0 {
 		t.Fatal("TTQStats counted no calibration")
+	}
+	if s := TTQScaleTime(m); s <= 0 || s >= total {
+		t.Fatalf("TTQScaleTime %v is not a part of the calibration's %v", s, total)
 	}
 }
 
@@ -695,13 +699,20 @@ func TestTTQFusedPrefillMatchesCalibrate(t *testing.T) {
 		for i := range base.Bias {
 			base.Bias[i] = float32(i) / 100
 		}
-		for _, rows := range []int{20, 3} {
+		// The statistic over a window that ends inside a packed panel, and
+		// the other kind, as well as the default.
+		for _, c := range []struct {
+			rows, window int
+			stat         Stat
+		}{{20, 0, StatSumSq}, {3, 0, StatSumSq}, {20, 13, StatMeanAbs}, {3, 2, StatMeanSq}} {
+			rows := c.rows
 			x := make([]float32, rows*k)
 			for i := range x {
 				x[i] = float32(rng.NormFloat64() * (1 + 5*float64(i%k%7/6)))
 			}
 			o := DefaultTTQOptions()
 			o.Prefill = PrefillDense
+			o.Window, o.Stat = c.window, c.stat
 			f := Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF16}
 			tl, err := NewTTQLinear(base, f, o)
 			if err != nil {
@@ -717,7 +728,7 @@ func TestTTQFusedPrefillMatchesCalibrate(t *testing.T) {
 			tl.BeginRequest()
 			tl.Forward(got, x, rows)
 			q := tl.cur
-			what := fmt.Sprintf("k=%d rows=%d", k, rows)
+			what := fmt.Sprintf("k=%d rows=%d window=%d %v", k, rows, c.window, c.stat)
 			if !bytes.Equal(q.Q, want.Q) || !bytes.Equal(q.Zeros, want.Zeros) {
 				t.Fatalf("%s: codes or zero points differ from Calibrate's", what)
 			}

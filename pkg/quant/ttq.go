@@ -535,6 +535,9 @@ type TTQLinear struct {
 
 	calibNanos atomic.Int64
 	calibCount atomic.Int64
+	// scaleNanos is the part of calibNanos spent on D: statistic, α
+	// search, scales.
+	scaleNanos atomic.Int64
 	// d32 is D in float32 for the fused dense prefill (prefillFused).
 	d32 []float32
 }
@@ -710,14 +713,40 @@ func (s *sharedScales) factor(x []float32, rows int, compute func() (*gptqFactor
 func (s *sharedScales) get(x []float32, rows int, compute func() []float64) []float64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if d := s.known(x, rows); d != nil {
+		return d
+	}
+	d := compute()
+	s.remember(x, rows, d)
+	return d
+}
+
+// lookup is the D stored for x this request, or nil.
+func (s *sharedScales) lookup(x []float32, rows int) []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.known(x, rows)
+}
+
+// store keeps d as the D for x.
+func (s *sharedScales) store(x []float32, rows int, d []float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remember(x, rows, d)
+}
+
+func (s *sharedScales) known(x []float32, rows int) []float64 {
 	if s.d != nil && len(x) > 0 && s.x == &x[0] && s.rows == rows {
 		return s.d
 	}
-	s.d = compute()
+	return nil
+}
+
+func (s *sharedScales) remember(x []float32, rows int, d []float64) {
+	s.d = d
 	if len(x) > 0 {
 		s.x, s.rows = &x[0], rows
 	}
-	return s.d
 }
 
 // Forward implements model.Linear.
@@ -744,15 +773,13 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 		start := time.Now()
 		q, t.cur = t.own, t.own
 		if t.fusedPrefill() {
-			spent := t.prefillFused(q, dst, x, rows)
-			t.calibNanos.Add(int64(spent))
-			t.calibCount.Add(1)
+			scales, requant := t.prefillFused(q, dst, x, rows)
+			t.count(scales, scales+requant)
 			t.mu.Unlock()
 			return
 		}
-		t.calibrateInto(t.own, x, rows)
-		t.calibNanos.Add(int64(time.Since(start)))
-		t.calibCount.Add(1)
+		scales := t.calibrateInto(t.own, x, rows)
+		t.count(scales, time.Since(start))
 	}
 	t.mu.Unlock()
 	if prefill && t.opts.Prefill == PrefillDense {
@@ -770,6 +797,13 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 		scratch.Put(xa)
 		scratch.Put(lr)
 	}
+}
+
+// count records one calibration that took total, scales of it on D.
+func (t *TTQLinear) count(scales, total time.Duration) {
+	t.scaleNanos.Add(int64(scales))
+	t.calibNanos.Add(int64(total))
+	t.calibCount.Add(1)
 }
 
 // Scales returns D for the given activations (rows × In): the statistic
@@ -793,6 +827,12 @@ func ttqStat(x []float32, rows, cols int, o TTQOptions) []float64 {
 	} else {
 		kernels.ColumnSumSq(st, x, n)
 	}
+	return ttqMean(st, n, o)
+}
+
+// ttqMean turns column sums over n rows into the statistic o names: the
+// sums themselves, or their means. It divides st in place.
+func ttqMean(st []float64, n int, o TTQOptions) []float64 {
 	if o.Stat != StatSumSq && n > 0 {
 		for c := range st {
 			st[c] /= float64(n)
@@ -840,9 +880,12 @@ func (t *TTQLinear) newQuantized() *QLinear {
 	return q
 }
 
-// calibrateInto overwrites q (from newQuantized) with the layer for x.
-func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
+// calibrateInto overwrites q (from newQuantized) with the layer for x. It
+// returns the time it took to make D.
+func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) time.Duration {
+	start := time.Now()
 	d := t.scalesFor(x, rows)
+	scales := time.Since(start)
 	n, k := t.Out(), t.In()
 	if t.lowRank == LowRankAct {
 		if err := t.split(d); err != nil {
@@ -865,7 +908,7 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 	// which computes the same codes.
 	fused := f.Bits == 4 && f.Group == 32 && f.Grid == GridMinMax
 	if t.opts.GPTQ && t.gptqInto(q, src, d, d32, x, rows) {
-		return
+		return scales
 	}
 	scale := d32
 	if t.opts.Clip && !t.noClip {
@@ -874,6 +917,7 @@ func (t *TTQLinear) calibrateInto(q *QLinear, x []float32, rows int) {
 		scale, fused = nil, false
 	}
 	kernels.ParallelFor(n, 8, func(lo, hi int) { requantRows(q, src, scale, f, fused, lo, hi) })
+	return scales
 }
 
 // setInScale writes D rounded to float32 into d32 and its inverse into
@@ -931,22 +975,55 @@ func (t *TTQLinear) fusedPrefill() bool {
 // dst = x·Wᵀ (+ bias) at full precision, and q re-quantized for x, each
 // block of W's rows as soon as the product has used it, so that the
 // re-quantization reads the weights from cache instead of from memory a
-// second time. The codes are calibrateInto's (requantRows, both). It
-// returns the calibration's share of the time: the statistics, plus the
-// blocks' re-quantization summed over the threads and divided by their
-// number.
-func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) time.Duration {
+// second time. The statistic, unless a layer reading the same x has made
+// D already or an α grid is searched, is taken as the product packs x
+// (kernels.ColumnStat). The
+// codes are calibrateInto's (requantRows, both). It returns the
+// calibration's share of the time, split into D (made on the caller, plus
+// the statistic summed over the threads and divided by their number) and
+// the re-quantization of the blocks (summed and divided likewise).
+func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) (scales, requant time.Duration) {
+	var statSpent, requantSpent atomic.Int64
+	var made time.Duration // D from the statistic, on the caller
+	rq := kernels.Requant4G32{Codes: q.Q, Scales: q.Scales, Zeros: q.Zeros, D: t.d32, F16: t.format.Scale == ScaleF16, Spent: &requantSpent}
 	start := time.Now()
-	setInScale(q, t.scalesFor(x, rows), t.d32)
-	stats := time.Since(start)
-	var spent atomic.Int64
-	rq := kernels.Requant4G32{Codes: q.Q, Scales: q.Scales, Zeros: q.Zeros, D: t.d32, F16: t.format.Scale == ScaleF16, Spent: &spent}
+	if d := t.knownScales(x, rows); d != nil || len(t.opts.AlphaGrid) > 0 {
+		// Known, or the α search's own passes over x.
+		if d == nil {
+			d = t.scalesFor(x, rows)
+		}
+		setInScale(q, d, t.d32)
+		made = time.Since(start)
+	} else {
+		o := t.opts
+		stat := &kernels.ColumnStat{Sums: make([]float64, t.In()), Rows: ttqWindowRows(rows, o), Abs: o.Stat == StatMeanAbs, Spent: &statSpent}
+		stat.Ready = func() {
+			start := time.Now()
+			d := ttqPow(ttqMean(stat.Sums, stat.Rows, o), o.Alpha, o.Lambda)
+			if t.shared != nil {
+				t.shared.store(x, rows, d)
+			}
+			setInScale(q, d, t.d32)
+			made = time.Since(start)
+		}
+		rq.Stat = stat
+	}
 	t.base.ForwardRequant(dst, x, rows, rq, func(j0, j1 int) {
 		s := time.Now()
 		requantRows(q, t.base.W, t.d32, t.format, true, j0, j1)
-		spent.Add(int64(time.Since(s)))
+		requantSpent.Add(int64(time.Since(s)))
 	})
-	return stats + time.Duration(spent.Load()/int64(kernels.Threads()))
+	threads := int64(kernels.Threads())
+	return made + time.Duration(statSpent.Load()/threads), time.Duration(requantSpent.Load() / threads)
+}
+
+// knownScales is D for x when a layer reading x has made it this request,
+// else nil.
+func (t *TTQLinear) knownScales(x []float32, rows int) []float64 {
+	if t.shared == nil {
+		return nil
+	}
+	return t.shared.lookup(x, rows)
 }
 
 // TTQStats sums, over m's TTQ layers, the time spent calibrating and the
@@ -954,15 +1031,31 @@ func (t *TTQLinear) prefillFused(q *QLinear, dst, x []float32, rows int) time.Du
 func TTQStats(m *model.Model) (time.Duration, int) {
 	var d time.Duration
 	var n int
-	for _, s := range m.Sites() {
-		l, err := m.Linear(s)
-		if err != nil {
-			continue
-		}
-		if t, ok := l.(*TTQLinear); ok {
-			d += time.Duration(t.calibNanos.Load())
-			n += int(t.calibCount.Load())
-		}
+	for _, t := range ttqLayers(m) {
+		d += time.Duration(t.calibNanos.Load())
+		n += int(t.calibCount.Load())
 	}
 	return d, n
+}
+
+// TTQScaleTime is the part of TTQStats' time spent making D (the
+// statistics, any α search, the scales); the rest re-quantized weights.
+func TTQScaleTime(m *model.Model) time.Duration {
+	var d time.Duration
+	for _, t := range ttqLayers(m) {
+		d += time.Duration(t.scaleNanos.Load())
+	}
+	return d
+}
+
+func ttqLayers(m *model.Model) []*TTQLinear {
+	var ls []*TTQLinear
+	for _, s := range m.Sites() {
+		if l, err := m.Linear(s); err == nil {
+			if t, ok := l.(*TTQLinear); ok {
+				ls = append(ls, t)
+			}
+		}
+	}
+	return ls
 }
