@@ -502,7 +502,7 @@ TEXT ·requantPanel4G32AVX512(SB), NOSPLIT, $0-89
 batch:
 	XORQ DX, DX                      // the group within the batch, times 16
 
-group:
+range:
 	VMOVUPS     0(SI), Z0
 	VMULPS.BCST 0(R9), Z0, Z0
 	VFMADD231PS Z28, Z0, Z24
@@ -665,23 +665,88 @@ group:
 	VMAXPS      Z7, Z11, Z11
 	VMINPS      Z9, Z8, Z8
 	VMAXPS      Z11, Z10, Z10
-	VSUBPS      Z8, Z10, Z14
-	VMAXPS      Z31, Z14, Z14
-	VDIVPS      Z30, Z14, Z14
+	VMOVUPS     Z8, 1536(R10)(DX*4)  // lo of group DX/16
+	VMOVUPS     Z10, 1792(R10)(DX*4) // hi
+	ADDQ        $2048, SI
+	ADDQ        $128, R9
+	ADDQ        $16, DX
+	CMPQ        DX, $64
+	JLT         range
+	SUBQ        $8192, SI            // back to the batch's first group
+	SUBQ        $512, R9
+
+	// The four groups' scales and zero points: four independent chains
+	// of division, float16 rounding and division, which one group at a time
+	// left the codes waiting (#9).
+	VMOVUPS     1536(R10), Z0
+	VMOVUPS     1792(R10), Z4
+	VMOVUPS     1600(R10), Z1
+	VMOVUPS     1856(R10), Z5
+	VMOVUPS     1664(R10), Z2
+	VMOVUPS     1920(R10), Z6
+	VMOVUPS     1728(R10), Z3
+	VMOVUPS     1984(R10), Z7
+	VSUBPS      Z0, Z4, Z8
+	VMAXPS      Z31, Z8, Z8
+	VDIVPS      Z30, Z8, Z8
+	VSUBPS      Z1, Z5, Z9
+	VMAXPS      Z31, Z9, Z9
+	VDIVPS      Z30, Z9, Z9
+	VSUBPS      Z2, Z6, Z10
+	VMAXPS      Z31, Z10, Z10
+	VDIVPS      Z30, Z10, Z10
+	VSUBPS      Z3, Z7, Z11
+	VMAXPS      Z31, Z11, Z11
+	VDIVPS      Z30, Z11, Z11
 	CMPB        f16+72(FP), $0
 	JEQ         params
-	VCVTPS2PH   $0, Z14, Y13
-	VCVTPH2PS   Y13, Z14
-	VMINPS      Z29, Z14, Z14
+	VCVTPS2PH   $0, Z8, Y16
+	VCVTPH2PS   Y16, Z8
+	VMINPS      Z29, Z8, Z8
+	VCVTPS2PH   $0, Z9, Y17
+	VCVTPH2PS   Y17, Z9
+	VMINPS      Z29, Z9, Z9
+	VCVTPS2PH   $0, Z10, Y18
+	VCVTPH2PS   Y18, Z10
+	VMINPS      Z29, Z10, Z10
+	VCVTPS2PH   $0, Z11, Y19
+	VCVTPH2PS   Y19, Z11
+	VMINPS      Z29, Z11, Z11
 
 params:
-	VDIVPS      Z14, Z8, Z15         // lo/scale
+	VDIVPS      Z8, Z0, Z12         // lo/scale
+	VRNDSCALEPS $0, Z12, Z12
+	VXORPS      Z27, Z12, Z12        // −roundEven(lo/scale)
+	VMAXPS      Z28, Z12, Z12
+	VMINPS      Z30, Z12, Z12
+	VDIVPS      Z9, Z1, Z13         // lo/scale
+	VRNDSCALEPS $0, Z13, Z13
+	VXORPS      Z27, Z13, Z13        // −roundEven(lo/scale)
+	VMAXPS      Z28, Z13, Z13
+	VMINPS      Z30, Z13, Z13
+	VDIVPS      Z10, Z2, Z14         // lo/scale
+	VRNDSCALEPS $0, Z14, Z14
+	VXORPS      Z27, Z14, Z14        // −roundEven(lo/scale)
+	VMAXPS      Z28, Z14, Z14
+	VMINPS      Z30, Z14, Z14
+	VDIVPS      Z11, Z3, Z15         // lo/scale
 	VRNDSCALEPS $0, Z15, Z15
 	VXORPS      Z27, Z15, Z15        // −roundEven(lo/scale)
 	VMAXPS      Z28, Z15, Z15
 	VMINPS      Z30, Z15, Z15
-	VMOVUPS     Z14, 1024(R10)(DX*4) // scales of group DX/16
-	VMOVUPS     Z15, 1280(R10)(DX*4) // zero points
+	VMOVUPS     Z8, 1024(R10)      // scales of group 0
+	VMOVUPS     Z12, 1280(R10)     // zero points
+	VMOVUPS     Z9, 1088(R10)      // scales of group 1
+	VMOVUPS     Z13, 1344(R10)     // zero points
+	VMOVUPS     Z10, 1152(R10)      // scales of group 2
+	VMOVUPS     Z14, 1408(R10)     // zero points
+	VMOVUPS     Z11, 1216(R10)      // scales of group 3
+	VMOVUPS     Z15, 1472(R10)     // zero points
+	XORQ        DX, DX
+
+codes:
+	VMOVUPS     1024(R10)(DX*4), Z14
+	VMOVUPS     1280(R10)(DX*4), Z15
 	VMOVUPS     0(SI), Z0
 	VMULPS.BCST 0(R9), Z0, Z0
 	VDIVPS      Z14, Z0, Z0
@@ -1006,7 +1071,7 @@ params:
 	ADDQ        $128, R9
 	ADDQ        $16, DX
 	CMPQ        DX, $64
-	JLT         group
+	JLT         codes
 
 	VMOVDQU64   0(R10), Z0
 	VMOVDQU64   64(R10), Z1
