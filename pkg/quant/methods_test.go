@@ -748,3 +748,25 @@ func TestTTQFusedPrefillMatchesCalibrate(t *testing.T) {
 		}
 	}
 }
+
+// ttqPow's inline square root for α = ½ gives math.Pow's D bit for bit,
+// over ordinary, tiny, huge and degenerate statistics (the last set to 1
+// either way).
+func TestTTQPowHalfIsPow(t *testing.T) {
+	st := []float64{0, 1e-300, 4.9e-324, 0.1, 2, 1e10, 1e300, math.MaxFloat64, math.Inf(1), math.NaN(), -1, -0.1}
+	for i := 0; i < 200; i++ {
+		st = append(st, math.Ldexp(1+float64(i)/200, i-100))
+	}
+	for _, lambda := range []float64{0, 0.1} {
+		got := ttqPow(st, 0.5, lambda)
+		for c, v := range st {
+			want := math.Pow(v+lambda, 0.5)
+			if !(want > 0) || math.IsInf(want, 0) {
+				want = 1
+			}
+			if math.Float64bits(got[c]) != math.Float64bits(want) {
+				t.Fatalf("λ=%g st=%g: D = %v, math.Pow %v", lambda, v, got[c], want)
+			}
+		}
+	}
+}

@@ -853,8 +853,17 @@ func ttqWindowRows(rows int, o TTQOptions) int {
 // ttqPow is D = (st + λ)^α, with zero or non-finite entries set to 1.
 func ttqPow(st []float64, alpha, lambda float64) []float64 {
 	d := make([]float64, len(st))
+	// α = ½ takes math.Pow's own answer for it, math.Sqrt, inline: through
+	// the call and its special cases D took 9 ns a channel, 75 µs of each
+	// call on the TinyLlama shape (#9).
+	sqrt := alpha == 0.5
 	for c, v := range st {
-		e := math.Pow(v+lambda, alpha)
+		var e float64
+		if sqrt {
+			e = math.Sqrt(v + lambda)
+		} else {
+			e = math.Pow(v+lambda, alpha)
+		}
 		if !(e > 0) || math.IsInf(e, 0) {
 			e = 1
 		}
