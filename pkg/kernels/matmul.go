@@ -143,7 +143,7 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // dst.
 func matMulPacked(dst, x []float32, m int, w Weights, rq *Requant4G32, visit RowVisitor) {
 	pack := func(bp, _ []float32, j0, j1, pc, kcb int) { packB(bp, w, j0, j1, pc, kcb) }
-	if rq == nil || !packsForRequant(m, w.Cols) {
+	if rq == nil || !packsForRequant(m, w.Rows, w.Cols) {
 		gemmPacked(dst, x, m, w.Rows, w.Cols, 0, pack, nil, visit, nil)
 		return
 	}
@@ -174,10 +174,11 @@ type Requant4G32 struct {
 // ColumnSumAbs with Abs, bit for bit, and Ready runs once it is complete,
 // before any weight is re-quantized — the place to fill Requant4G32.D.
 //
-// The product reads x anyway to pack it; in its own pass beforehand the
-// statistic read x from memory and took 22–31 ms of the TinyLlama-1.1B
-// prefill's ~110 ms of calibration, against ~0.05 ms a call for the
-// arithmetic on data in cache (#9).
+// The product reads x anyway to pack it; in a pass of its own beforehand
+// the statistic read x from memory a second time. Taken in the packing it
+// brought the 4-layer model's calibration (BenchmarkTTQPrefill's
+// calib/fp-prefill, interleaved) from 3.09/3.29 % to 2.86/2.74 % of the
+// prefill; what making D still costs is its scales/fp-prefill (#9).
 type ColumnStat struct {
 	Sums  []float64
 	Rows  int
@@ -224,7 +225,7 @@ func MatMulTRequant(dst, x []float32, m int, w Weights, rq Requant4G32, redo Row
 		if len(st.Sums) != k || st.Rows < 0 || st.Rows > m || len(x) < m*k {
 			panic("kernels: MatMulTRequant statistic out of range")
 		}
-		if !packsForRequant(m, k) {
+		if !packsForRequant(m, n, k) {
 			// No packing to take it in: a pass of its own.
 			st.take(x, k, 0, st.Rows, 0, k)
 			st.Ready()
@@ -235,9 +236,11 @@ func MatMulTRequant(dst, x []float32, m int, w Weights, rq Requant4G32, redo Row
 	matMulT(dst, x, m, w, &rq, redo)
 }
 
-// packsForRequant reports whether matMulT hands an m-row product with k
-// columns to the panel re-quantization.
-func packsForRequant(m, k int) bool { return m >= gemmMinRows && useAVX512 && k%128 == 0 }
+// packsForRequant reports whether matMulT hands an m×k by n×k product
+// to the panel re-quantization (and so makes a ColumnStat Ready).
+func packsForRequant(m, n, k int) bool {
+	return m >= gemmMinRows && n > 0 && k > 0 && useAVX512 && k%128 == 0
+}
 
 // block re-quantizes the panels of one packed block (a blockVisitor).
 func (rq *Requant4G32) block(bp, scratch []float32, j0, j1, pc, kcb int) bool {

@@ -466,6 +466,34 @@ cs512store:
 	VZEROUPPER
 	RET
 
+// GROUPSCALE loads the lo and hi the range pass left in tmp for the group
+// at byte offset off of a batch's four and leaves its scale in s:
+// max(hi−lo, 1e-5)/15.
+#define GROUPSCALE(off, lo, hi, s) \
+	VMOVUPS (1536+off)(R10), lo; \
+	VMOVUPS (1792+off)(R10), hi; \
+	VSUBPS  lo, hi, s;           \
+	VMAXPS  Z31, s, s;           \
+	VDIVPS  Z30, s, s
+
+// SCALEF16 rounds the scales in s through float16, at most 65504; t is
+// the half-width scratch.
+#define SCALEF16(s, t) \
+	VCVTPS2PH $0, s, t; \
+	VCVTPH2PS t, s;     \
+	VMINPS    Z29, s, s
+
+// GROUPZERO leaves the zero points clamp(−roundEven(lo/s), 0, 15) in z and
+// stores the group's scales and zero points to tmp for the code pass.
+#define GROUPZERO(off, lo, s, z) \
+	VDIVPS      s, lo, z;            \
+	VRNDSCALEPS $0, z, z;            \
+	VXORPS      Z27, z, z;           \
+	VMAXPS      Z28, z, z;           \
+	VMINPS      Z30, z, z;           \
+	VMOVUPS     s, (1024+off)(R10);  \
+	VMOVUPS     z, (1280+off)(R10)
+
 // func requantPanel4G32AVX512(panel, d *float32, kc int, codes *byte, rb int, scales *float32, zeros *byte, ng, rows int, f16 bool, tmp *byte) bool
 //
 // RequantRow4G32's codes, scales and zero points for the rows of one packed
@@ -678,70 +706,22 @@ range:
 	// The four groups' scales and zero points: four independent chains
 	// of division, float16 rounding and division, which one group at a time
 	// left the codes waiting (#9).
-	VMOVUPS     1536(R10), Z0
-	VMOVUPS     1792(R10), Z4
-	VMOVUPS     1600(R10), Z1
-	VMOVUPS     1856(R10), Z5
-	VMOVUPS     1664(R10), Z2
-	VMOVUPS     1920(R10), Z6
-	VMOVUPS     1728(R10), Z3
-	VMOVUPS     1984(R10), Z7
-	VSUBPS      Z0, Z4, Z8
-	VMAXPS      Z31, Z8, Z8
-	VDIVPS      Z30, Z8, Z8
-	VSUBPS      Z1, Z5, Z9
-	VMAXPS      Z31, Z9, Z9
-	VDIVPS      Z30, Z9, Z9
-	VSUBPS      Z2, Z6, Z10
-	VMAXPS      Z31, Z10, Z10
-	VDIVPS      Z30, Z10, Z10
-	VSUBPS      Z3, Z7, Z11
-	VMAXPS      Z31, Z11, Z11
-	VDIVPS      Z30, Z11, Z11
+	GROUPSCALE(0, Z0, Z4, Z8)
+	GROUPSCALE(64, Z1, Z5, Z9)
+	GROUPSCALE(128, Z2, Z6, Z10)
+	GROUPSCALE(192, Z3, Z7, Z11)
 	CMPB        f16+72(FP), $0
 	JEQ         params
-	VCVTPS2PH   $0, Z8, Y16
-	VCVTPH2PS   Y16, Z8
-	VMINPS      Z29, Z8, Z8
-	VCVTPS2PH   $0, Z9, Y17
-	VCVTPH2PS   Y17, Z9
-	VMINPS      Z29, Z9, Z9
-	VCVTPS2PH   $0, Z10, Y18
-	VCVTPH2PS   Y18, Z10
-	VMINPS      Z29, Z10, Z10
-	VCVTPS2PH   $0, Z11, Y19
-	VCVTPH2PS   Y19, Z11
-	VMINPS      Z29, Z11, Z11
+	SCALEF16(Z8, Y16)
+	SCALEF16(Z9, Y17)
+	SCALEF16(Z10, Y18)
+	SCALEF16(Z11, Y19)
 
 params:
-	VDIVPS      Z8, Z0, Z12         // lo/scale
-	VRNDSCALEPS $0, Z12, Z12
-	VXORPS      Z27, Z12, Z12        // −roundEven(lo/scale)
-	VMAXPS      Z28, Z12, Z12
-	VMINPS      Z30, Z12, Z12
-	VDIVPS      Z9, Z1, Z13         // lo/scale
-	VRNDSCALEPS $0, Z13, Z13
-	VXORPS      Z27, Z13, Z13        // −roundEven(lo/scale)
-	VMAXPS      Z28, Z13, Z13
-	VMINPS      Z30, Z13, Z13
-	VDIVPS      Z10, Z2, Z14         // lo/scale
-	VRNDSCALEPS $0, Z14, Z14
-	VXORPS      Z27, Z14, Z14        // −roundEven(lo/scale)
-	VMAXPS      Z28, Z14, Z14
-	VMINPS      Z30, Z14, Z14
-	VDIVPS      Z11, Z3, Z15         // lo/scale
-	VRNDSCALEPS $0, Z15, Z15
-	VXORPS      Z27, Z15, Z15        // −roundEven(lo/scale)
-	VMAXPS      Z28, Z15, Z15
-	VMINPS      Z30, Z15, Z15
-	VMOVUPS     Z8, 1024(R10)      // scales of group 0
-	VMOVUPS     Z12, 1280(R10)     // zero points
-	VMOVUPS     Z9, 1088(R10)      // scales of group 1
-	VMOVUPS     Z13, 1344(R10)     // zero points
-	VMOVUPS     Z10, 1152(R10)      // scales of group 2
-	VMOVUPS     Z14, 1408(R10)     // zero points
-	VMOVUPS     Z11, 1216(R10)      // scales of group 3
-	VMOVUPS     Z15, 1472(R10)     // zero points
+	GROUPZERO(0, Z0, Z8, Z12)
+	GROUPZERO(64, Z1, Z9, Z13)
+	GROUPZERO(128, Z2, Z10, Z14)
+	GROUPZERO(192, Z3, Z11, Z15)
 	XORQ        DX, DX
 
 codes:

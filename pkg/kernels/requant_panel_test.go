@@ -182,3 +182,27 @@ func TestMatMulTRequant(t *testing.T) {
 		}
 	}
 }
+
+// MatMulTRequant makes a ColumnStat Ready exactly once, with the scalar
+// sums, for products it has no blocks to re-quantize in: no weight rows
+// or no inputs.
+func TestMatMulTRequantStatReadyWithoutBlocks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(63, 64))
+	for _, sh := range []struct{ m, n, k int }{{20, 0, 128}, {20, 5, 0}, {3, 0, 128}} {
+		for _, p := range kernelPaths() {
+			x := randVec(rng, sh.m*sh.k)
+			wt := Weights{Elem: ElemF32, Rows: sh.n, Cols: sh.k, Data: make([]byte, 4*sh.n*sh.k)}
+			ready := 0
+			st := &ColumnStat{Sums: make([]float64, sh.k), Rows: sh.m, Ready: func() { ready++ }}
+			rq := Requant4G32{Codes: make([]byte, sh.n*sh.k/2), Scales: make([]float32, sh.n*sh.k/32), Zeros: make([]uint8, sh.n*sh.k/32),
+				D: make([]float32, sh.k), Stat: st}
+			dst := make([]float32, sh.m*sh.n)
+			withPath(p, func() { MatMulTRequant(dst, x, sh.m, wt, rq, func(int, int) {}) })
+			want := make([]float64, sh.k)
+			colStatGeneric(want, x, sh.k, sh.m, false)
+			if ready != 1 || !slices.Equal(st.Sums, want) {
+				t.Fatalf("%v %s: Ready ran %d times; sums equal the scalar ones: %v", sh, p.name, ready, slices.Equal(st.Sums, want))
+			}
+		}
+	}
+}

@@ -853,9 +853,9 @@ func ttqWindowRows(rows int, o TTQOptions) int {
 // ttqPow is D = (st + λ)^α, with zero or non-finite entries set to 1.
 func ttqPow(st []float64, alpha, lambda float64) []float64 {
 	d := make([]float64, len(st))
-	// α = ½ takes math.Pow's own answer for it, math.Sqrt, inline: through
-	// the call and its special cases D took 9 ns a channel, 75 µs of each
-	// call on the TinyLlama shape (#9).
+	// α = ½ takes math.Pow's own answer for it, math.Sqrt, inline:
+	// BenchmarkTTQPow/0.5 takes 31–34 µs for 5632 channels, against 50 µs
+	// through math.Pow's call and special cases before b0248e2 (#9).
 	sqrt := alpha == 0.5
 	for c, v := range st {
 		var e float64
