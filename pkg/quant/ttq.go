@@ -459,6 +459,14 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 			return err
 		}
 	}
+	// Every layer is built before any replaces its Dense, so that an error
+	// leaves the model as it was, and all re-quantize into one arena.
+	type built struct {
+		site model.Site
+		tl   *TTQLinear
+	}
+	var layers []built
+	var sizes []int
 	for l := range m.Layers {
 		// q/k/v read one input (the attention norm's output) and gate/up
 		// another: each group computes D once per request (METHODS §2.4).
@@ -495,11 +503,17 @@ func (t *TTQ) Apply(ctx context.Context, m *model.Model, calib [][]int, progress
 			// AutoAWQ does not clip q and k, whose errors the attention
 			// scores amplify.
 			tl.noClip = s.Name == "self_attn.q_proj" || s.Name == "self_attn.k_proj"
-			if err := m.SetLinear(s, tl); err != nil {
-				return err
-			}
+			layers = append(layers, built{s, tl})
+			sizes = append(sizes, tl.bufferSizes()...)
 		}
 		progress.report(l+1, len(m.Layers))
+	}
+	arena := kernels.NewArena(kernels.ArenaSize(sizes...))
+	for _, b := range layers {
+		b.tl.allocate(arena)
+		if err := m.SetLinear(b.site, b.tl); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -525,8 +539,10 @@ type TTQLinear struct {
 
 	mu  sync.Mutex
 	cur *QLinear
-	// own holds the buffers every request re-quantizes into.
-	own *QLinear
+	// own holds the buffers every request re-quantizes into, pieces of
+	// arena, which must stay reachable as long as they are.
+	own   *QLinear
+	arena *kernels.Arena
 	// shared, when set, holds D for the layers that read the same input.
 	shared *sharedScales
 	// alpha holds the bits of the α of the last calibration (the searched
@@ -545,10 +561,16 @@ type TTQLinear struct {
 // NewTTQLinear prepares a test-time quantized layer over d. LowRankActStatic
 // needs calibration data and is built by TTQ.Apply.
 func NewTTQLinear(d *model.Dense, f Format, o TTQOptions) (*TTQLinear, error) {
-	return newTTQLinear(d, f, o, nil)
+	t, err := newTTQLinear(d, f, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	t.allocateAlone()
+	return t, nil
 }
 
-// newTTQLinear is NewTTQLinear with the static D of LowRankActStatic.
+// newTTQLinear is NewTTQLinear with the static D of LowRankActStatic and
+// without the buffers (allocate).
 func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TTQLinear, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
@@ -562,14 +584,7 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 	if t.rank >= min(d.Out(), d.In()) {
 		return nil, fmt.Errorf("quant: TTQ rank %d must be below min(%d, %d)", t.rank, d.Out(), d.In())
 	}
-	// The buffers every request re-quantizes into, with their pages
-	// faulted in now: in a fresh process the first request paid for them
-	// (`ttq generate` on the 4-layer model, a 551-token prompt: 0.20 s of
-	// calibration, against 0.029 s once the pages exist).
-	t.own, t.d32 = t.newQuantized(), make([]float32, d.In())
-	prefault(t.own.Q)
-	prefault(t.own.Zeros)
-	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(t.own.Scales))), 4*len(t.own.Scales)))
+	t.d32 = make([]float32, d.In())
 	switch t.lowRank {
 	case LowRankWeight:
 		return t, t.split(nil)
@@ -580,6 +595,41 @@ func newTTQLinear(d *model.Dense, f Format, o TTQOptions, static []float64) (*TT
 		return t, t.split(static)
 	}
 	return t, nil
+}
+
+// bufferSizes are the byte lengths of the buffers every request
+// re-quantizes into: codes, scales, zero points.
+func (t *TTQLinear) bufferSizes() []int {
+	n, k, f := t.Out(), t.In(), t.format
+	zeros := 0
+	if f.HasZeros() {
+		zeros = n * f.NumGroups(k)
+	}
+	return []int{n * f.RowBytes(k), 4 * n * f.NumGroups(k), zeros}
+}
+
+// allocate gives t the buffers every request re-quantizes into, from a
+// (which holds bufferSizes), with their pages faulted in now: in a fresh
+// process the first request paid for them (`ttq generate` on the 4-layer
+// model, a 551-token prompt: 0.20 s of calibration, against 0.029 s once
+// the pages exist).
+func (t *TTQLinear) allocate(a *kernels.Arena) {
+	sz := t.bufferSizes()
+	q := &QLinear{Format: t.format, Rows: t.Out(), Cols: t.In(), Q: a.Bytes(sz[0]), Scales: a.Float32s(sz[1] / 4)}
+	if t.format.HasZeros() {
+		q.Zeros = a.Bytes(sz[2])
+	}
+	q.InScale = make([]float32, t.In())
+	q.Bias = t.base.Bias
+	prefault(q.Q)
+	prefault(q.Zeros)
+	prefault(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(q.Scales))), 4*len(q.Scales)))
+	t.own, t.arena = q, a
+}
+
+// allocateAlone is allocate from an arena of t's own.
+func (t *TTQLinear) allocateAlone() {
+	t.allocate(kernels.NewArena(kernels.ArenaSize(t.bufferSizes()...)))
 }
 
 // prefault writes one byte of every page of b, so that the kernel maps them
@@ -749,7 +799,6 @@ func (s *sharedScales) remember(x []float32, rows int, d []float64) {
 	}
 }
 
-// Forward implements model.Linear.
 // LowRankBits is the storage, in bits, of the full-precision low-rank
 // factors A and B that --ttq-rank keeps beside the quantized residual
 // (r·(In + Out) numbers as they are held, float32); 0 without them. They
@@ -765,6 +814,7 @@ func (t *TTQLinear) LowRankBits() float64 {
 // α grid chose for the last prompt.
 func (t *TTQLinear) Alpha() float64 { return math.Float64frombits(t.alpha.Load()) }
 
+// Forward implements model.Linear.
 func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	t.mu.Lock()
 	q := t.cur

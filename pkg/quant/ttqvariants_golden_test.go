@@ -225,6 +225,7 @@ func TestGoldenTTQLowRankAct(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		tl.allocateAlone()
 		got := effectiveTTQ(t, tl, g.X, g.Tokens)
 		if tl.rank != g.Rank {
 			t.Fatalf("%s: rank %d, want the default %d", c.name, tl.rank, g.Rank)
