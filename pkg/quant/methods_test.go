@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
@@ -766,6 +767,41 @@ func TestTTQPowHalfIsPow(t *testing.T) {
 			}
 			if math.Float64bits(got[c]) != math.Float64bits(want) {
 				t.Fatalf("λ=%g st=%g: D = %v, math.Pow %v", lambda, v, got[c], want)
+			}
+		}
+	}
+}
+
+// TTQ.Apply builds every layer before it replaces any: a layer it cannot
+// take (here the last block's down_proj, already quantized) fails the
+// call and leaves the earlier blocks at full precision.
+func TestTTQApplyErrorLeavesModel(t *testing.T) {
+	m := loadDemo(t)
+	last := len(m.Layers) - 1
+	down := model.Site{Layer: last, Name: "mlp.down_proj"}
+	lin, err := m.Linear(down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := NewQLinear(Format{Bits: 4, Group: 32, Grid: GridMinMax, Scale: ScaleF32}, lin.Out(), lin.In())
+	if err := m.SetLinear(down, q); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New("ttq", mustDefault("ttq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(context.Background(), m, nil, nil); err == nil || !strings.Contains(err.Error(), "full-precision") {
+		t.Fatalf("Apply over a quantized layer: %v, want the full-precision error", err)
+	}
+	for l := range last {
+		for _, s := range layerSites(l) {
+			lin, err := m.Linear(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := lin.(*model.Dense); !ok {
+				t.Fatalf("%v is %T after a failed Apply, want *model.Dense", s, lin)
 			}
 		}
 	}
