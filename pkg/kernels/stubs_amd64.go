@@ -185,7 +185,8 @@ func colStatAVX2(dst []float64, x []float32, stride, rows int, abs bool)
 
 // requantPanel4G32AVX512 re-quantizes the rows of a packed weight block
 // to RequantRow4G32's format, kc a multiple of 128, 1 ≤ rows ≤ 16; tmp
-// holds 2048 bytes. Twin: requantPanelGeneric.
+// holds 2048 bytes. Generated (pkg/kernels/_asm/requant.go) into
+// requantpanel512_amd64.s. Twin: requantPanelGeneric.
 //
 //go:noescape
 func requantPanel4G32AVX512(panel, d *float32, kc int, codes *byte, rb int, scales *float32, zeros *byte, ng, rows int, f16 bool, tmp *byte) bool

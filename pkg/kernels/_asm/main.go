@@ -11,6 +11,9 @@
 //     four-row matrix-vector product and the dequantizer, one of each per
 //     code width. The widths differ only in how a chunk of codes is
 //     unpacked.
+//   - requantpanel512_amd64.s (requant.go): TTQ's AVX-512 re-quantization
+//     of a packed weight panel, whose range and code passes repeat one
+//     pattern per input of a group.
 //
 // Run it through go generate in pkg/kernels; it uses only the standard
 // library, so it needs no module of its own.
@@ -457,8 +460,9 @@ func main() {
 	dir := flag.String("dir", ".", "directory to write the generated files into")
 	flag.Parse()
 	for name, gen := range map[string]func(*bytes.Buffer) error{
-		"weights_amd64.s": weights,
-		"qgemv_amd64.s":   quantized,
+		"weights_amd64.s":         weights,
+		"qgemv_amd64.s":           quantized,
+		"requantpanel512_amd64.s": requantPanel,
 	} {
 		var buf bytes.Buffer
 		if err := gen(&buf); err != nil {
