@@ -28,7 +28,8 @@ With no --kernel every kernel runs; with no --m/--k/--n each runs on the
 standard shapes: k = n = 4096 at m = 512 (gemm*) or m = 1 (gemv*), the
 11008×4096 MLP matrix for gemv-q4 and gemv-q4-i8 (int8 activations), and the demo model's 172×64 matrix.
 Matrix-vector weights are cycled through copies of at least 128 MiB so they
-come from memory. Quantized weights are g128 with zero points. Use the
+come from memory. Quantized weights have zero points, in groups of --group
+(128 unless given). Use the
 global --threads to set the core count (the limits use the same).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -43,6 +44,7 @@ global --threads to set the core count (the limits use the same).`,
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document (schema ttq.bench/v1)")
 	f.DurationVar(&opts.MinTime, "min-time", 300*time.Millisecond, "least time spent measuring each kernel and limit")
 	f.IntVar(&opts.BufferMiB, "buffer-mib", 256, "size of the bandwidth probe's buffer")
+	f.IntVar(&opts.Group, "group", 0, "group size of the quantized weights: 32, 64 or 128 (default 128)")
 	return cmd
 }
 
@@ -69,8 +71,12 @@ func runBench(ctx context.Context, io *streams, opts benchOptions) error {
 		if r.Cold {
 			w = "cold"
 		}
+		name := r.Kernel
+		if r.Group > 0 {
+			name = fmt.Sprintf("%s g%d", r.Kernel, r.Group)
+		}
 		table = append(table, []string{
-			r.Kernel, strconv.Itoa(r.M), strconv.Itoa(r.K), strconv.Itoa(r.N), w,
+			name, strconv.Itoa(r.M), strconv.Itoa(r.K), strconv.Itoa(r.N), w,
 			fmt.Sprintf("%.3f", r.Seconds*1e3), fmt.Sprintf("%.1f", r.GFLOPS), fmt.Sprintf("%.1f", r.GBps),
 			fmt.Sprintf("%s %.1f", r.Bound, r.Limit), fmt.Sprintf("%.0f%%", 100*r.Fraction),
 		})

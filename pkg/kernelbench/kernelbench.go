@@ -60,8 +60,13 @@ func KernelNames() []string {
 	return s
 }
 
-// quantGroup is the group size of the quantized weights benchmarked.
-const quantGroup = 128
+// defaultGroup is the group size of the quantized weights benchmarked
+// when Options.Group is 0.
+const defaultGroup = 128
+
+// groups are the group sizes Options.Group may name: the grouped formats
+// ttq quantizes to.
+var groups = []int{32, 64, 128}
 
 // coldBytes is the least working set of a matrix-vector benchmark: the
 // weights are cycled through copies at least this large, so each product
@@ -84,6 +89,10 @@ type Options struct {
 	// BufferMiB the size of the bandwidth probe's buffer.
 	MinTime   time.Duration
 	BufferMiB int
+	// Group is the group size of the quantized weights (one of 32, 64,
+	// 128; 0: 128). Models are mostly g32 or g128, and the int8 kernels
+	// take the two by different loops.
+	Group int
 }
 
 // Validate checks o; bad values are *model.OptionError.
@@ -102,6 +111,9 @@ func (o Options) Validate() error {
 	}
 	if o.MinTime <= 0 {
 		return model.OptionErrorf("--min-time must be positive, got %v", o.MinTime)
+	}
+	if o.Group != 0 && !slices.Contains(groups, o.Group) {
+		return model.OptionErrorf("--group must be 32, 64 or 128, got %d", o.Group)
 	}
 	if o.BufferMiB < 1 {
 		return model.OptionErrorf("--buffer-mib must be at least 1, got %d", o.BufferMiB)
@@ -137,6 +149,8 @@ type Row struct {
 	Limit    float64 `json:"limit_gflops"`
 	Fraction float64 `json:"fraction_of_limit"`
 	Cold     bool    `json:"cold_weights"`
+	// Group is the quantized weights' group size; 0 for other kernels.
+	Group int `json:"group,omitempty"`
 }
 
 // Result is the ttq.bench/v1 document.
@@ -215,7 +229,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		rows = append(rows, runCase(c, opts.MinTime))
+		rows = append(rows, runCase(c, opts.MinTime, cmpOr(opts.Group, defaultGroup)))
 	}
 	measure()
 	res := Result{Schema: "ttq.bench/v1", Kernels: kernels.Accelerated(), GOARCH: runtime.GOARCH, Limits: lim}
@@ -232,8 +246,8 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 }
 
 // runCase times one case: at least three runs and at least minTime,
-// reporting the median run.
-func runCase(c testCase, minTime time.Duration) Row {
+// reporting the median run; quantized weights come in groups of group.
+func runCase(c testCase, minTime time.Duration, group int) Row {
 	m, k, n := c.m, c.k, c.n
 	r := rand.New(rand.NewPCG(uint64(m), uint64(k*n)))
 	row := Row{Kernel: c.kern.Name, M: m, K: k, N: n}
@@ -257,7 +271,8 @@ func runCase(c testCase, minTime time.Duration) Row {
 		for i := 0; i < copies; i++ {
 			var w any
 			if c.kern.Bits > 0 {
-				qw := randQWeights(r, c.kern.Bits, n, k)
+				qw := randQWeights(r, c.kern.Bits, group, n, k)
+				row.Group = group
 				w, wbytes = qw, qw.Bytes()
 			} else {
 				fw := randWeights(r, c.kern.Elem, n, k)
@@ -310,10 +325,11 @@ func randWeights(r *rand.Rand, e kernels.Elem, n, k int) kernels.Weights {
 	return kernels.Weights{Elem: e, Rows: n, Cols: k, Data: b}
 }
 
-// randQWeights returns random bits-bit g128 weights with zero points; the
+// randQWeights returns random bits-bit weights in groups of group, with
+// zero points; the
 // values do not change the speed of any kernel.
-func randQWeights(r *rand.Rand, bits, n, k int) kernels.QWeights {
-	w := kernels.QWeights{Bits: bits, Group: quantGroup, Rows: n, Cols: k}
+func randQWeights(r *rand.Rand, bits, group, n, k int) kernels.QWeights {
+	w := kernels.QWeights{Bits: bits, Group: group, Rows: n, Cols: k}
 	ng := w.NumGroups()
 	w.Packed = make([]byte, n*kernels.QRowBytes(bits, k))
 	for i := 0; i < len(w.Packed); i += 8 {
