@@ -41,24 +41,34 @@ func ArenaSize(pieces ...int) int {
 	return n
 }
 
-// NewArena allocates an arena of size bytes (ArenaSize of its pieces).
+// NewArena allocates an arena of size bytes (ArenaSize of its pieces),
+// its pages faulted in now: buffers that are written once a request would
+// otherwise pay for them on the first (`ttq generate` on the 4-layer model,
+// a 551-token prompt: 0.20 s of TTQ calibration, against 0.029 s once the
+// pages existed).
 func NewArena(size int) *Arena {
 	if size < 0 {
 		panic("kernels: NewArena negative size")
 	}
+	var a *Arena
 	if size >= 2*hugePage {
 		if buf, mapping, ok := mapHuge(size); ok {
-			a := &Arena{buf: buf}
+			a = &Arena{buf: buf}
 			runtime.AddCleanup(a, unmap, mapping)
-			return a
 		}
 	}
-	raw := make([]byte, size+arenaAlign)
-	start := 0
-	if size > 0 {
-		start = alignUp(int(uintptr(unsafe.Pointer(&raw[0]))), arenaAlign) - int(uintptr(unsafe.Pointer(&raw[0])))
+	if a == nil {
+		raw := make([]byte, size+arenaAlign)
+		start := 0
+		if size > 0 {
+			start = alignUp(int(uintptr(unsafe.Pointer(&raw[0]))), arenaAlign) - int(uintptr(unsafe.Pointer(&raw[0])))
+		}
+		a = &Arena{buf: raw[start : start+size : start+size]}
 	}
-	return &Arena{buf: raw[start : start+size : start+size]}
+	for i := 0; i < len(a.buf); i += 4096 {
+		a.buf[i] = 0
+	}
+	return a
 }
 
 // Bytes returns the next n bytes of the arena.

@@ -32,16 +32,22 @@ type QLinear struct {
 
 // NewQLinear allocates an empty layer of the given shape.
 func NewQLinear(f Format, rows, cols int) *QLinear {
-	ng := f.NumGroups(cols)
-	q := &QLinear{
-		Format: f, Rows: rows, Cols: cols,
-		Q:      make([]byte, rows*f.RowBytes(cols)),
-		Scales: make([]float32, rows*ng),
-	}
+	codes, scales, zeros := qlinearLens(f, rows, cols)
+	q := &QLinear{Format: f, Rows: rows, Cols: cols, Q: make([]byte, codes), Scales: make([]float32, scales)}
 	if f.HasZeros() {
-		q.Zeros = make([]uint8, rows*ng)
+		q.Zeros = make([]uint8, zeros)
 	}
 	return q
+}
+
+// qlinearLens are the lengths of a rows×cols layer's codes (bytes),
+// scales and zero points (0 without them).
+func qlinearLens(f Format, rows, cols int) (codes, scales, zeros int) {
+	ng := f.NumGroups(cols)
+	if f.HasZeros() {
+		zeros = rows * ng
+	}
+	return rows * f.RowBytes(cols), rows * ng, zeros
 }
 
 // Validate checks the layer's slices against its shape; Load uses it on
