@@ -71,7 +71,10 @@ var qInt8Pool = sync.Pool{New: func() any { return new([]int8) }}
 // scale, so that the product is NaN as the float path's would be.
 func quantizeActs(xq []int8, dx, xsum, x []float32, group int) {
 	_ = xq[len(x)-1]
-	var small [128]float32
+	// On the stack up to 16384 inputs (Llama 3 8B's MLP is 14336): at 128
+	// blocks every down_proj of an intermediate size over 4096 allocated
+	// here once a decode step (BenchmarkDecodeAllocs).
+	var small [512]float32
 	bsum := small[:]
 	if nb := len(x) / 32; nb > len(small) {
 		bsum = make([]float32, nb)
