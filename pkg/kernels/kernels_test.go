@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -134,7 +135,7 @@ func TestParallelForCoversEachIndexOnce(t *testing.T) {
 
 // Calls from several goroutines at once, and calls nested inside a range,
 // still cover each index once: the ones that find the pool taken run on
-// goroutines of their own.
+// the caller alone.
 func TestParallelForConcurrentAndNested(t *testing.T) {
 	SetThreads(3)
 	defer SetThreads(0)
@@ -165,6 +166,82 @@ func TestParallelForConcurrentAndNested(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A Parallel covers each index once with its arguments, alone, from several
+// goroutines at once and nested in its own ranges, at 1, 2 and 5 threads.
+func TestParallelCoversEachIndexOnce(t *testing.T) {
+	defer SetThreads(0)
+	type args struct {
+		seen   []atomic.Int32
+		offset int
+	}
+	p := NewParallel(func(a *args, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			a.seen[a.offset+i].Add(1)
+		}
+	})
+	for _, threads := range []int{1, 2, 5} {
+		SetThreads(threads)
+		var wg sync.WaitGroup
+		for g := 0; g < 3; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, n := range []int{0, 1, 7, 100, 1001} {
+					seen := make([]atomic.Int32, 2*n)
+					p.For(n, 3, args{seen, 0})
+					// Nested: each outer range runs the second half.
+					ParallelFor(2, 1, func(lo, hi int) {
+						if lo == 0 {
+							p.For(n, 5, args{seen, n})
+						}
+					})
+					for i := range seen {
+						if c := seen[i].Load(); c != 1 {
+							t.Errorf("threads=%d n=%d: index %d visited %d times", threads, n, i, c)
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// Once warm, a Parallel's call allocates nothing, on the caller alone or
+// split between the pool's workers (#9: a decode step makes about a
+// hundred). The fewest of three rounds: a round can meet the runtime's own
+// one-time allocations.
+func TestParallelAllocatesNothing(t *testing.T) {
+	if raceBuild {
+		t.Skip("allocation counts mean nothing under the race detector")
+	}
+	defer SetThreads(0)
+	dst := make([]float32, 4096)
+	p := NewParallel(func(a *[]float32, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			(*a)[i] += float32(i)
+		}
+	})
+	for _, threads := range []int{1, 2} {
+		SetThreads(threads)
+		p.For(len(dst), 64, dst)
+		fewest := uint64(math.MaxUint64)
+		for range 3 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range 100 {
+				p.For(len(dst), 64, dst)
+			}
+			runtime.ReadMemStats(&after)
+			fewest = min(fewest, after.Mallocs-before.Mallocs)
+		}
+		if fewest != 0 {
+			t.Errorf("%d threads: %d allocations in 100 calls, want 0", threads, fewest)
+		}
+	}
 }
 
 // A short call's cost at two threads, where the pool's spinning workers

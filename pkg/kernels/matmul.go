@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -28,13 +27,10 @@ const gemmMinRows = 8
 const minTaskFlops = 1 << 18
 
 // Packing buffers, one pool per kind so that each keeps its size.
-var (
-	packedAPool = sync.Pool{New: func() any { return new([]float32) }}
-	packedBPool = sync.Pool{New: func() any { return new([]float32) }}
-)
+var packedAPool, packedBPool FreeList[[]float32]
 
-func getFloats(pool *sync.Pool, n int) *[]float32 {
-	p := pool.Get().(*[]float32)
+func getFloats(pool *FreeList[[]float32], n int) *[]float32 {
+	p := pool.Get()
 	if cap(*p) < n {
 		*p = make([]float32, n)
 	}
@@ -83,22 +79,33 @@ func matMulT(dst, x []float32, m int, w Weights, rq *Requant4G32, visit RowVisit
 // kernel. The weights are walked in blocks small enough to stay in L2 while
 // every activation row passes over them.
 func matMulRows(dst, x []float32, m int, w Weights, visit RowVisitor) {
+	k := w.Cols
+	grain := max(4, minTaskFlops/(2*m*k))
+	matMulRowsParallel.For(w.Rows, grain, matMulRowsArgs{dst, x, m, w, visit})
+}
+
+type matMulRowsArgs struct {
+	dst, x []float32
+	m      int
+	w      Weights
+	visit  RowVisitor
+}
+
+var matMulRowsParallel = NewParallel(func(a *matMulRowsArgs, lo, hi int) {
+	w, m := a.w, a.m
 	k, n, es := w.Cols, w.Rows, w.Elem.Size()
 	block := max(4, (128<<10)/(k*es)) &^ 3
-	grain := max(4, minTaskFlops/(2*m*k))
-	ParallelFor(n, grain, func(lo, hi int) {
-		for j0 := lo; j0 < hi; j0 += block {
-			j1 := min(j0+block, hi)
-			wb := w.Data[j0*k*es : j1*k*es]
-			for i := 0; i < m; i++ {
-				gemv(dst[i*n+j0:i*n+j1], x[i*k:(i+1)*k], wb, w.Elem)
-			}
-			if visit != nil {
-				visit(j0, j1)
-			}
+	for j0 := lo; j0 < hi; j0 += block {
+		j1 := min(j0+block, hi)
+		wb := w.Data[j0*k*es : j1*k*es]
+		for i := 0; i < m; i++ {
+			gemv(a.dst[i*n+j0:i*n+j1], a.x[i*k:(i+1)*k], wb, w.Elem)
 		}
-	})
-}
+		if a.visit != nil {
+			a.visit(j0, j1)
+		}
+	}
+})
 
 // gemv computes dst[j] = Σ_p x[p]·w[j][p] for the len(dst) rows of len(x)
 // elements of type e held in w.
@@ -142,12 +149,12 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 // micro-kernel over every pair of panels, accumulating over k blocks in
 // dst.
 func matMulPacked(dst, x []float32, m int, w Weights, rq *Requant4G32, visit RowVisitor) {
-	pack := func(bp, _ []float32, j0, j1, pc, kcb int) { packB(bp, w, j0, j1, pc, kcb) }
+	src := blockSource{kind: fromWeights, w: w}
 	if rq == nil || !packsForRequant(m, w.Rows, w.Cols) {
-		gemmPacked(dst, x, m, w.Rows, w.Cols, 0, pack, nil, visit, nil)
+		gemmPacked(dst, x, m, w.Rows, w.Cols, 0, src, nil, visit, nil)
 		return
 	}
-	gemmPacked(dst, x, m, w.Rows, w.Cols, requantPanelTmp/4, pack, rq.block, visit, rq.Stat)
+	gemmPacked(dst, x, m, w.Rows, w.Cols, requantPanelTmp/4, src, rq, visit, rq.Stat)
 }
 
 // Requant4G32 is where MatMulTRequant writes W·D re-quantized, in
@@ -263,21 +270,72 @@ func (rq *Requant4G32) block(bp, scratch []float32, j0, j1, pc, kcb int) bool {
 	return ok
 }
 
-// blockPacker fills bp with the panels of weight rows [j0, j1) over the k
-// block [pc, pc+kcb), in packPanel's layout. scratch is a per-worker buffer
-// of the length gemmPacked was given, for packers that decode rows first.
-type blockPacker func(bp, scratch []float32, j0, j1, pc, kcb int)
+// blockSource is where gemmPacked's weight blocks come from; pack fills bp
+// with the panels of weight rows [j0, j1) over the k block [pc, pc+kcb), in
+// packPanel's layout. A value rather than a packing closure: a closure
+// handed to the parallel workers is a heap object per product, and a decode
+// step's grouped-query attention makes two products per key/value head and
+// layer (528 allocations a token on the 1.1B shape, #9).
+type blockSource struct {
+	kind blockKind
+	w    Weights   // fromWeights: the rows of W
+	kn   []float32 // fromKN: W as k rows of n, ldw apart
+	ldw  int
+	q    QWeights // fromQuantized: rows dequantized first
+}
 
-// blockVisitor receives each block pack has filled, with the worker's
-// scratch; it reports whether it took the block.
-type blockVisitor func(bp, scratch []float32, j0, j1, pc, kcb int) bool
+type blockKind uint8
+
+const (
+	fromWeights blockKind = iota
+	fromKN
+	fromQuantized
+)
+
+// scratchLen is the per-worker scratch pack needs.
+func (s *blockSource) scratchLen() int {
+	if s.kind == fromQuantized {
+		return nr * kcBlock
+	}
+	return 0
+}
+
+// pack fills bp; scratch is the worker's, of at least scratchLen() values.
+func (s *blockSource) pack(bp, scratch []float32, j0, j1, pc, kcb int) {
+	switch s.kind {
+	case fromWeights:
+		packB(bp, s.w, j0, j1, pc, kcb)
+	case fromKN:
+		for q := 0; j0+q*nr < j1; q++ {
+			j := j0 + q*nr
+			cnt := min(nr, j1-j)
+			panel := bp[q*nr*kcb : (q+1)*nr*kcb]
+			for p := 0; p < kcb; p++ {
+				row := panel[p*nr : (p+1)*nr]
+				copy(row, s.kn[(pc+p)*s.ldw+j:(pc+p)*s.ldw+j+cnt])
+				clear(row[cnt:])
+			}
+		}
+	case fromQuantized:
+		for q := 0; j0+q*nr < j1; q++ {
+			j := j0 + q*nr
+			cnt := min(nr, j1-j)
+			for r := 0; r < cnt; r++ {
+				qDequantRow(scratch[r*kcb:(r+1)*kcb], s.q, j+r, pc)
+			}
+			rows := unsafe.Slice((*byte)(unsafe.Pointer(&scratch[0])), 4*nr*kcb)
+			packPanel(bp[q*nr*kcb:(q+1)*nr*kcb], rows, 4*kcb, cnt, kcb, ElemF32)
+		}
+	}
+}
 
 // gemmPacked is the driver shared by the float and the quantized products:
-// dst (m×n) = x (m×k) · Wᵀ with W's blocks supplied by pack. Each packed
-// block goes to block (when not nil); each block of rows, once multiplied,
-// to visit (when not nil) unless block took all its k blocks. stat (when
-// not nil) is taken as x is packed and made Ready before the first block.
-func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, block blockVisitor, visit RowVisitor, stat *ColumnStat) {
+// dst (m×n) = x (m×k) · Wᵀ with W's blocks from src. Each packed block goes
+// to rq's panel re-quantization (when rq is not nil); each block of rows,
+// once multiplied, to visit (when not nil) unless rq took all its k blocks.
+// stat (when not nil) is taken as x is packed and made Ready before the
+// first block. tmpLen is the per-worker scratch rq needs.
+func gemmPacked(dst, x []float32, m, n, k, tmpLen int, src blockSource, rq *Requant4G32, visit RowVisitor, stat *ColumnStat) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
 	apBuf := getFloats(&packedAPool, mpad*k)
@@ -290,56 +348,71 @@ func gemmPacked(dst, x []float32, m, n, k, scratchLen int, pack blockPacker, blo
 
 	panels := (n + nr - 1) / nr
 	grain := max(1, minTaskFlops/(2*nr*m*k))
-	ParallelFor(panels, grain, func(lo, hi int) {
-		bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+scratchLen)
-		defer packedBPool.Put(bpBuf)
-		bp, scratch := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:ncBlock*kcBlock+scratchLen]
-		var tile [mr * nr]float32
-		for q0 := lo; q0 < hi; q0 += ncBlock / nr {
-			q1 := min(hi, q0+ncBlock/nr)
-			took := block != nil
-			for pc := 0; pc < k; pc += kcBlock {
-				kcb := min(kcBlock, k-pc)
-				acc := pc > 0
-				pack(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb)
-				if block != nil {
-					took = block(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb) && took
-				}
-				ablk := ap[pc*mpad : (pc+kcb)*mpad]
-				for ip := 0; ip < mp; ip++ {
-					a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]
-					i0 := ip * mr
-					rows := min(mr, m-i0)
-					for q := q0; q < q1; q++ {
-						b := bp[(q-q0)*nr*kcb : (q-q0+1)*nr*kcb]
-						j0 := q * nr
-						cols := min(nr, n-j0)
-						if useAVX512 && rows == mr && q+1 < q1 && j0+2*nr <= n {
-							gemmTilePair(bp[(q-q0)*nr*kcb:(q-q0+2)*nr*kcb], a, kcb, dst[i0*n+j0:], n, acc)
-							q++
-							continue
-						}
-						if rows == mr && cols == nr {
-							gemmTile(a, b, kcb, dst[i0*n+j0:], n, acc)
-							continue
-						}
-						// Ragged edge: run the full tile on a scratch copy.
-						for i := 0; i < rows && acc; i++ {
-							copy(tile[i*nr:i*nr+cols], dst[(i0+i)*n+j0:(i0+i)*n+j0+cols])
-						}
-						gemmTile(a, b, kcb, tile[:], nr, acc)
-						for i := 0; i < rows; i++ {
-							copy(dst[(i0+i)*n+j0:(i0+i)*n+j0+cols], tile[i*nr:i*nr+cols])
-						}
+	scratchLen := max(tmpLen, src.scratchLen())
+	gemmParallel.For(panels, grain, gemmArgs{dst, ap, m, n, k, scratchLen, src, rq, visit})
+}
+
+type gemmArgs struct {
+	dst, ap    []float32
+	m, n, k    int
+	scratchLen int
+	src        blockSource
+	rq         *Requant4G32
+	visit      RowVisitor
+}
+
+var gemmParallel = NewParallel(func(a *gemmArgs, lo, hi int) {
+	dst, ap, m, n, k, rq, visit := a.dst, a.ap, a.m, a.n, a.k, a.rq, a.visit
+	mp := (m + mr - 1) / mr
+	mpad := mp * mr
+	bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+a.scratchLen)
+	defer packedBPool.Put(bpBuf)
+	bp, scratch := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:ncBlock*kcBlock+a.scratchLen]
+	var tile [mr * nr]float32
+	for q0 := lo; q0 < hi; q0 += ncBlock / nr {
+		q1 := min(hi, q0+ncBlock/nr)
+		took := rq != nil
+		for pc := 0; pc < k; pc += kcBlock {
+			kcb := min(kcBlock, k-pc)
+			acc := pc > 0
+			a.src.pack(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb)
+			if rq != nil {
+				took = rq.block(bp, scratch, q0*nr, min(q1*nr, n), pc, kcb) && took
+			}
+			ablk := ap[pc*mpad : (pc+kcb)*mpad]
+			for ip := 0; ip < mp; ip++ {
+				a := ablk[ip*mr*kcb : (ip+1)*mr*kcb]
+				i0 := ip * mr
+				rows := min(mr, m-i0)
+				for q := q0; q < q1; q++ {
+					b := bp[(q-q0)*nr*kcb : (q-q0+1)*nr*kcb]
+					j0 := q * nr
+					cols := min(nr, n-j0)
+					if useAVX512 && rows == mr && q+1 < q1 && j0+2*nr <= n {
+						gemmTilePair(bp[(q-q0)*nr*kcb:(q-q0+2)*nr*kcb], a, kcb, dst[i0*n+j0:], n, acc)
+						q++
+						continue
+					}
+					if rows == mr && cols == nr {
+						gemmTile(a, b, kcb, dst[i0*n+j0:], n, acc)
+						continue
+					}
+					// Ragged edge: run the full tile on a scratch copy.
+					for i := 0; i < rows && acc; i++ {
+						copy(tile[i*nr:i*nr+cols], dst[(i0+i)*n+j0:(i0+i)*n+j0+cols])
+					}
+					gemmTile(a, b, kcb, tile[:], nr, acc)
+					for i := 0; i < rows; i++ {
+						copy(dst[(i0+i)*n+j0:(i0+i)*n+j0+cols], tile[i*nr:i*nr+cols])
 					}
 				}
 			}
-			if visit != nil && !took {
-				visit(q0*nr, min(q1*nr, n))
-			}
 		}
-	})
-}
+		if visit != nil && !took {
+			visit(q0*nr, min(q1*nr, n))
+		}
+	}
+})
 
 // gemmTile runs the mr×nr micro-kernel; see gemm6x16Generic.
 func gemmTile(a, b []float32, kc int, c []float32, ldc int, acc bool) {
@@ -377,23 +450,32 @@ func gemmTilePair(b, a []float32, kc int, c []float32, ldc int, acc bool) {
 // rows in order, statPanels panels at a time while they are in cache.
 func packA(ap, x []float32, m, k, mpad int, stat *ColumnStat) {
 	blocks := (k + kcBlock - 1) / kcBlock
-	ParallelFor(blocks, max(1, (1<<14)/(mpad*kcBlock)), func(lo, hi int) {
-		for b := lo; b < hi; b++ {
-			pc := b * kcBlock
-			kcb := min(kcBlock, k-pc)
-			blk := ap[pc*mpad : (pc+kcb)*mpad]
-			for ip0 := 0; ip0 < mpad/mr; ip0 += statPanels {
-				ip1 := min(mpad/mr, ip0+statPanels)
-				for ip := ip0; ip < ip1; ip++ {
-					packAPanel(blk[ip*mr*kcb:(ip+1)*mr*kcb], x, ip*mr, m, k, pc, kcb)
-				}
-				if stat != nil {
-					stat.take(x, k, ip0*mr, min(m, ip1*mr), pc, kcb)
-				}
+	packAParallel.For(blocks, max(1, (1<<14)/(mpad*kcBlock)), packAArgs{ap, x, m, k, mpad, stat})
+}
+
+type packAArgs struct {
+	ap, x      []float32
+	m, k, mpad int
+	stat       *ColumnStat
+}
+
+var packAParallel = NewParallel(func(a *packAArgs, lo, hi int) {
+	ap, x, m, k, mpad, stat := a.ap, a.x, a.m, a.k, a.mpad, a.stat
+	for b := lo; b < hi; b++ {
+		pc := b * kcBlock
+		kcb := min(kcBlock, k-pc)
+		blk := ap[pc*mpad : (pc+kcb)*mpad]
+		for ip0 := 0; ip0 < mpad/mr; ip0 += statPanels {
+			ip1 := min(mpad/mr, ip0+statPanels)
+			for ip := ip0; ip < ip1; ip++ {
+				packAPanel(blk[ip*mr*kcb:(ip+1)*mr*kcb], x, ip*mr, m, k, pc, kcb)
+			}
+			if stat != nil {
+				stat.take(x, k, ip0*mr, min(m, ip1*mr), pc, kcb)
 			}
 		}
-	})
-}
+	}
+})
 
 // statPanels is the panels of x packA packs before it takes their
 // statistic: 48 rows of a 256-column block, 48 KiB, still in L1 or L2.
@@ -492,18 +574,7 @@ func MatMul(dst, x []float32, m int, w []float32, k, n, ldw int) {
 			}
 		}
 	default:
-		gemmPacked(dst, x, m, n, k, 0, func(bp, _ []float32, j0, j1, pc, kcb int) {
-			for q := 0; j0+q*nr < j1; q++ {
-				j := j0 + q*nr
-				cnt := min(nr, j1-j)
-				panel := bp[q*nr*kcb : (q+1)*nr*kcb]
-				for p := 0; p < kcb; p++ {
-					row := panel[p*nr : (p+1)*nr]
-					copy(row, w[(pc+p)*ldw+j:(pc+p)*ldw+j+cnt])
-					clear(row[cnt:])
-				}
-			}
-		}, nil, nil, nil)
+		gemmPacked(dst, x, m, n, k, 0, blockSource{kind: fromKN, kn: w, ldw: ldw}, nil, nil, nil)
 	}
 }
 

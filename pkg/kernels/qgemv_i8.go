@@ -4,7 +4,6 @@ import (
 	"math"
 	"os"
 	"strconv"
-	"sync"
 	"unsafe"
 )
 
@@ -59,7 +58,7 @@ func qI8Applies(w QWeights) bool {
 		(g == 32 || g%i8Step == 0 || w.NumGroups() == 1)
 }
 
-var qInt8Pool = sync.Pool{New: func() any { return new([]int8) }}
+var qInt8Pool FreeList[[]int8]
 
 // quantizeActs quantizes one activation row x (len k, a multiple of 64)
 // for the int8 kernels: xq holds the codes in kernel order, per 64 inputs
@@ -133,19 +132,17 @@ func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) 
 
 // qMatMulRowsI8 is qMatMulRows with int8 activations; qI8Applies(w) holds.
 func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
-	k, n, bits := w.Cols, w.Rows, w.Bits
+	k, n := w.Cols, w.Rows
 	ng := w.NumGroups()
 	group := w.GroupSize()
 	if ng == 1 {
 		group = k
 	}
-	ng8 := ng &^ 7
-	rb := QRowBytes(bits, k)
 
 	fbuf := getFloats(&qFloatPool, k+m*k/8+m*ng)
 	defer qFloatPool.Put(fbuf)
 	xs, dx, xsum := (*fbuf)[:k], (*fbuf)[k:k+m*k/8], (*fbuf)[k+m*k/8:]
-	qbuf := qInt8Pool.Get().(*[]int8)
+	qbuf := qInt8Pool.Get()
 	defer qInt8Pool.Put(qbuf)
 	if cap(*qbuf) < m*k {
 		*qbuf = make([]int8, m*k)
@@ -163,47 +160,64 @@ func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
 	}
 
 	zeros, zs := w.zeroPoints()
-	block := max(4, (128<<10)/max(rb, 1)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
-	ParallelFor((n+3)/4, (grain+3)/4, func(lo, hi int) {
-		lo, hi = lo*4, min(hi*4, n)
-		var tmp [4]float32
-		for j0 := lo; j0 < hi; j0 += block {
-			j1 := min(j0+block, hi)
-			for i := 0; i < m; i++ {
-				xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
-				d := dst[i*n : (i+1)*n]
-				j := j0
-				// 8-bit codes run here only with the AVX-512 kernel
-				// (qI8Applies).
-				if bits == 8 || useAVX512 && hasVNNI512 {
-					// One row at a time: one stream through memory (see
-					// qgemv512_i8_amd64.s).
-					qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
-					j = j1
+	qgemvI8Parallel.For((n+3)/4, (grain+3)/4, qgemvI8Args{dst, xq, dx, xsum, w, m, group, zeros, zs})
+}
+
+type qgemvI8Args struct {
+	dst      []float32
+	xq       []int8
+	dx, xsum []float32
+	w        QWeights
+	m, group int
+	zeros    []byte
+	zs       int
+}
+
+var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
+	dst, xq, dx, xsum, w, m, group, zeros, zs := a.dst, a.xq, a.dx, a.xsum, a.w, a.m, a.group, a.zeros, a.zs
+	k, n, bits := w.Cols, w.Rows, w.Bits
+	ng := w.NumGroups()
+	ng8 := ng &^ 7
+	rb := QRowBytes(bits, k)
+	block := max(4, (128<<10)/max(rb, 1)) &^ 3
+	lo, hi = lo*4, min(hi*4, n)
+	var tmp [4]float32
+	for j0 := lo; j0 < hi; j0 += block {
+		j1 := min(j0+block, hi)
+		for i := 0; i < m; i++ {
+			xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
+			d := dst[i*n : (i+1)*n]
+			j := j0
+			// 8-bit codes run here only with the AVX-512 kernel
+			// (qI8Applies).
+			if bits == 8 || useAVX512 && hasVNNI512 {
+				// One row at a time: one stream through memory (see
+				// qgemv512_i8_amd64.s).
+				qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
+				j = j1
+			}
+			for ; j+4 <= j1; j += 4 {
+				qgemvQuadI8(d[j:j+4], xqi, dxi, si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
+			}
+			for ; j < j1; j++ {
+				qgemvQuadI8(tmp[:], xqi, dxi, si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
+				d[j] = tmp[0]
+			}
+			if ng8 == ng {
+				continue
+			}
+			for j := j0; j < j1; j++ {
+				s, z := w.Scales[j*ng:(j+1)*ng], zeros[j*zs:]
+				var extra float32
+				for g := ng8; g < ng; g++ {
+					extra -= s[g] * float32(z[g]) * si[g]
 				}
-				for ; j+4 <= j1; j += 4 {
-					qgemvQuadI8(d[j:j+4], xqi, dxi, si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
-				}
-				for ; j < j1; j++ {
-					qgemvQuadI8(tmp[:], xqi, dxi, si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
-					d[j] = tmp[0]
-				}
-				if ng8 == ng {
-					continue
-				}
-				for j := j0; j < j1; j++ {
-					s, z := w.Scales[j*ng:(j+1)*ng], zeros[j*zs:]
-					var extra float32
-					for g := ng8; g < ng; g++ {
-						extra -= s[g] * float32(z[g]) * si[g]
-					}
-					d[j] += extra
-				}
+				d[j] += extra
 			}
 		}
-	})
-}
+	}
+})
 
 // qgemvQuadI8 checks the bounds of a four-row int8-activation kernel call
 // and dispatches it; see qgemvQuad4I8Generic.

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"sync"
 	"unsafe"
 )
 
@@ -43,7 +42,7 @@ func qChunked(w QWeights) bool {
 	return w.GroupSize()%qChunks[w.Bits].codes == 0 || w.NumGroups() == 1
 }
 
-var qFloatPool = sync.Pool{New: func() any { return new([]float32) }}
+var qFloatPool FreeList[[]float32]
 
 // qInputs lays out the m activation rows for the kernels: xp[i] is row i
 // scaled by InScale and permuted into chunk order, xsum[i*ng+g] the sum of
@@ -91,11 +90,8 @@ func permuteInPlace(x []float32, ch qChunk) {
 // every activation row runs the four-row kernel over it, while the block
 // stays in L2.
 func qMatMulRows(dst, x []float32, m int, w QWeights) {
-	k, n, bits := w.Cols, w.Rows, w.Bits
+	k, n := w.Cols, w.Rows
 	ch := qGemvChunk(w)
-	// The wide chunk is read by the single-row kernel (see
-	// qgemv512_amd64.s for why one row at a time).
-	rowKernel := ch.codes != qChunks[bits].codes
 	ng := w.NumGroups()
 	kfull := k - k%ch.codes
 	group := w.GroupSize()
@@ -103,8 +99,6 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 		// One group per row: the kernel's group is the whole chunked part.
 		group = max(ch.codes, kfull)
 	}
-	ng8 := ng &^ 7
-	rb := QRowBytes(bits, k)
 
 	buf := getFloats(&qFloatPool, m*k+m*ng)
 	defer qFloatPool.Put(buf)
@@ -112,55 +106,75 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 	qInputs(xp, xsum, x, m, w, ch)
 
 	zeros, zs := w.zeroPoints()
-	block := max(4, (128<<10)/max(rb, 1)) &^ 3
 	grain := max(4, minTaskFlops/(2*m*k))
-	ParallelFor((n+3)/4, (grain+3)/4, func(lo, hi int) {
-		lo, hi = lo*4, min(hi*4, n)
-		var tmp [4]float32
-		for j0 := lo; j0 < hi; j0 += block {
-			j1 := min(j0+block, hi)
-			for i := 0; i < m; i++ {
-				xi, si := xp[i*k:(i+1)*k], xsum[i*ng:(i+1)*ng]
-				d := dst[i*n : (i+1)*n]
-				j := j0
-				switch {
-				case rowKernel:
-					for ; j < j1; j++ {
-						d[j] = qgemvRow(ch, bits, xi[:kfull], si[:ng8], w.Packed[j*rb:], w.Scales[j*ng:], zeros[j*zs:], group)
-					}
-				case useAVX512 && bits == 8:
-					qgemvRows8(d[j0:j1], xi[:kfull], si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
-					j = j1
-				}
-				for ; j+4 <= j1; j += 4 {
-					qgemvQuad(ch, bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
-				}
+	qgemvParallel.For((n+3)/4, (grain+3)/4, qgemvArgs{dst, xp, xsum, w, ch, m, group, zeros, zs})
+}
+
+type qgemvArgs struct {
+	dst, xp, xsum []float32
+	w             QWeights
+	ch            qChunk
+	m, group      int
+	zeros         []byte
+	zs            int
+}
+
+var qgemvParallel = NewParallel(func(a *qgemvArgs, lo, hi int) {
+	dst, xp, xsum, w, ch, m, group, zeros, zs := a.dst, a.xp, a.xsum, a.w, a.ch, a.m, a.group, a.zeros, a.zs
+	k, n, bits := w.Cols, w.Rows, w.Bits
+	// The wide chunk is read by the single-row kernel (see
+	// qgemv512_amd64.s for why one row at a time).
+	rowKernel := ch.codes != qChunks[bits].codes
+	ng := w.NumGroups()
+	kfull := k - k%ch.codes
+	ng8 := ng &^ 7
+	rb := QRowBytes(bits, k)
+	block := max(4, (128<<10)/max(rb, 1)) &^ 3
+	lo, hi = lo*4, min(hi*4, n)
+	var tmp [4]float32
+	for j0 := lo; j0 < hi; j0 += block {
+		j1 := min(j0+block, hi)
+		for i := 0; i < m; i++ {
+			xi, si := xp[i*k:(i+1)*k], xsum[i*ng:(i+1)*ng]
+			d := dst[i*n : (i+1)*n]
+			j := j0
+			switch {
+			case rowKernel:
 				for ; j < j1; j++ {
-					// A lone row runs as a quad of copies of itself.
-					qgemvQuad(ch, bits, tmp[:], xi[:kfull], si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
-					d[j] = tmp[0]
+					d[j] = qgemvRow(ch, bits, xi[:kfull], si[:ng8], w.Packed[j*rb:], w.Scales[j*ng:], zeros[j*zs:], group)
 				}
-				if kfull == k && ng8 == ng {
-					continue
+			case useAVX512 && bits == 8:
+				qgemvRows8(d[j0:j1], xi[:kfull], si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+				j = j1
+			}
+			for ; j+4 <= j1; j += 4 {
+				qgemvQuad(ch, bits, d[j:j+4], xi[:kfull], si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group)
+			}
+			for ; j < j1; j++ {
+				// A lone row runs as a quad of copies of itself.
+				qgemvQuad(ch, bits, tmp[:], xi[:kfull], si[:ng8], w.Packed[j*rb:], 0, w.Scales[j*ng:], 0, zeros[j*zs:], 0, group)
+				d[j] = tmp[0]
+			}
+			if kfull == k && ng8 == ng {
+				continue
+			}
+			// The tail codes and the zero points of the groups past
+			// the last multiple of 8.
+			for j := j0; j < j1; j++ {
+				row, s, z := w.Packed[j*rb:(j+1)*rb], w.Scales[j*ng:(j+1)*ng], zeros[j*zs:]
+				var extra, tail float32
+				for c := kfull; c < k; c++ {
+					tail += float32(qCode(row, bits, c)) * xi[c]
 				}
-				// The tail codes and the zero points of the groups past
-				// the last multiple of 8.
-				for j := j0; j < j1; j++ {
-					row, s, z := w.Packed[j*rb:(j+1)*rb], w.Scales[j*ng:(j+1)*ng], zeros[j*zs:]
-					var extra, tail float32
-					for c := kfull; c < k; c++ {
-						tail += float32(qCode(row, bits, c)) * xi[c]
-					}
-					extra = s[ng-1] * tail
-					for g := ng8; g < ng; g++ {
-						extra -= s[g] * float32(z[g]) * si[g]
-					}
-					d[j] += extra
+				extra = s[ng-1] * tail
+				for g := ng8; g < ng; g++ {
+					extra -= s[g] * float32(z[g]) * si[g]
 				}
+				d[j] += extra
 			}
 		}
-	})
-}
+	}
+})
 
 // qgemvQuad checks the bounds of a four-row kernel call and dispatches it.
 func qgemvQuad(ch qChunk, bits int, dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
@@ -247,17 +261,7 @@ func qMatMulPacked(dst, x []float32, m int, w QWeights) {
 	ParallelFor(m, max(1, (1<<14)/max(k, 1)), func(lo, hi int) {
 		qInputs(xp[lo*k:], nil, x[lo*k:], hi-lo, w, qChunks[w.Bits])
 	})
-	gemmPacked(dst, xp, m, n, k, nr*kcBlock, func(bp, rows []float32, j0, j1, pc, kcb int) {
-		for q := 0; j0+q*nr < j1; q++ {
-			j := j0 + q*nr
-			cnt := min(nr, j1-j)
-			for r := 0; r < cnt; r++ {
-				qDequantRow(rows[r*kcb:(r+1)*kcb], w, j+r, pc)
-			}
-			src := unsafe.Slice((*byte)(unsafe.Pointer(&rows[0])), 4*nr*kcb)
-			packPanel(bp[q*nr*kcb:(q+1)*nr*kcb], src, 4*kcb, cnt, kcb, ElemF32)
-		}
-	}, nil, nil, nil)
+	gemmPacked(dst, xp, m, n, k, 0, blockSource{kind: fromQuantized, q: w}, nil, nil, nil)
 }
 
 // qDequantRow writes Ŵ[j][c0+p] (without InScale) for p < len(dst) into

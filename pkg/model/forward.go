@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 )
@@ -99,6 +98,13 @@ const (
 // A pass at position 0 begins a new request (see BeginRequest); layers with
 // per-request state make a model unsafe for concurrent Forward calls.
 func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error) {
+	return m.ForwardInto(nil, s, tokens, which)
+}
+
+// ForwardInto is Forward writing the logits into dst's memory when its
+// capacity suffices (as append(dst[:0], …) would): a decode loop that hands
+// back the previous step's logits allocates nothing per token (#9).
+func (m *Model) ForwardInto(dst []float32, s *State, tokens []int, which Logits) ([]float32, error) {
 	c := m.Config
 	t := len(tokens)
 	if t == 0 {
@@ -152,7 +158,11 @@ func (m *Model) Forward(s *State, tokens []int, which Logits) ([]float32, error)
 	rows := t - first
 	xn := s.xn[:rows*h]
 	kernels.RMSNorm(xn, x[first*h:], m.Norm, eps)
-	logits := make([]float32, rows*c.VocabSize)
+	logits := dst[:0]
+	if cap(logits) < rows*c.VocabSize {
+		logits = make([]float32, rows*c.VocabSize)
+	}
+	logits = logits[:rows*c.VocabSize]
 	m.LMHead.Forward(logits, xn, rows)
 	// Finite weights can still overflow (or a replacement layer misbehave):
 	// a NaN here would become a NaN perplexity or a silent argmax of 0.
@@ -239,81 +249,91 @@ const attnBlock = 64
 // the block for head g·group + r, so that a decode step's rows are already
 // adjacent in s.q and its output rows in s.att.
 func (m *Model) attend(s *State, l, t int) {
-	c := m.Config
+	blocks := (t + attnBlock - 1) / attnBlock
+	attendParallel.For(m.Config.NumKVHeads*blocks, 1, attendArgs{m, s, l, t})
+}
+
+type attendArgs struct {
+	m    *Model
+	s    *State
+	l, t int
+}
+
+// attendParallel runs attend's (key/value head, query block) items.
+var attendParallel = kernels.NewParallel(func(a *attendArgs, lo, hi int) {
+	c, s, l, t := &a.m.Config, a.s, a.l, a.t
 	hd := c.HeadDim
 	group := c.NumHeads / c.NumKVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	pos0 := s.pos
 	blocks := (t + attnBlock - 1) / attnBlock
-	kernels.ParallelFor(c.NumKVHeads*blocks, 1, func(lo, hi int) {
-		// Scratch outlives the call in a pool: decoding runs this once per
-		// token and layer, and fresh buffers each time would dominate.
-		buf := attnScratchPool.Get().(*attnScratch)
-		defer attnScratchPool.Put(buf)
-		qh, sc, oh := buf.qh, buf.sc, buf.oh
-		defer func() { buf.qh, buf.sc, buf.oh = qh, sc, oh }()
-		for item := lo; item < hi; item++ {
-			g, b := item/blocks, item%blocks
-			i0, i1 := b*attnBlock, min((b+1)*attnBlock, t)
-			bt := i1 - i0
-			n := pos0 + i1 // keys visible to the block's last query
-			first := 0
+	// Scratch outlives the call in a pool: decoding runs this once per
+	// token and layer, and fresh buffers each time would dominate.
+	buf := attnScratchPool.Get()
+	defer attnScratchPool.Put(buf)
+	qh, sc, oh := buf.qh, buf.sc, buf.oh
+	defer func() { buf.qh, buf.sc, buf.oh = qh, sc, oh }()
+	for item := lo; item < hi; item++ {
+		g, b := item/blocks, item%blocks
+		i0, i1 := b*attnBlock, min((b+1)*attnBlock, t)
+		bt := i1 - i0
+		n := pos0 + i1 // keys visible to the block's last query
+		first := 0
+		if c.SlidingWindow > 0 {
+			first = max(0, pos0+i0-c.SlidingWindow+1)
+		}
+		nk := n - first
+		head := g * s.capacity * hd
+		kh := s.keys[l][head+first*hd : head+n*hd]
+		vh := s.values[l][head+first*hd : head+n*hd]
+		rows := group * bt
+		// Query i's group of heads is one run of s.q (and of s.att).
+		run := func(buf []float32, i int) []float32 {
+			at := ((i0+i)*c.NumHeads + g*group) * hd
+			return buf[at : at+group*hd]
+		}
+		q := run(s.q, 0)
+		if bt > 1 {
+			qh = grow(qh, rows*hd)
+			for i := 0; i < bt; i++ {
+				copy(qh[i*group*hd:(i+1)*group*hd], run(s.q, i))
+			}
+			q = qh
+		}
+		sc = grow(sc, rows*nk)
+		kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
+		for i := 0; i < bt; i++ {
+			p := pos0 + i0 + i
+			lo := 0
 			if c.SlidingWindow > 0 {
-				first = max(0, pos0+i0-c.SlidingWindow+1)
+				lo = max(0, p-c.SlidingWindow+1) - first
 			}
-			nk := n - first
-			head := g * s.capacity * hd
-			kh := s.keys[l][head+first*hd : head+n*hd]
-			vh := s.values[l][head+first*hd : head+n*hd]
-			rows := group * bt
-			// Query i's group of heads is one run of s.q (and of s.att).
-			run := func(buf []float32, i int) []float32 {
-				at := ((i0+i)*c.NumHeads + g*group) * hd
-				return buf[at : at+group*hd]
-			}
-			q := run(s.q, 0)
-			if bt > 1 {
-				qh = grow(qh, rows*hd)
-				for i := 0; i < bt; i++ {
-					copy(qh[i*group*hd:(i+1)*group*hd], run(s.q, i))
+			for r := 0; r < group; r++ {
+				row := sc[(i*group+r)*nk : (i*group+r+1)*nk]
+				vis := row[lo : p+1-first]
+				for j := range vis {
+					vis[j] *= scale
 				}
-				q = qh
-			}
-			sc = grow(sc, rows*nk)
-			kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
-			for i := 0; i < bt; i++ {
-				p := pos0 + i0 + i
-				lo := 0
-				if c.SlidingWindow > 0 {
-					lo = max(0, p-c.SlidingWindow+1) - first
-				}
-				for r := 0; r < group; r++ {
-					row := sc[(i*group+r)*nk : (i*group+r+1)*nk]
-					vis := row[lo : p+1-first]
-					for j := range vis {
-						vis[j] *= scale
-					}
-					kernels.SoftmaxInPlace(vis)
-					clear(row[:lo])
-					clear(row[p+1-first:])
-				}
-			}
-			if bt == 1 {
-				kernels.MatMul(run(s.att, 0), sc, rows, vh, nk, hd, hd)
-				continue
-			}
-			oh = grow(oh, rows*hd)
-			kernels.MatMul(oh, sc, rows, vh, nk, hd, hd)
-			for i := 0; i < bt; i++ {
-				copy(run(s.att, i), oh[i*group*hd:(i+1)*group*hd])
+				kernels.SoftmaxInPlace(vis)
+				clear(row[:lo])
+				clear(row[p+1-first:])
 			}
 		}
-	})
-}
+		if bt == 1 {
+			kernels.MatMul(run(s.att, 0), sc, rows, vh, nk, hd, hd)
+			continue
+		}
+		oh = grow(oh, rows*hd)
+		kernels.MatMul(oh, sc, rows, vh, nk, hd, hd)
+		for i := 0; i < bt; i++ {
+			copy(run(s.att, i), oh[i*group*hd:(i+1)*group*hd])
+		}
+	}
+})
 
 type attnScratch struct{ qh, sc, oh []float32 }
 
-var attnScratchPool = sync.Pool{New: func() any { return new(attnScratch) }}
+var attnScratchPool kernels.FreeList[attnScratch]
 
 func grow(b []float32, n int) []float32 {
 	if cap(b) < n {

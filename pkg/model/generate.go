@@ -97,6 +97,7 @@ func Generate(ctx context.Context, m *Model, tok *tokenizer.Tokenizer, o Generat
 	}
 	start = time.Now()
 	eos := tok.EOS()
+	var step [1]int
 	for len(g.Tokens) < o.MaxTokens {
 		if ctx.Err() != nil {
 			g.StopReason = "interrupted"
@@ -123,7 +124,8 @@ func Generate(ctx context.Context, m *Model, tok *tokenizer.Tokenizer, o Generat
 			}
 			break
 		}
-		if logits, err = m.Forward(state, []int{next}, LastLogits); err != nil {
+		step[0] = next
+		if logits, err = m.ForwardInto(logits, state, step[:], LastLogits); err != nil {
 			return nil, err
 		}
 	}

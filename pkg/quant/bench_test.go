@@ -232,38 +232,25 @@ func BenchmarkTTQVariantCalib(b *testing.B) {
 }
 
 // BenchmarkDecodeAllocs counts the heap allocations of one decode step
-// (issue #9 asks for none), static RTN and TTQ at 4-bit g32, as the
+// (issue #9 asks for none), full precision, static RTN and TTQ at 4-bit
+// g32, as the
 // allocs/step metric. TTQ_BENCH_MODEL=DIR benchmarks a model directory.
 func BenchmarkDecodeAllocs(b *testing.B) {
-	for _, method := range []string{"rtn", "ttq"} {
+	for _, method := range []string{"none", "rtn", "ttq"} {
 		b.Run(method, func(b *testing.B) {
 			m := benchModel(b)
 			defer m.Close()
-			o := mustDefault(method)
-			o.Format.Group = 32
-			if method == "ttq" {
-				o.TTQ.Prefill = PrefillDense
-			}
-			apply(b, m, method, o, nil)
-			const prompt, steps = 16, 40
-			toks := demoTokens(prompt+steps+1, 3)
-			for i := range toks {
-				toks[i] %= m.Config.VocabSize
+			if method != "none" {
+				o := mustDefault(method)
+				o.Format.Group = 32
+				if method == "ttq" {
+					o.TTQ.Prefill = PrefillDense
+				}
+				apply(b, m, method, o, nil)
 			}
 			var allocs float64
 			for b.Loop() {
-				m.BeginRequest()
-				st := m.NewState(prompt + steps + 1)
-				if _, err := m.Forward(st, toks[:prompt], model.LastLogits); err != nil {
-					b.Fatal(err)
-				}
-				i := prompt
-				allocs = testing.AllocsPerRun(steps, func() {
-					if _, err := m.Forward(st, toks[i:i+1], model.LastLogits); err != nil {
-						b.Fatal(err)
-					}
-					i++
-				})
+				allocs = decodeAllocs(b, m, 40)
 			}
 			b.ReportMetric(allocs, "allocs/step")
 		})

@@ -2,7 +2,6 @@ package quant
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
@@ -157,10 +156,10 @@ func (q *QLinear) Dequantize() []float32 {
 // panelBytes bounds the float32 weights Forward decodes at once.
 const panelBytes = 4 << 20
 
-var scratch = sync.Pool{New: func() any { return new([]float32) }}
+var scratch kernels.FreeList[[]float32]
 
 func getScratch(n int) *[]float32 {
-	p := scratch.Get().(*[]float32)
+	p := scratch.Get()
 	if cap(*p) < n {
 		*p = make([]float32, n)
 	}
