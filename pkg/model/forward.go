@@ -300,7 +300,13 @@ var attendParallel = kernels.NewParallel(func(a *attendArgs, lo, hi int) {
 			}
 			q = qh
 		}
-		sc = grow(sc, rows*nk)
+		// A decode step's scores grow by one a token and head: made for
+		// the whole cache at once, they are not made again every step (#9).
+		reserve := rows * nk
+		if bt == 1 {
+			reserve = rows * (s.capacity - first)
+		}
+		sc = growFor(sc, rows*nk, reserve)
 		kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
 		for i := 0; i < bt; i++ {
 			p := pos0 + i0 + i
@@ -335,9 +341,12 @@ type attnScratch struct{ qh, sc, oh []float32 }
 
 var attnScratchPool kernels.FreeList[attnScratch]
 
-func grow(b []float32, n int) []float32 {
+func grow(b []float32, n int) []float32 { return growFor(b, n, n) }
+
+// growFor is grow making room for reserve values when it must allocate.
+func growFor(b []float32, n, reserve int) []float32 {
 	if cap(b) < n {
-		return make([]float32, n)
+		return make([]float32, n, max(n, reserve))
 	}
 	return b[:n]
 }

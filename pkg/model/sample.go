@@ -1,9 +1,10 @@
 package model
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 )
 
 // Sampler picks the next token from logits: greedy (argmax) when
@@ -54,10 +55,16 @@ func (s *Sampler) Sample(logits []float32) int {
 		sum += probs[i]
 		order[i] = i
 	}
-	// Most likely first; ties by id keep the order deterministic.
-	sort.Slice(order, func(a, b int) bool {
-		pa, pb := probs[order[a]], probs[order[b]]
-		return pa > pb || (pa == pb && order[a] < order[b])
+	// Most likely first; ties by id make the order total, so any sort
+	// gives it. slices.SortFunc, not sort.Slice: that allocated each step.
+	slices.SortFunc(order, func(a, b int) int {
+		if pa, pb := probs[a], probs[b]; pa != pb {
+			if pa > pb {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a, b)
 	})
 	keep, mass := n, 0.0
 	for i, id := range order {

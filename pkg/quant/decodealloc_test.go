@@ -50,7 +50,7 @@ func TestDecodeStepAllocatesNothing(t *testing.T) {
 // it sets GOMAXPROCS to 1, which would hide the parallel paths'.
 func decodeAllocs(t testing.TB, m *model.Model, steps int) float64 {
 	t.Helper()
-	const prompt, rounds = 16, 3
+	const prompt, rounds = 2, 3
 	toks := demoTokens(prompt+rounds*steps+1, 3)
 	for i := range toks {
 		toks[i] %= m.Config.VocabSize
