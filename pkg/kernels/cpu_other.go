@@ -35,6 +35,10 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 	panic(errNoAsm)
 }
 
+func qgemvPairsI8G32AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs int) {
+	panic(errNoAsm)
+}
+
 func qgemvQuad4AVX2(dst *float32, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)
 }

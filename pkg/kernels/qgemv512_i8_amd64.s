@@ -368,3 +368,183 @@ reduce:
 end:
 	VZEROUPPER
 	RET
+
+// qgemvPairsI8G32AVX512 is qgemvRowsI8AVX512 for 4-bit codes in groups of
+// 32, k a multiple of 256, two rows at once: row r and row r + len(dst)/2
+// (dst holds both halves), each summed exactly as the one-row kernel's
+// pair32 loop sums it, so the results are the same bit for bit. The two
+// rows share each span's activation loads (a third of the one-row loop's
+// instructions) and are two streams through memory, far apart, with two
+// independent chains; their corrections and reductions run together.
+//
+//	func qgemvPairsI8G32AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs int)
+//
+// Registers: Z0, Z1 row A's totals, Z20, Z21 row B's; Z4, Z5, Z24, Z25 a
+// pair of spans' activations; Z14 the spread index; Z15 the nibble mask.
+// CX pairs left, DI row A's output; R10/R11/DX row A's codes, scales and
+// zero points; SI and BX the distance of row B's codes and scales; within
+// a row R8 the codes, R13 the activations, R9 dx, R14 the scales, R12
+// codes left.
+TEXT ·qgemvPairsI8G32AVX512(SB), NOSPLIT, $0-144
+	MOVQ         dst_base+0(FP), DI
+	MOVQ         dst_len+8(FP), CX
+	SHRQ         $1, CX
+	MOVQ         w+96(FP), R10
+	MOVQ         s+112(FP), R11
+	MOVQ         z+128(FP), DX
+	MOVQ         wstride+104(FP), SI
+	IMULQ        CX, SI
+	MOVQ         ss+120(FP), BX
+	IMULQ        CX, BX
+	SHLQ         $2, BX
+	MOVL         $0x0f0f0f0f, AX
+	VMOVD        AX, X15
+	VPBROADCASTD X15, Z15
+	VMOVDQU32    spread4G32<>(SB), Z14
+
+prow:
+	TESTQ  CX, CX
+	JZ     pend
+	MOVQ   R10, R8
+	MOVQ   R11, R14
+	MOVQ   xq_base+24(FP), R13
+	MOVQ   xq_len+32(FP), R12
+	MOVQ   dx_base+48(FP), R9
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+
+ppair:
+	TESTQ        R12, R12
+	JZ           pdone
+	VMOVDQU      (R13), Y4
+	VINSERTI64X4 $1, 64(R13), Z4, Z4
+	VMOVDQU      32(R13), Y5
+	VINSERTI64X4 $1, 96(R13), Z5, Z5
+	VMOVDQU32    128(R13), Y24
+	VINSERTI64X4 $1, 192(R13), Z24, Z24
+	VMOVDQU32    160(R13), Y25
+	VINSERTI64X4 $1, 224(R13), Z25, Z25
+
+	// Row A, spans 0 and 1.
+	VMOVDQU64 (R8), Z2
+	VPSRLW    $4, Z2, Z3
+	VPANDD    Z15, Z2, Z2
+	VPANDD    Z15, Z3, Z3
+	VPXORD    Z6, Z6, Z6
+	VPDPBUSD  Z4, Z2, Z6
+	VPDPBUSD  Z5, Z3, Z6
+	VMOVDQU64 64(R8), Z2
+	VPSRLW    $4, Z2, Z3
+	VPANDD    Z15, Z2, Z2
+	VPANDD    Z15, Z3, Z3
+	VPXORD    Z7, Z7, Z7
+	VPDPBUSD  Z24, Z2, Z7
+	VPDPBUSD  Z25, Z3, Z7
+
+	// Row B, spans 0 and 1.
+	VMOVDQU64 (R8)(SI*1), Z2
+	VPSRLW    $4, Z2, Z3
+	VPANDD    Z15, Z2, Z2
+	VPANDD    Z15, Z3, Z3
+	VPXORD    Z16, Z16, Z16
+	VPDPBUSD  Z4, Z2, Z16
+	VPDPBUSD  Z5, Z3, Z16
+	VMOVDQU64 64(R8)(SI*1), Z2
+	VPSRLW    $4, Z2, Z3
+	VPANDD    Z15, Z2, Z2
+	VPANDD    Z15, Z3, Z3
+	VPXORD    Z17, Z17, Z17
+	VPDPBUSD  Z24, Z2, Z17
+	VPDPBUSD  Z25, Z3, Z17
+
+	VCVTDQ2PS Z6, Z6
+	VMULPS    (R9), Z6, Z6
+	VCVTDQ2PS Z7, Z7
+	VMULPS    64(R9), Z7, Z7
+	VCVTDQ2PS Z16, Z16
+	VMULPS    (R9), Z16, Z16
+	VCVTDQ2PS Z17, Z17
+	VMULPS    64(R9), Z17, Z17
+
+	VBROADCASTF32X4 (R14), Z8
+	VPERMPS         Z8, Z14, Z8
+	VBROADCASTF32X4 16(R14), Z9
+	VPERMPS         Z9, Z14, Z9
+	VBROADCASTF32X4 (R14)(BX*1), Z18
+	VPERMPS         Z18, Z14, Z18
+	VBROADCASTF32X4 16(R14)(BX*1), Z19
+	VPERMPS         Z19, Z14, Z19
+	VFMADD231PS     Z8, Z6, Z0
+	VFMADD231PS     Z9, Z7, Z1
+	VFMADD231PS     Z18, Z16, Z20
+	VFMADD231PS     Z19, Z17, Z21
+
+	ADDQ $128, R8
+	ADDQ $256, R13
+	ADDQ $128, R9
+	ADDQ $32, R14
+	SUBQ $256, R12
+	JMP  ppair
+
+pdone:
+	// Σ s·z·xsum over the first len(xsum) groups (a multiple of 8), for
+	// both rows: R14 and R8 row B's scales and zero points.
+	VADDPS        Z1, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VADDPS        Z21, Z20, Z20
+	VEXTRACTF64X4 $1, Z20, Y21
+	VADDPS        Y21, Y20, Y20
+	MOVQ          xsum_len+80(FP), R12
+	SHRQ          $3, R12
+	JZ            preduce
+	MOVQ          xsum_base+72(FP), R13
+	LEAQ          (R11)(BX*1), R14
+	MOVQ          zs+136(FP), R8
+	MOVQ          dst_len+8(FP), R9
+	SHRQ          $1, R9
+	IMULQ         R9, R8
+	ADDQ          DX, R8
+	XORQ          AX, AX
+
+pcorr:
+	VMOVUPS      (R13)(AX*4), Y12
+	VPMOVZXBD    (DX)(AX*1), Y13
+	VCVTDQ2PS    Y13, Y13
+	VMULPS       (R11)(AX*4), Y13, Y13
+	VFNMADD231PS Y12, Y13, Y0
+	VPMOVZXBD    (R8)(AX*1), Y23
+	VCVTDQ2PS    Y23, Y23
+	VMULPS       (R14)(AX*4), Y23, Y23
+	VFNMADD231PS Y12, Y23, Y20
+	ADDQ         $8, AX
+	DECQ         R12
+	JNZ          pcorr
+
+preduce:
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS       X1, X0, X0
+	VHADDPS      X0, X0, X0
+	VHADDPS      X0, X0, X0
+	VMOVSS       X0, (DI)
+	VMOVAPS      Y20, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VADDPS       X3, X2, X2
+	VHADDPS      X2, X2, X2
+	VHADDPS      X2, X2, X2
+	MOVQ         dst_len+8(FP), R9
+	SHRQ         $1, R9
+	VMOVSS       X2, (DI)(R9*4)
+	ADDQ         $4, DI
+	ADDQ         wstride+104(FP), R10
+	MOVQ         ss+120(FP), AX
+	LEAQ         (R11)(AX*4), R11
+	ADDQ         zs+136(FP), DX
+	DECQ         CX
+	JMP          prow
+
+pend:
+	VZEROUPPER
+	RET

@@ -389,3 +389,55 @@ func TestQuantizeActsPaths(t *testing.T) {
 		}
 	}
 }
+
+// The two-row kernel gives each row exactly what the one-row kernel gives
+// it (which TestQGemvRowsI8Paths holds to a float64 reference), for row
+// counts, strides and corrections of every kind it takes: it sums each row
+// in the same order, so any difference is a wrong pointer or lane.
+func TestQGemvPairsI8MatchesRows(t *testing.T) {
+	if !pairsI8Apply(256, 32, 4) {
+		t.Skip("no AVX-512 VNNI")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	for _, k := range []int{256, 512, 2048, 5632} {
+		ng := k / 32
+		for _, nx := range []int{0, 8, ng - 8, ng} {
+			for _, sym := range []bool{false, true} {
+				rows := 2 * (1 + r.IntN(6))
+				rb, ss, zs := k/2+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
+				if sym {
+					zs = 0 // one shared row of zero points, as symmetric grids pass
+				}
+				w := make([]byte, rows*rb)
+				for i := range w {
+					w[i] = byte(r.Uint32())
+				}
+				s := randVec(r, rows*ss)
+				z := make([]byte, max(rows*zs, ng))
+				for i := range z {
+					z[i] = byte(r.IntN(16))
+				}
+				xq := make([]int8, k)
+				for i := range xq {
+					xq[i] = int8(r.IntN(255) - 127)
+				}
+				dx := make([]float32, k/8)
+				for i := 0; i < k/8; i += 4 {
+					v := float32(r.Float64() * 0.01)
+					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
+				}
+				xsum := randVec(r, nx)
+				want := make([]float32, rows)
+				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, 32, 4)
+				got, check := guarded(t, rows, r.IntN(3))
+				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs)
+				check("pairs")
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("k=%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", k, rows, nx, sym, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
