@@ -369,23 +369,75 @@ end:
 	VZEROUPPER
 	RET
 
-// qgemvPairsI8G32AVX512 is qgemvRowsI8AVX512 for 4-bit codes in groups of
-// 32, k a multiple of 256, two rows at once: row r and row r + len(dst)/2
-// (dst holds both halves), each summed exactly as the one-row kernel's
-// pair32 loop sums it, so the results are the same bit for bit. The two
-// rows share each span's activation loads (a third of the one-row loop's
-// instructions) and are two streams through memory, far apart, with two
-// independent chains; their corrections and reductions run together.
+// qgemvPairsI8AVX512 is qgemvRowsI8AVX512 for 4-bit codes in groups of
+// 32 or 128, k a multiple of 256, two rows at once: row r and row
+// r + len(dst)/2 (dst holds both halves), each summed exactly as the
+// one-row kernel sums it (its pair32 loop, or for groups of 128 its step2
+// loop: a span a group into Z0), so the results are the same bit for bit.
+// The two rows share each pair of spans' activation loads (a third of the
+// one-row loop's instructions), are two independent chains and two streams
+// through memory far apart, and their corrections and reductions run
+// together. On 2048-wide rows the one-row kernel read 56–68 % of the read
+// probe, its per-row correction and reduction exposed; this one 78–95 %.
 //
-//	func qgemvPairsI8G32AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs int)
+//	func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
 //
 // Registers: Z0, Z1 row A's totals, Z20, Z21 row B's; Z4, Z5, Z24, Z25 a
-// pair of spans' activations; Z14 the spread index; Z15 the nibble mask.
-// CX pairs left, DI row A's output; R10/R11/DX row A's codes, scales and
-// zero points; SI and BX the distance of row B's codes and scales; within
-// a row R8 the codes, R13 the activations, R9 dx, R14 the scales, R12
-// codes left.
-TEXT ·qgemvPairsI8G32AVX512(SB), NOSPLIT, $0-144
+// pair of spans' activations; Z6, Z7, Z16, Z17 the spans' sums; Z14 the
+// spread index; Z15 the nibble mask. CX pairs left, DI row A's output;
+// R10/R11/DX row A's codes, scales and zero points; SI and BX the distance
+// of row B's codes and scales; within a row R8 the codes, R13 the
+// activations, R9 dx, R14 the scales, R12 codes left.
+
+// PAIRSPANS leaves in Z6, Z7 (row A) and Z16, Z17 (row B) the float32 lane
+// sums, scaled by dx, of the two spans at R8 (row B at R8+SI).
+#define PAIRSPANS \
+	VMOVDQU      (R13), Y4;               \
+	VINSERTI64X4 $1, 64(R13), Z4, Z4;     \
+	VMOVDQU      32(R13), Y5;             \
+	VINSERTI64X4 $1, 96(R13), Z5, Z5;     \
+	VMOVDQU32    128(R13), Y24;           \
+	VINSERTI64X4 $1, 192(R13), Z24, Z24;  \
+	VMOVDQU32    160(R13), Y25;           \
+	VINSERTI64X4 $1, 224(R13), Z25, Z25;  \
+	VMOVDQU64    (R8), Z2;                \
+	VPSRLW       $4, Z2, Z3;              \
+	VPANDD       Z15, Z2, Z2;             \
+	VPANDD       Z15, Z3, Z3;             \
+	VPXORD       Z6, Z6, Z6;              \
+	VPDPBUSD     Z4, Z2, Z6;              \
+	VPDPBUSD     Z5, Z3, Z6;              \
+	VMOVDQU64    64(R8), Z2;              \
+	VPSRLW       $4, Z2, Z3;              \
+	VPANDD       Z15, Z2, Z2;             \
+	VPANDD       Z15, Z3, Z3;             \
+	VPXORD       Z7, Z7, Z7;              \
+	VPDPBUSD     Z24, Z2, Z7;             \
+	VPDPBUSD     Z25, Z3, Z7;             \
+	VMOVDQU64    (R8)(SI*1), Z2;          \
+	VPSRLW       $4, Z2, Z3;              \
+	VPANDD       Z15, Z2, Z2;             \
+	VPANDD       Z15, Z3, Z3;             \
+	VPXORD       Z16, Z16, Z16;           \
+	VPDPBUSD     Z4, Z2, Z16;             \
+	VPDPBUSD     Z5, Z3, Z16;             \
+	VMOVDQU64    64(R8)(SI*1), Z2;        \
+	VPSRLW       $4, Z2, Z3;              \
+	VPANDD       Z15, Z2, Z2;             \
+	VPANDD       Z15, Z3, Z3;             \
+	VPXORD       Z17, Z17, Z17;           \
+	VPDPBUSD     Z24, Z2, Z17;            \
+	VPDPBUSD     Z25, Z3, Z17;            \
+	VCVTDQ2PS    Z6, Z6;                  \
+	VMULPS       (R9), Z6, Z6;            \
+	VCVTDQ2PS    Z7, Z7;                  \
+	VMULPS       64(R9), Z7, Z7;          \
+	VCVTDQ2PS    Z16, Z16;                \
+	VMULPS       (R9), Z16, Z16;          \
+	VCVTDQ2PS    Z17, Z17;                \
+	VMULPS       64(R9), Z17, Z17
+
+TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-152
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         dst_len+8(FP), CX
 	SHRQ         $1, CX
@@ -414,60 +466,15 @@ prow:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	CMPQ   group+144(FP), $32
+	JNE    ppair128
 
-ppair:
-	TESTQ        R12, R12
-	JZ           pdone
-	VMOVDQU      (R13), Y4
-	VINSERTI64X4 $1, 64(R13), Z4, Z4
-	VMOVDQU      32(R13), Y5
-	VINSERTI64X4 $1, 96(R13), Z5, Z5
-	VMOVDQU32    128(R13), Y24
-	VINSERTI64X4 $1, 192(R13), Z24, Z24
-	VMOVDQU32    160(R13), Y25
-	VINSERTI64X4 $1, 224(R13), Z25, Z25
-
-	// Row A, spans 0 and 1.
-	VMOVDQU64 (R8), Z2
-	VPSRLW    $4, Z2, Z3
-	VPANDD    Z15, Z2, Z2
-	VPANDD    Z15, Z3, Z3
-	VPXORD    Z6, Z6, Z6
-	VPDPBUSD  Z4, Z2, Z6
-	VPDPBUSD  Z5, Z3, Z6
-	VMOVDQU64 64(R8), Z2
-	VPSRLW    $4, Z2, Z3
-	VPANDD    Z15, Z2, Z2
-	VPANDD    Z15, Z3, Z3
-	VPXORD    Z7, Z7, Z7
-	VPDPBUSD  Z24, Z2, Z7
-	VPDPBUSD  Z25, Z3, Z7
-
-	// Row B, spans 0 and 1.
-	VMOVDQU64 (R8)(SI*1), Z2
-	VPSRLW    $4, Z2, Z3
-	VPANDD    Z15, Z2, Z2
-	VPANDD    Z15, Z3, Z3
-	VPXORD    Z16, Z16, Z16
-	VPDPBUSD  Z4, Z2, Z16
-	VPDPBUSD  Z5, Z3, Z16
-	VMOVDQU64 64(R8)(SI*1), Z2
-	VPSRLW    $4, Z2, Z3
-	VPANDD    Z15, Z2, Z2
-	VPANDD    Z15, Z3, Z3
-	VPXORD    Z17, Z17, Z17
-	VPDPBUSD  Z24, Z2, Z17
-	VPDPBUSD  Z25, Z3, Z17
-
-	VCVTDQ2PS Z6, Z6
-	VMULPS    (R9), Z6, Z6
-	VCVTDQ2PS Z7, Z7
-	VMULPS    64(R9), Z7, Z7
-	VCVTDQ2PS Z16, Z16
-	VMULPS    (R9), Z16, Z16
-	VCVTDQ2PS Z17, Z17
-	VMULPS    64(R9), Z17, Z17
-
+	// Groups of 32: each span's four scales spread over its lanes; the
+	// spans into the two totals, as pair32 does.
+ppair32:
+	TESTQ           R12, R12
+	JZ              pdone
+	PAIRSPANS
 	VBROADCASTF32X4 (R14), Z8
 	VPERMPS         Z8, Z14, Z8
 	VBROADCASTF32X4 16(R14), Z9
@@ -480,13 +487,33 @@ ppair:
 	VFMADD231PS     Z9, Z7, Z1
 	VFMADD231PS     Z18, Z16, Z20
 	VFMADD231PS     Z19, Z17, Z21
+	ADDQ            $128, R8
+	ADDQ            $256, R13
+	ADDQ            $128, R9
+	ADDQ            $32, R14
+	SUBQ            $256, R12
+	JMP             ppair32
 
-	ADDQ $128, R8
-	ADDQ $256, R13
-	ADDQ $128, R9
-	ADDQ $32, R14
-	SUBQ $256, R12
-	JMP  ppair
+	// Groups of 128: a span a group, its one scale broadcast; both spans
+	// into the first total, in order, as step2 does.
+ppair128:
+	TESTQ        R12, R12
+	JZ           pdone
+	PAIRSPANS
+	VBROADCASTSS (R14), Z8
+	VBROADCASTSS 4(R14), Z9
+	VBROADCASTSS (R14)(BX*1), Z18
+	VBROADCASTSS 4(R14)(BX*1), Z19
+	VFMADD231PS  Z8, Z6, Z0
+	VFMADD231PS  Z18, Z16, Z20
+	VFMADD231PS  Z9, Z7, Z0
+	VFMADD231PS  Z19, Z17, Z20
+	ADDQ         $128, R8
+	ADDQ         $256, R13
+	ADDQ         $128, R9
+	ADDQ         $8, R14
+	SUBQ         $256, R12
+	JMP          ppair128
 
 pdone:
 	// Σ s·z·xsum over the first len(xsum) groups (a multiple of 8), for

@@ -193,21 +193,22 @@ var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
 		j1 := min(j0+block, hi)
 		for i := 0; i < m; i++ {
 			xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
-			if pairs && j1-j0 >= 2 {
-				p := (j1 - j0) / 2
-				qgemvPairsI8(dst[j0:j0+2*p], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs)
-				if (j1-j0)%2 == 1 {
-					qgemvRowsI8(dst[j1-1:j1], xqi, dxi, si[:ng8], w.Packed[(j1-1)*rb:], rb, w.Scales[(j1-1)*ng:], ng, zeros[(j1-1)*zs:], zs, group, bits)
-				}
-				continue
-			}
 			d := dst[i*n : (i+1)*n]
 			j := j0
-			// 8-bit codes run here only with the AVX-512 kernel
-			// (qI8Applies).
-			if bits == 8 || useAVX512 && hasVNNI512 {
-				// One row at a time: one stream through memory (see
-				// qgemv512_i8_amd64.s).
+			switch {
+			case pairs:
+				// Row j0+r with row j0+p+r; an odd last row alone.
+				p := (j1 - j0) / 2
+				qgemvPairsI8(d[j0:j0+2*p], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+				j += 2 * p
+				if j < j1 {
+					qgemvRowsI8(d[j:j1], xqi, dxi, si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group, bits)
+					j = j1
+				}
+			case bits == 8 || useAVX512 && hasVNNI512:
+				// 8-bit codes run here only with the AVX-512 kernel
+				// (qI8Applies). One row at a time: one stream through
+				// memory (see qgemv512_i8_amd64.s).
 				qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
 				j = j1
 			}
@@ -285,24 +286,24 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 
 // pairsI8Apply reports whether qgemvPairsI8 runs for rows of k inputs.
 func pairsI8Apply(k, group, bits int) bool {
-	return useAVX512 && hasVNNI512 && bits == 4 && group == 32 && k > 0 && k%256 == 0
+	return useAVX512 && hasVNNI512 && bits == 4 && (group == 32 || group == 128) && k > 0 && k%256 == 0
 }
 
-// qgemvPairsI8 is qgemvRowsI8 for 4-bit codes in groups of 32 when
-// pairsI8Apply holds and len(dst) is even, two rows at a time (row r with
-// row r + len(dst)/2), with the same results bit for bit. Its twin is
-// qgemvRowsI8, which the differential test holds it to exactly.
-func qgemvPairsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs int) {
+// qgemvPairsI8 is qgemvRowsI8 for 4-bit codes when pairsI8Apply holds and
+// len(dst) is even, two rows at a time (row r with row r + len(dst)/2),
+// with the same results bit for bit. Its twin is qgemvRowsI8, which the
+// differential test holds it to exactly.
+func qgemvPairsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
 	k, n := len(xq), len(dst)
 	if n == 0 {
 		return
 	}
-	ng := k / 32
-	if !pairsI8Apply(k, 32, 4) || n%2 != 0 || len(dx) < k/8 || len(xsum)%8 != 0 || len(xsum) > ng ||
+	ng := k / group
+	if !pairsI8Apply(k, group, 4) || n%2 != 0 || len(dx) < k/8 || len(xsum)%8 != 0 || len(xsum) > ng ||
 		len(w) < (n-1)*wstride+k/2 || len(s) < (n-1)*ss+ng || len(z) < (n-1)*zs+len(xsum) {
 		panic("kernels: qgemvPairsI8 out of range")
 	}
-	qgemvPairsI8G32AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs)
+	qgemvPairsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
 }
 
 // qgemvRow8I8Generic is the pure-Go twin of the 8-bit rows of

@@ -395,13 +395,17 @@ func TestQuantizeActsPaths(t *testing.T) {
 // counts, strides and corrections of every kind it takes: it sums each row
 // in the same order, so any difference is a wrong pointer or lane.
 func TestQGemvPairsI8MatchesRows(t *testing.T) {
-	if !pairsI8Apply(256, 32, 4) {
+	if !pairsI8Apply(256, 32, 4) || !pairsI8Apply(256, 128, 4) {
 		t.Skip("no AVX-512 VNNI")
 	}
 	r := rand.New(rand.NewPCG(41, 42))
-	for _, k := range []int{256, 512, 2048, 5632} {
-		ng := k / 32
-		for _, nx := range []int{0, 8, ng - 8, ng} {
+	for _, c := range [][2]int{{256, 32}, {512, 32}, {2048, 32}, {5632, 32}, {256, 128}, {1024, 128}, {2048, 128}, {5632, 128}} {
+		k, group := c[0], c[1]
+		ng := k / group
+		for _, nx := range []int{0, 8, ng&^7 - 8, ng &^ 7} {
+			if nx < 0 || nx > ng {
+				continue
+			}
 			for _, sym := range []bool{false, true} {
 				rows := 2 * (1 + r.IntN(6))
 				rb, ss, zs := k/2+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
@@ -428,13 +432,13 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 				}
 				xsum := randVec(r, nx)
 				want := make([]float32, rows)
-				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, 32, 4)
+				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, group, 4)
 				got, check := guarded(t, rows, r.IntN(3))
-				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs)
+				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
 				check("pairs")
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("k=%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", k, rows, nx, sym, i, got[i], want[i])
+						t.Fatalf("k=%d g%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", k, group, rows, nx, sym, i, got[i], want[i])
 					}
 				}
 			}
