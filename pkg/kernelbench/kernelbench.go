@@ -41,6 +41,7 @@ var Kernels = []Kernel{
 	{Name: "gemv-bf16", M: 1, Elem: kernels.ElemBF16},
 	{Name: "gemm-q8", M: 512, Bits: 8},
 	{Name: "gemv-q8", M: 1, Bits: 8},
+	{Name: "gemv-q8-i8", M: 1, Bits: 8, I8: true},
 	{Name: "gemm-q4", M: 512, Bits: 4},
 	{Name: "gemv-q4", M: 1, Bits: 4},
 	{Name: "gemv-q4-i8", M: 1, Bits: 4, I8: true},

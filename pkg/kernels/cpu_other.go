@@ -35,7 +35,7 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 	panic(errNoAsm)
 }
 
-func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
+func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool) {
 	panic(errNoAsm)
 }
 

@@ -380,7 +380,11 @@ end:
 // together. On 2048-wide rows the one-row kernel read 56–68 % of the read
 // probe, its per-row correction and reduction exposed; this one 78–95 %.
 //
-//	func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+//	func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
+//
+// With eight the codes are 8-bit in groups of 32, k a multiple of 128
+// (pair32w8's sums; the activations and dx of a step loaded once for
+// both rows): Z13 the byte order, Z26, Z27 a step pair's activations.
 //
 // Registers: Z0, Z1 row A's totals, Z20, Z21 row B's; Z4, Z5, Z24, Z25 a
 // pair of spans' activations; Z6, Z7, Z16, Z17 the spans' sums; Z14 the
@@ -437,7 +441,37 @@ end:
 	VCVTDQ2PS    Z17, Z17;                \
 	VMULPS       64(R9), Z17, Z17
 
-TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-152
+// PAIRSTEPS8 leaves in Z4, Z5 (row A) and Z16, Z17 (row B) the float32
+// lane sums, scaled by dx, of the two steps of 8-bit codes at R8 (row B at
+// R8+SI), as I8STEP8 at 0 and 64 does; the activations and dx are loaded
+// once for both rows.
+#define PAIRSTEPS8 \
+	VMOVDQU64       (R13), Z26;        \
+	VMOVDQU64       64(R13), Z27;      \
+	VBROADCASTF64X4 (R9), Z10;         \
+	VBROADCASTF64X4 32(R9), Z11;       \
+	VPERMB          (R8), Z13, Z2;     \
+	VPXORD          Z4, Z4, Z4;        \
+	VPDPBUSD        Z26, Z2, Z4;       \
+	VPERMB          64(R8), Z13, Z3;   \
+	VPXORD          Z5, Z5, Z5;        \
+	VPDPBUSD        Z27, Z3, Z5;       \
+	VPERMB          (R8)(SI*1), Z13, Z2;   \
+	VPXORD          Z16, Z16, Z16;     \
+	VPDPBUSD        Z26, Z2, Z16;      \
+	VPERMB          64(R8)(SI*1), Z13, Z3; \
+	VPXORD          Z17, Z17, Z17;     \
+	VPDPBUSD        Z27, Z3, Z17;      \
+	VCVTDQ2PS       Z4, Z4;            \
+	VMULPS          Z10, Z4, Z4;       \
+	VCVTDQ2PS       Z5, Z5;            \
+	VMULPS          Z11, Z5, Z5;       \
+	VCVTDQ2PS       Z16, Z16;          \
+	VMULPS          Z10, Z16, Z16;     \
+	VCVTDQ2PS       Z17, Z17;          \
+	VMULPS          Z11, Z17, Z17
+
+TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-153
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         dst_len+8(FP), CX
 	SHRQ         $1, CX
@@ -453,6 +487,10 @@ TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-152
 	VMOVD        AX, X15
 	VPBROADCASTD X15, Z15
 	VMOVDQU32    spread4G32<>(SB), Z14
+	CMPB         eight+152(FP), $0
+	JEQ          prow
+	VMOVDQU32    spreadG32<>(SB), Z14
+	VMOVDQU64    codeOrder8<>(SB), Z13
 
 prow:
 	TESTQ  CX, CX
@@ -466,6 +504,8 @@ prow:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	CMPB   eight+152(FP), $0
+	JNE    ppair8
 	CMPQ   group+144(FP), $32
 	JNE    ppair128
 
@@ -515,6 +555,31 @@ ppair128:
 	SUBQ         $256, R12
 	JMP          ppair128
 
+	// 8-bit codes in groups of 32: two groups a step, their scales spread
+	// over its lanes, as pair32w8 does.
+ppair8:
+	TESTQ        R12, R12
+	JZ           pdone
+	PAIRSTEPS8
+	VBROADCASTSD (R14), Z8
+	VPERMPS      Z8, Z14, Z8
+	VBROADCASTSD 8(R14), Z9
+	VPERMPS      Z9, Z14, Z9
+	VBROADCASTSD (R14)(BX*1), Z18
+	VPERMPS      Z18, Z14, Z18
+	VBROADCASTSD 8(R14)(BX*1), Z19
+	VPERMPS      Z19, Z14, Z19
+	VFMADD231PS  Z8, Z4, Z0
+	VFMADD231PS  Z9, Z5, Z1
+	VFMADD231PS  Z18, Z16, Z20
+	VFMADD231PS  Z19, Z17, Z21
+	ADDQ         $128, R8
+	ADDQ         $128, R13
+	ADDQ         $64, R9
+	ADDQ         $16, R14
+	SUBQ         $128, R12
+	JMP          ppair8
+
 pdone:
 	// Σ s·z·xsum over the first len(xsum) groups (a multiple of 8), for
 	// both rows: R14 and R8 row B's scales and zero points.
@@ -538,10 +603,10 @@ pdone:
 
 pcorr:
 	VMOVUPS      (R13)(AX*4), Y12
-	VPMOVZXBD    (DX)(AX*1), Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       (R11)(AX*4), Y13, Y13
-	VFNMADD231PS Y12, Y13, Y0
+	VPMOVZXBD    (DX)(AX*1), Y22 // not Y13: the 8-bit byte order
+	VCVTDQ2PS    Y22, Y22
+	VMULPS       (R11)(AX*4), Y22, Y22
+	VFNMADD231PS Y12, Y22, Y0
 	VPMOVZXBD    (R8)(AX*1), Y23
 	VCVTDQ2PS    Y23, Y23
 	VMULPS       (R14)(AX*4), Y23, Y23

@@ -199,7 +199,7 @@ var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
 			case pairs:
 				// Row j0+r with row j0+p+r; an odd last row alone.
 				p := (j1 - j0) / 2
-				qgemvPairsI8(d[j0:j0+2*p], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group)
+				qgemvPairsI8(d[j0:j0+2*p], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
 				j += 2 * p
 				if j < j1 {
 					qgemvRowsI8(d[j:j1], xqi, dxi, si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group, bits)
@@ -286,24 +286,30 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 
 // pairsI8Apply reports whether qgemvPairsI8 runs for rows of k inputs.
 func pairsI8Apply(k, group, bits int) bool {
-	return useAVX512 && hasVNNI512 && bits == 4 && (group == 32 || group == 128) && k > 0 && k%256 == 0
+	if !useAVX512 || !hasVNNI512 || k <= 0 {
+		return false
+	}
+	if bits == 8 {
+		return hasVBMI512 && group == 32 && k%128 == 0
+	}
+	return bits == 4 && (group == 32 || group == 128) && k%256 == 0
 }
 
-// qgemvPairsI8 is qgemvRowsI8 for 4-bit codes when pairsI8Apply holds and
-// len(dst) is even, two rows at a time (row r with row r + len(dst)/2),
-// with the same results bit for bit. Its twin is qgemvRowsI8, which the
-// differential test holds it to exactly.
-func qgemvPairsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group int) {
+// qgemvPairsI8 is qgemvRowsI8 when pairsI8Apply holds and len(dst) is
+// even, two rows at a time (row r with row r + len(dst)/2), with the same
+// results bit for bit. Its twin is qgemvRowsI8, which the differential
+// test holds it to exactly.
+func qgemvPairsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group, bits int) {
 	k, n := len(xq), len(dst)
 	if n == 0 {
 		return
 	}
 	ng := k / group
-	if !pairsI8Apply(k, group, 4) || n%2 != 0 || len(dx) < k/8 || len(xsum)%8 != 0 || len(xsum) > ng ||
-		len(w) < (n-1)*wstride+k/2 || len(s) < (n-1)*ss+ng || len(z) < (n-1)*zs+len(xsum) {
+	if !pairsI8Apply(k, group, bits) || n%2 != 0 || len(dx) < k/8 || len(xsum)%8 != 0 || len(xsum) > ng ||
+		len(w) < (n-1)*wstride+k*bits/8 || len(s) < (n-1)*ss+ng || len(z) < (n-1)*zs+len(xsum) {
 		panic("kernels: qgemvPairsI8 out of range")
 	}
-	qgemvPairsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group)
+	qgemvPairsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, bits == 8)
 }
 
 // qgemvRow8I8Generic is the pure-Go twin of the 8-bit rows of

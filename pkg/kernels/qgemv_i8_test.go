@@ -399,8 +399,12 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 		t.Skip("no AVX-512 VNNI")
 	}
 	r := rand.New(rand.NewPCG(41, 42))
-	for _, c := range [][2]int{{256, 32}, {512, 32}, {2048, 32}, {5632, 32}, {256, 128}, {1024, 128}, {2048, 128}, {5632, 128}} {
-		k, group := c[0], c[1]
+	for _, c := range [][3]int{{256, 32, 4}, {512, 32, 4}, {2048, 32, 4}, {5632, 32, 4}, {256, 128, 4}, {1024, 128, 4}, {2048, 128, 4}, {5632, 128, 4},
+		{128, 32, 8}, {384, 32, 8}, {2048, 32, 8}, {5632, 32, 8}} {
+		k, group, bits := c[0], c[1], c[2]
+		if !pairsI8Apply(k, group, bits) {
+			continue // 8-bit codes need AVX-512 VBMI as well
+		}
 		ng := k / group
 		for _, nx := range []int{0, 8, ng&^7 - 8, ng &^ 7} {
 			if nx < 0 || nx > ng {
@@ -408,7 +412,7 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 			}
 			for _, sym := range []bool{false, true} {
 				rows := 2 * (1 + r.IntN(6))
-				rb, ss, zs := k/2+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
+				rb, ss, zs := k*bits/8+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
 				if sym {
 					zs = 0 // one shared row of zero points, as symmetric grids pass
 				}
@@ -419,7 +423,7 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 				s := randVec(r, rows*ss)
 				z := make([]byte, max(rows*zs, ng))
 				for i := range z {
-					z[i] = byte(r.IntN(16))
+					z[i] = byte(r.IntN(1 << bits))
 				}
 				xq := make([]int8, k)
 				for i := range xq {
@@ -432,13 +436,13 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 				}
 				xsum := randVec(r, nx)
 				want := make([]float32, rows)
-				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, group, 4)
+				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
 				got, check := guarded(t, rows, r.IntN(3))
-				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group)
+				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
 				check("pairs")
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("k=%d g%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", k, group, rows, nx, sym, i, got[i], want[i])
+						t.Fatalf("%d-bit k=%d g%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", bits, k, group, rows, nx, sym, i, got[i], want[i])
 					}
 				}
 			}

@@ -232,10 +232,11 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 
 // qgemvPairsI8AVX512 computes qgemvRowsI8AVX512's rows for 4-bit codes in
 // groups of 32 or 128, len(xq) a multiple of 256 and len(dst) even, two at
-// a time: row r and row r + len(dst)/2, with the same results bit for bit.
+// a time: row r and row r + len(dst)/2, with the same results bit for bit;
+// with eight, 8-bit codes in groups of 32 and len(xq) a multiple of 128.
 //
 //go:noescape
-func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int)
+func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
 
 // gemm6x32AVX512 runs the 6×16 micro-kernel on two adjacent weight panels
 // at once: gemm6x16AVX2 on (b, c) and on (b + nr·kc, c + nr).
