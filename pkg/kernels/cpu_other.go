@@ -79,9 +79,9 @@ func qgemvRow4AVX512(xp, xsum []float32, w *byte, s *float32, z *byte, group int
 	panic(errNoAsm)
 }
 
-func gemvF32AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
-func gemvF16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
-func gemvBF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }
+func gemvF32AVX512(dst, x []float32, w []byte)   { panic(errNoAsm) }
+func gemvF16AVX512(dst, x []float32, w []byte)   { panic(errNoAsm) }
+func gemvBF16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
 func gemv2F16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
 func gemv2BF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }
 

@@ -541,6 +541,104 @@ done:
 	VZEROUPPER
 	RET
 
+// func gemv2F16AVX512(dst, x []float32, w []byte)
+TEXT ·gemv2F16AVX512(SB), NOSPLIT, $0-72
+	MOVQ  dst_base+0(FP), DI
+	MOVQ  dst_len+8(FP), DX
+	SHRQ  $1, DX
+	MOVQ  x_base+24(FP), SI
+	MOVQ  x_len+32(FP), CX
+	MOVQ  w_base+48(FP), R8
+	MOVQ  CX, R9
+	IMULQ DX, R9
+	SHLQ  $1, R9
+	MOVQ  CX, R12
+	ANDQ  $-64, R12
+
+row:
+	TESTQ  DX, DX
+	JZ     done
+	LEAQ   (R8)(R9*1), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	XORQ   AX, AX
+
+by64:
+	CMPQ    AX, R12
+	JGE     by16
+	VMOVUPS (SI)(AX*4), Z8
+	VMOVUPS 64(SI)(AX*4), Z9
+	VMOVUPS 128(SI)(AX*4), Z10
+	VMOVUPS 192(SI)(AX*4), Z11
+	VCVTPH2PS (R8)(AX*2), Z4
+	VCVTPH2PS 32(R8)(AX*2), Z5
+	VCVTPH2PS 64(R8)(AX*2), Z6
+	VCVTPH2PS 96(R8)(AX*2), Z7
+	VFMADD231PS Z8, Z4, Z0
+	VFMADD231PS Z9, Z5, Z1
+	VFMADD231PS Z10, Z6, Z2
+	VFMADD231PS Z11, Z7, Z3
+	VCVTPH2PS (R10)(AX*2), Z12
+	VCVTPH2PS 32(R10)(AX*2), Z13
+	VCVTPH2PS 64(R10)(AX*2), Z14
+	VCVTPH2PS 96(R10)(AX*2), Z15
+	VFMADD231PS Z8, Z12, Z16
+	VFMADD231PS Z9, Z13, Z17
+	VFMADD231PS Z10, Z14, Z18
+	VFMADD231PS Z11, Z15, Z19
+	ADDQ $64, AX
+	JMP  by64
+
+by16:
+	CMPQ    AX, CX
+	JGE     reduce
+	VMOVUPS (SI)(AX*4), Z8
+	VCVTPH2PS (R8)(AX*2), Z4
+	VFMADD231PS Z8, Z4, Z0
+	VCVTPH2PS (R10)(AX*2), Z12
+	VFMADD231PS Z8, Z12, Z16
+	ADDQ $16, AX
+	JMP  by16
+
+reduce:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, (DI)
+	VADDPS        Z17, Z16, Z16
+	VADDPS        Z19, Z18, Z18
+	VADDPS        Z18, Z16, Z16
+	VEXTRACTF64X4 $1, Z16, Y17
+	VADDPS        Y17, Y16, Y16
+	VMOVAPS       Y16, Y2
+	VEXTRACTF128  $1, Y2, X3
+	VADDPS        X3, X2, X2
+	VHADDPS       X2, X2, X2
+	VHADDPS       X2, X2, X2
+	MOVQ          dst_len+8(FP), BX
+	SHRQ          $1, BX
+	VMOVSS        X2, (DI)(BX*4)
+	ADDQ          $4, DI
+	LEAQ          (R8)(CX*2), R8
+	DECQ          DX
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET
+
 // func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)
 //
 // Packs 16 rows of kc elements (kc a multiple of 8; row r at src +
@@ -867,6 +965,114 @@ done:
 	VZEROUPPER
 	RET
 
+// func gemv2BF16AVX512(dst, x []float32, w []byte)
+TEXT ·gemv2BF16AVX512(SB), NOSPLIT, $0-72
+	MOVQ  dst_base+0(FP), DI
+	MOVQ  dst_len+8(FP), DX
+	SHRQ  $1, DX
+	MOVQ  x_base+24(FP), SI
+	MOVQ  x_len+32(FP), CX
+	MOVQ  w_base+48(FP), R8
+	MOVQ  CX, R9
+	IMULQ DX, R9
+	SHLQ  $1, R9
+	MOVQ  CX, R12
+	ANDQ  $-64, R12
+
+row:
+	TESTQ  DX, DX
+	JZ     done
+	LEAQ   (R8)(R9*1), R10
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	XORQ   AX, AX
+
+by64:
+	CMPQ    AX, R12
+	JGE     by16
+	VMOVUPS (SI)(AX*4), Z8
+	VMOVUPS 64(SI)(AX*4), Z9
+	VMOVUPS 128(SI)(AX*4), Z10
+	VMOVUPS 192(SI)(AX*4), Z11
+	VPMOVZXWD (R8)(AX*2), Z4
+	VPSLLD $16, Z4, Z4
+	VPMOVZXWD 32(R8)(AX*2), Z5
+	VPSLLD $16, Z5, Z5
+	VPMOVZXWD 64(R8)(AX*2), Z6
+	VPSLLD $16, Z6, Z6
+	VPMOVZXWD 96(R8)(AX*2), Z7
+	VPSLLD $16, Z7, Z7
+	VFMADD231PS Z8, Z4, Z0
+	VFMADD231PS Z9, Z5, Z1
+	VFMADD231PS Z10, Z6, Z2
+	VFMADD231PS Z11, Z7, Z3
+	VPMOVZXWD (R10)(AX*2), Z12
+	VPSLLD $16, Z12, Z12
+	VPMOVZXWD 32(R10)(AX*2), Z13
+	VPSLLD $16, Z13, Z13
+	VPMOVZXWD 64(R10)(AX*2), Z14
+	VPSLLD $16, Z14, Z14
+	VPMOVZXWD 96(R10)(AX*2), Z15
+	VPSLLD $16, Z15, Z15
+	VFMADD231PS Z8, Z12, Z16
+	VFMADD231PS Z9, Z13, Z17
+	VFMADD231PS Z10, Z14, Z18
+	VFMADD231PS Z11, Z15, Z19
+	ADDQ $64, AX
+	JMP  by64
+
+by16:
+	CMPQ    AX, CX
+	JGE     reduce
+	VMOVUPS (SI)(AX*4), Z8
+	VPMOVZXWD (R8)(AX*2), Z4
+	VPSLLD $16, Z4, Z4
+	VFMADD231PS Z8, Z4, Z0
+	VPMOVZXWD (R10)(AX*2), Z12
+	VPSLLD $16, Z12, Z12
+	VFMADD231PS Z8, Z12, Z16
+	ADDQ $16, AX
+	JMP  by16
+
+reduce:
+	VADDPS        Z1, Z0, Z0
+	VADDPS        Z3, Z2, Z2
+	VADDPS        Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, (DI)
+	VADDPS        Z17, Z16, Z16
+	VADDPS        Z19, Z18, Z18
+	VADDPS        Z18, Z16, Z16
+	VEXTRACTF64X4 $1, Z16, Y17
+	VADDPS        Y17, Y16, Y16
+	VMOVAPS       Y16, Y2
+	VEXTRACTF128  $1, Y2, X3
+	VADDPS        X3, X2, X2
+	VHADDPS       X2, X2, X2
+	VHADDPS       X2, X2, X2
+	MOVQ          dst_len+8(FP), BX
+	SHRQ          $1, BX
+	VMOVSS        X2, (DI)(BX*4)
+	ADDQ          $4, DI
+	LEAQ          (R8)(CX*2), R8
+	DECQ          DX
+	JMP           row
+
+done:
+	VZEROUPPER
+	RET
+
 // func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)
 //
 // Packs 16 rows of kc elements (kc a multiple of 8; row r at src +
@@ -956,225 +1162,5 @@ cols:
 	JNZ  half
 
 done:
-	VZEROUPPER
-	RET
-
-// func gemv2F16AVX512(dst, x []float32, w []byte)
-//
-// gemvF16AVX512's rows two at a time, row r with row r + len(dst)/2
-// (len(dst) even): the activations are loaded once for both rows, the
-// rows are two independent chains and two streams through memory, and
-// each row is summed in the one-row kernel's order (bit for bit its
-// result). Z0–Z3 row A's totals, Z16–Z19 row B's, Z8–Z11 the
-// activations; R8 row A's weights, R10 row B's.
-TEXT ·gemv2F16AVX512(SB), NOSPLIT, $0-72
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), DX
-	SHRQ $1, DX
-	MOVQ x_base+24(FP), SI
-	MOVQ x_len+32(FP), CX
-	MOVQ w_base+48(FP), R8
-	MOVQ CX, R9
-	IMULQ DX, R9
-	SHLQ $1, R9
-	MOVQ CX, R12
-	ANDQ $-64, R12
-
-row2:
-	TESTQ  DX, DX
-	JZ     done2
-	LEAQ   (R8)(R9*1), R10
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	XORQ   AX, AX
-
-by64x2:
-	CMPQ AX, R12
-	JGE  by16x2
-	VMOVUPS 0(SI)(AX*4), Z8
-	VMOVUPS 64(SI)(AX*4), Z9
-	VMOVUPS 128(SI)(AX*4), Z10
-	VMOVUPS 192(SI)(AX*4), Z11
-	VCVTPH2PS (R8)(AX*2), Z4
-	VCVTPH2PS 32(R8)(AX*2), Z5
-	VCVTPH2PS 64(R8)(AX*2), Z6
-	VCVTPH2PS 96(R8)(AX*2), Z7
-	VFMADD231PS Z8, Z4, Z0
-	VFMADD231PS Z9, Z5, Z1
-	VFMADD231PS Z10, Z6, Z2
-	VFMADD231PS Z11, Z7, Z3
-	VCVTPH2PS (R10)(AX*2), Z12
-	VCVTPH2PS 32(R10)(AX*2), Z13
-	VCVTPH2PS 64(R10)(AX*2), Z14
-	VCVTPH2PS 96(R10)(AX*2), Z15
-	VFMADD231PS Z8, Z12, Z16
-	VFMADD231PS Z9, Z13, Z17
-	VFMADD231PS Z10, Z14, Z18
-	VFMADD231PS Z11, Z15, Z19
-	ADDQ $64, AX
-	JMP  by64x2
-
-by16x2:
-	CMPQ AX, CX
-	JGE  reduce2
-	VMOVUPS (SI)(AX*4), Z8
-	VCVTPH2PS (R8)(AX*2), Z4
-	VFMADD231PS Z8, Z4, Z0
-	VCVTPH2PS (R10)(AX*2), Z12
-	VFMADD231PS Z8, Z12, Z16
-	ADDQ $16, AX
-	JMP  by16x2
-
-reduce2:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	VMOVSS        X0, (DI)
-	VADDPS        Z17, Z16, Z16
-	VADDPS        Z19, Z18, Z18
-	VADDPS        Z18, Z16, Z16
-	VEXTRACTF64X4 $1, Z16, Y17
-	VADDPS        Y17, Y16, Y16
-	VMOVAPS       Y16, Y2
-	VEXTRACTF128  $1, Y2, X3
-	VADDPS        X3, X2, X2
-	VHADDPS       X2, X2, X2
-	VHADDPS       X2, X2, X2
-	MOVQ          dst_len+8(FP), BX
-	SHRQ          $1, BX
-	VMOVSS        X2, (DI)(BX*4)
-	ADDQ          $4, DI
-	LEAQ          (R8)(CX*2), R8
-	DECQ          DX
-	JMP           row2
-
-done2:
-	VZEROUPPER
-	RET
-
-// func gemv2BF16AVX512(dst, x []float32, w []byte)
-//
-// gemvBF16AVX512's rows two at a time, row r with row r + len(dst)/2
-// (len(dst) even): the activations are loaded once for both rows, the
-// rows are two independent chains and two streams through memory, and
-// each row is summed in the one-row kernel's order (bit for bit its
-// result). Z0–Z3 row A's totals, Z16–Z19 row B's, Z8–Z11 the
-// activations; R8 row A's weights, R10 row B's.
-TEXT ·gemv2BF16AVX512(SB), NOSPLIT, $0-72
-	MOVQ dst_base+0(FP), DI
-	MOVQ dst_len+8(FP), DX
-	SHRQ $1, DX
-	MOVQ x_base+24(FP), SI
-	MOVQ x_len+32(FP), CX
-	MOVQ w_base+48(FP), R8
-	MOVQ CX, R9
-	IMULQ DX, R9
-	SHLQ $1, R9
-	MOVQ CX, R12
-	ANDQ $-64, R12
-
-row2:
-	TESTQ  DX, DX
-	JZ     done2
-	LEAQ   (R8)(R9*1), R10
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	XORQ   AX, AX
-
-by64x2:
-	CMPQ AX, R12
-	JGE  by16x2
-	VMOVUPS 0(SI)(AX*4), Z8
-	VMOVUPS 64(SI)(AX*4), Z9
-	VMOVUPS 128(SI)(AX*4), Z10
-	VMOVUPS 192(SI)(AX*4), Z11
-	VPMOVZXWD (R8)(AX*2), Z4
-	VPSLLD    $16, Z4, Z4
-	VPMOVZXWD 32(R8)(AX*2), Z5
-	VPSLLD    $16, Z5, Z5
-	VPMOVZXWD 64(R8)(AX*2), Z6
-	VPSLLD    $16, Z6, Z6
-	VPMOVZXWD 96(R8)(AX*2), Z7
-	VPSLLD    $16, Z7, Z7
-	VFMADD231PS Z8, Z4, Z0
-	VFMADD231PS Z9, Z5, Z1
-	VFMADD231PS Z10, Z6, Z2
-	VFMADD231PS Z11, Z7, Z3
-	VPMOVZXWD (R10)(AX*2), Z12
-	VPSLLD    $16, Z12, Z12
-	VPMOVZXWD 32(R10)(AX*2), Z13
-	VPSLLD    $16, Z13, Z13
-	VPMOVZXWD 64(R10)(AX*2), Z14
-	VPSLLD    $16, Z14, Z14
-	VPMOVZXWD 96(R10)(AX*2), Z15
-	VPSLLD    $16, Z15, Z15
-	VFMADD231PS Z8, Z12, Z16
-	VFMADD231PS Z9, Z13, Z17
-	VFMADD231PS Z10, Z14, Z18
-	VFMADD231PS Z11, Z15, Z19
-	ADDQ $64, AX
-	JMP  by64x2
-
-by16x2:
-	CMPQ AX, CX
-	JGE  reduce2
-	VMOVUPS (SI)(AX*4), Z8
-	VPMOVZXWD (R8)(AX*2), Z4
-	VPSLLD    $16, Z4, Z4
-	VFMADD231PS Z8, Z4, Z0
-	VPMOVZXWD (R10)(AX*2), Z12
-	VPSLLD    $16, Z12, Z12
-	VFMADD231PS Z8, Z12, Z16
-	ADDQ $16, AX
-	JMP  by16x2
-
-reduce2:
-	VADDPS        Z1, Z0, Z0
-	VADDPS        Z3, Z2, Z2
-	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	VMOVSS        X0, (DI)
-	VADDPS        Z17, Z16, Z16
-	VADDPS        Z19, Z18, Z18
-	VADDPS        Z18, Z16, Z16
-	VEXTRACTF64X4 $1, Z16, Y17
-	VADDPS        Y17, Y16, Y16
-	VMOVAPS       Y16, Y2
-	VEXTRACTF128  $1, Y2, X3
-	VADDPS        X3, X2, X2
-	VHADDPS       X2, X2, X2
-	VHADDPS       X2, X2, X2
-	MOVQ          dst_len+8(FP), BX
-	SHRQ          $1, BX
-	VMOVSS        X2, (DI)(BX*4)
-	ADDQ          $4, DI
-	LEAQ          (R8)(CX*2), R8
-	DECQ          DX
-	JMP           row2
-
-done2:
 	VZEROUPPER
 	RET
