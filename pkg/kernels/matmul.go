@@ -26,17 +26,8 @@ const gemmMinRows = 8
 // minTaskFlops is the least work worth a goroutine hand-off.
 const minTaskFlops = 1 << 18
 
-// Packing buffers, one pool per kind so that each keeps its size.
-var packedAPool, packedBPool FreeList[[]float32]
-
-func getFloats(pool *FreeList[[]float32], n int) *[]float32 {
-	p := pool.Get()
-	if cap(*p) < n {
-		*p = make([]float32, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
+// Packing buffers, one list per kind so that each keeps its size.
+var packedAPool, packedBPool Floats
 
 // MatMulT computes dst = x · wᵀ: x is m×w.Cols row-major, dst is m×w.Rows
 // row-major. Weights are decoded to float32 one panel at a time (or in
@@ -123,29 +114,26 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 		return
 	}
 	if useAVX512 && len(x)%16 == 0 {
-		// Half-precision rows two at a time (gemv2F16AVX512): one stream
-		// of 2048-wide rows left the one-row kernel at 27 GB/s in decode
-		// against 36–39 on 4096-wide rows in ttq bench.
-		pairs, rb := len(dst)&^1, len(x)*e.Size()
+		var one, two func(dst, x []float32, w []byte)
 		switch e {
 		case ElemF32:
 			gemvF32AVX512(dst, x, w)
+			return
 		case ElemF16:
-			if pairs > 0 {
-				gemv2F16AVX512(dst[:pairs], x, w)
-			}
-			if pairs < len(dst) {
-				gemvF16AVX512(dst[pairs:], x, w[pairs*rb:])
-			}
+			one, two = gemvF16AVX512, gemv2F16AVX512
 		case ElemBF16:
-			if pairs > 0 {
-				gemv2BF16AVX512(dst[:pairs], x, w)
-			}
-			if pairs < len(dst) {
-				gemvBF16AVX512(dst[pairs:], x, w[pairs*rb:])
-			}
+			one, two = gemvBF16AVX512, gemv2BF16AVX512
 		default:
 			panic("kernels: gemv unknown element type")
+		}
+		// Half-precision rows two at a time (body512x2 in _asm), an odd
+		// last row alone.
+		pairs := len(dst) &^ 1
+		if pairs > 0 {
+			two(dst[:pairs], x, w)
+		}
+		if pairs < len(dst) {
+			one(dst[pairs:], x, w[pairs*len(x)*e.Size():])
 		}
 		return
 	}
@@ -357,7 +345,7 @@ func (s *blockSource) pack(bp, scratch []float32, j0, j1, pc, kcb int) {
 func gemmPacked(dst, x []float32, m, n, k, tmpLen int, src blockSource, rq *Requant4G32, visit RowVisitor, stat *ColumnStat) {
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
-	apBuf := getFloats(&packedAPool, mpad*k)
+	apBuf := packedAPool.Get(mpad * k)
 	defer packedAPool.Put(apBuf)
 	ap := *apBuf
 	packA(ap, x, m, k, mpad, stat)
@@ -384,7 +372,7 @@ var gemmParallel = NewParallel(func(a *gemmArgs, lo, hi int) {
 	dst, ap, m, n, k, rq, visit := a.dst, a.ap, a.m, a.n, a.k, a.rq, a.visit
 	mp := (m + mr - 1) / mr
 	mpad := mp * mr
-	bpBuf := getFloats(&packedBPool, ncBlock*kcBlock+a.scratchLen)
+	bpBuf := packedBPool.Get(ncBlock*kcBlock + a.scratchLen)
 	defer packedBPool.Put(bpBuf)
 	bp, scratch := (*bpBuf)[:ncBlock*kcBlock], (*bpBuf)[ncBlock*kcBlock:ncBlock*kcBlock+a.scratchLen]
 	var tile [mr * nr]float32

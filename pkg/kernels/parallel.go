@@ -80,9 +80,9 @@ func (p *Parallel[A]) For(n, grain int, args A) {
 
 // A FreeList keeps values for reuse, as sync.Pool does, except that any
 // goroutine gets back any value put and the collector never empties it: a
-// sync.Pool's value put on one P is invisible to a Get on another, so decode
-// steps that moved between threads allocated their scratch again now and
-// then (#9). It holds what its users hold at once at the most; the zero
+// sync.Pool's value in one P's private slot is invisible to a Get on
+// another P, so decode steps that moved between threads allocated their
+// scratch again now and then (#9). It holds what its users hold at once at the most; the zero
 // value is empty and ready, and Get returns a new zero T when it is empty.
 type FreeList[T any] struct {
 	// A spin lock: a sync.Mutex that two workers contend for parks one of
@@ -121,6 +121,23 @@ func (f *FreeList[T]) Put(x *T) {
 	f.items = append(f.items, x)
 	f.locked.Store(false)
 }
+
+// Floats is a FreeList of float32 buffers handed out at a length.
+type Floats struct{ list FreeList[[]float32] }
+
+// Get returns a buffer of n values (contents undefined), grown if the one
+// it takes is too short.
+func (f *Floats) Get(n int) *[]float32 {
+	p := f.list.Get()
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// Put returns a buffer from Get to the list.
+func (f *Floats) Put(p *[]float32) { f.list.Put(p) }
 
 // rangeTask is the work of one call, run a range at a time.
 type rangeTask interface{ runRange(lo, hi int) }

@@ -139,6 +139,24 @@ GLOBL spread4G32<>(SB), RODATA|NOPTR, $64
 	VBROADCASTF64X4 o(R9), tz;            \
 	VMULPS          tz, p, p
 
+// ZCORR subtracts from acc the zero-point correction of eight groups,
+// s·z·xsum with xsum in Y12, z (bytes) and s at the given addresses; t
+// scratch.
+#define ZCORR(z, s, t, acc) \
+	VPMOVZXBD    z, t;    \
+	VCVTDQ2PS    t, t;    \
+	VMULPS       s, t, t; \
+	VFNMADD231PS Y12, t, acc
+
+// HSUM8 stores at dst the sum of the eight lanes of y (x its low half; tx
+// scratch).
+#define HSUM8(y, x, tx, dst) \
+	VEXTRACTF128 $1, y, tx; \
+	VADDPS       tx, x, x;  \
+	VHADDPS      x, x, x;   \
+	VHADDPS      x, x, x;   \
+	VMOVSS       x, dst
+
 TEXT ·qgemvRowsI8AVX512(SB), NOSPLIT, $0-153
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         dst_len+8(FP), CX
@@ -342,21 +360,14 @@ done:
 	XORQ          AX, AX
 
 corr:
-	VMOVUPS      (SI)(AX*4), Y12
-	VPMOVZXBD    (DX)(AX*1), Y13
-	VCVTDQ2PS    Y13, Y13
-	VMULPS       (R11)(AX*4), Y13, Y13
-	VFNMADD231PS Y12, Y13, Y0
-	ADDQ         $8, AX
-	DECQ         R12
-	JNZ          corr
+	VMOVUPS (SI)(AX*4), Y12
+	ZCORR((DX)(AX*1), (R11)(AX*4), Y13, Y0)
+	ADDQ    $8, AX
+	DECQ    R12
+	JNZ     corr
 
 reduce:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (DI)
+	HSUM8(Y0, X0, X1, (DI))
 	ADDQ         $4, DI
 	ADDQ         wstride+104(FP), R10
 	MOVQ         ss+120(FP), AX
@@ -602,33 +613,19 @@ pdone:
 	XORQ          AX, AX
 
 pcorr:
-	VMOVUPS      (R13)(AX*4), Y12
-	VPMOVZXBD    (DX)(AX*1), Y22 // not Y13: the 8-bit byte order
-	VCVTDQ2PS    Y22, Y22
-	VMULPS       (R11)(AX*4), Y22, Y22
-	VFNMADD231PS Y12, Y22, Y0
-	VPMOVZXBD    (R8)(AX*1), Y23
-	VCVTDQ2PS    Y23, Y23
-	VMULPS       (R14)(AX*4), Y23, Y23
-	VFNMADD231PS Y12, Y23, Y20
-	ADDQ         $8, AX
-	DECQ         R12
-	JNZ          pcorr
+	VMOVUPS (R13)(AX*4), Y12
+	ZCORR((DX)(AX*1), (R11)(AX*4), Y22, Y0) // not Y13: the 8-bit byte order
+	ZCORR((R8)(AX*1), (R14)(AX*4), Y23, Y20)
+	ADDQ    $8, AX
+	DECQ    R12
+	JNZ     pcorr
 
 preduce:
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS       X1, X0, X0
-	VHADDPS      X0, X0, X0
-	VHADDPS      X0, X0, X0
-	VMOVSS       X0, (DI)
-	VMOVAPS      Y20, Y2
-	VEXTRACTF128 $1, Y2, X3
-	VADDPS       X3, X2, X2
-	VHADDPS      X2, X2, X2
-	VHADDPS      X2, X2, X2
-	MOVQ         dst_len+8(FP), R9
-	SHRQ         $1, R9
-	VMOVSS       X2, (DI)(R9*4)
+	HSUM8(Y0, X0, X1, (DI))
+	VMOVAPS Y20, Y2
+	MOVQ    dst_len+8(FP), R9
+	SHRQ    $1, R9
+	HSUM8(Y2, X2, X3, (DI)(R9*4))
 	ADDQ         $4, DI
 	ADDQ         wstride+104(FP), R10
 	MOVQ         ss+120(FP), AX

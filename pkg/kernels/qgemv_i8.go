@@ -139,7 +139,7 @@ func qMatMulRowsI8(dst, x []float32, m int, w QWeights) {
 		group = k
 	}
 
-	fbuf := getFloats(&qFloatPool, k+m*k/8+m*ng)
+	fbuf := qFloatPool.Get(k + m*k/8 + m*ng)
 	defer qFloatPool.Put(fbuf)
 	xs, dx, xsum := (*fbuf)[:k], (*fbuf)[k:k+m*k/8], (*fbuf)[k+m*k/8:]
 	qbuf := qInt8Pool.Get()
@@ -182,10 +182,9 @@ var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
 	rb := QRowBytes(bits, k)
 	block := max(4, (128<<10)/max(rb, 1)) &^ 3
 	lo, hi = lo*4, min(hi*4, n)
-	pairs := m == 1 && pairsI8Apply(k, group, bits)
-	if pairs {
-		// One activation row: no block to keep in L2, and the pair
-		// kernel's two streams are as far apart as the range allows.
+	if m == 1 {
+		// One activation row: no block to keep in L2, and the row
+		// kernel's pairs (row r with row r + len/2) stream best far apart.
 		block = hi - lo
 	}
 	var tmp [4]float32
@@ -195,20 +194,9 @@ var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
 			xqi, dxi, si := xq[i*k:(i+1)*k], dx[i*k/8:(i+1)*k/8], xsum[i*ng:(i+1)*ng]
 			d := dst[i*n : (i+1)*n]
 			j := j0
-			switch {
-			case pairs:
-				// Row j0+r with row j0+p+r; an odd last row alone.
-				p := (j1 - j0) / 2
-				qgemvPairsI8(d[j0:j0+2*p], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
-				j += 2 * p
-				if j < j1 {
-					qgemvRowsI8(d[j:j1], xqi, dxi, si[:ng8], w.Packed[j*rb:], rb, w.Scales[j*ng:], ng, zeros[j*zs:], zs, group, bits)
-					j = j1
-				}
-			case bits == 8 || useAVX512 && hasVNNI512:
-				// 8-bit codes run here only with the AVX-512 kernel
-				// (qI8Applies). One row at a time: one stream through
-				// memory (see qgemv512_i8_amd64.s).
+			// 8-bit codes run here only with the AVX-512 kernel
+			// (qI8Applies).
+			if bits == 8 || useAVX512 && hasVNNI512 {
 				qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
 				j = j1
 			}
@@ -270,7 +258,19 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 	}
 	eight := bits == 8
 	if useAVX512 && hasVNNI512 && (!eight || hasVBMI512) && k > 0 {
-		qgemvRowsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, eight)
+		// Two rows at a time where the pair kernel takes the format (row
+		// r with row r + pairs/2, bit for bit the one-row kernel's sums);
+		// an odd last row, or any other format, one at a time.
+		pairs := 0
+		if pairsI8Apply(k, group, bits) {
+			pairs = n &^ 1
+		}
+		if pairs > 0 {
+			qgemvPairsI8AVX512(dst[:pairs], xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, eight)
+		}
+		if pairs < n {
+			qgemvRowsI8AVX512(dst[pairs:], xq, dx, xsum, &w[pairs*wstride], wstride, &s[pairs*ss], ss, unsafe.SliceData(z[pairs*zs:]), zs, group, eight)
+		}
 		return
 	}
 	var out [4]float32
@@ -284,7 +284,8 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 	}
 }
 
-// pairsI8Apply reports whether qgemvPairsI8 runs for rows of k inputs.
+// pairsI8Apply reports whether qgemvRowsI8 takes rows of k inputs two at a
+// time (qgemvPairsI8AVX512).
 func pairsI8Apply(k, group, bits int) bool {
 	if !useAVX512 || !hasVNNI512 || k <= 0 {
 		return false
@@ -293,23 +294,6 @@ func pairsI8Apply(k, group, bits int) bool {
 		return hasVBMI512 && group == 32 && k%128 == 0
 	}
 	return bits == 4 && (group == 32 || group == 128) && k%256 == 0
-}
-
-// qgemvPairsI8 is qgemvRowsI8 when pairsI8Apply holds and len(dst) is
-// even, two rows at a time (row r with row r + len(dst)/2), with the same
-// results bit for bit. Its twin is qgemvRowsI8, which the differential
-// test holds it to exactly.
-func qgemvPairsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group, bits int) {
-	k, n := len(xq), len(dst)
-	if n == 0 {
-		return
-	}
-	ng := k / group
-	if !pairsI8Apply(k, group, bits) || n%2 != 0 || len(dx) < k/8 || len(xsum)%8 != 0 || len(xsum) > ng ||
-		len(w) < (n-1)*wstride+k*bits/8 || len(s) < (n-1)*ss+ng || len(z) < (n-1)*zs+len(xsum) {
-		panic("kernels: qgemvPairsI8 out of range")
-	}
-	qgemvPairsI8AVX512(dst, xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, bits == 8)
 }
 
 // qgemvRow8I8Generic is the pure-Go twin of the 8-bit rows of

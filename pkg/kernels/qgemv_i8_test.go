@@ -390,10 +390,11 @@ func TestQuantizeActsPaths(t *testing.T) {
 	}
 }
 
-// The two-row kernel gives each row exactly what the one-row kernel gives
-// it (which TestQGemvRowsI8Paths holds to a float64 reference), for row
-// counts, strides and corrections of every kind it takes: it sums each row
-// in the same order, so any difference is a wrong pointer or lane.
+// Where qgemvRowsI8 takes rows two at a time (pairsI8Apply), each row is
+// exactly what the one-row kernel gives it alone (which
+// TestQGemvRowsI8Paths holds to a float64 reference), for even and odd row
+// counts, strides and corrections of every kind: the pair kernel sums each
+// row in the same order, so any difference is a wrong pointer or lane.
 func TestQGemvPairsI8MatchesRows(t *testing.T) {
 	if !pairsI8Apply(256, 32, 4) || !pairsI8Apply(256, 128, 4) {
 		t.Skip("no AVX-512 VNNI")
@@ -411,7 +412,7 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 				continue
 			}
 			for _, sym := range []bool{false, true} {
-				rows := 2 * (1 + r.IntN(6))
+				rows := 2 + r.IntN(11) // odd counts end on one row alone
 				rb, ss, zs := k*bits/8+r.IntN(3), ng+r.IntN(2), ng+r.IntN(2)
 				if sym {
 					zs = 0 // one shared row of zero points, as symmetric grids pass
@@ -436,9 +437,11 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 				}
 				xsum := randVec(r, nx)
 				want := make([]float32, rows)
-				qgemvRowsI8(want, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
+				for i := range want { // one row a call: never paired
+					qgemvRowsI8(want[i:i+1], xq, dx, xsum, w[i*rb:], rb, s[i*ss:], ss, z[i*zs:], zs, group, bits)
+				}
 				got, check := guarded(t, rows, r.IntN(3))
-				qgemvPairsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
+				qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
 				check("pairs")
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {

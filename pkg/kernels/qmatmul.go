@@ -42,7 +42,7 @@ func qChunked(w QWeights) bool {
 	return w.GroupSize()%qChunks[w.Bits].codes == 0 || w.NumGroups() == 1
 }
 
-var qFloatPool FreeList[[]float32]
+var qFloatPool Floats
 
 // qInputs lays out the m activation rows for the kernels: xp[i] is row i
 // scaled by InScale and permuted into chunk order, xsum[i*ng+g] the sum of
@@ -100,7 +100,7 @@ func qMatMulRows(dst, x []float32, m int, w QWeights) {
 		group = max(ch.codes, kfull)
 	}
 
-	buf := getFloats(&qFloatPool, m*k+m*ng)
+	buf := qFloatPool.Get(m*k + m*ng)
 	defer qFloatPool.Put(buf)
 	xp, xsum := (*buf)[:m*k], (*buf)[m*k:]
 	qInputs(xp, xsum, x, m, w, ch)
@@ -252,7 +252,7 @@ func qgemvRows8(dst, xp, xsum []float32, w []byte, wstride int, s []float32, ss 
 // (in chunk order, matching the permuted activations) as it is packed.
 func qMatMulPacked(dst, x []float32, m int, w QWeights) {
 	k, n := w.Cols, w.Rows
-	xbuf := getFloats(&qFloatPool, m*k)
+	xbuf := qFloatPool.Get(m * k)
 	defer qFloatPool.Put(xbuf)
 	xp := *xbuf
 	// Rows in parallel: on the caller alone the permutation into chunk

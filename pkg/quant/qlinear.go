@@ -156,16 +156,7 @@ func (q *QLinear) Dequantize() []float32 {
 // panelBytes bounds the float32 weights Forward decodes at once.
 const panelBytes = 4 << 20
 
-var scratch kernels.FreeList[[]float32]
-
-func getScratch(n int) *[]float32 {
-	p := scratch.Get()
-	if cap(*p) < n {
-		*p = make([]float32, n)
-	}
-	*p = (*p)[:n]
-	return p
-}
+var scratch kernels.Floats
 
 // Forward implements model.Linear. It is safe for concurrent use.
 func (q *QLinear) Forward(dst, x []float32, rows int) {
@@ -182,7 +173,7 @@ func (q *QLinear) Forward(dst, x []float32, rows int) {
 	}
 	// Act-order (GIdx) layers dequantize panels to float32 first.
 	if q.InScale != nil {
-		xs := getScratch(rows * k)
+		xs := scratch.Get(rows * k)
 		defer scratch.Put(xs)
 		for r := 0; r < rows; r++ {
 			xr, sr := x[r*k:(r+1)*k], (*xs)[r*k:(r+1)*k]
@@ -193,11 +184,11 @@ func (q *QLinear) Forward(dst, x []float32, rows int) {
 		x = *xs
 	}
 	panel := max(1, min(n, panelBytes/4/max(k, 1)))
-	wbuf := getScratch(panel * k)
+	wbuf := scratch.Get(panel * k)
 	defer scratch.Put(wbuf)
 	var tmp *[]float32
 	if panel < n {
-		tmp = getScratch(rows * panel)
+		tmp = scratch.Get(rows * panel)
 		defer scratch.Put(tmp)
 	}
 	for r0 := 0; r0 < n; r0 += panel {

@@ -818,8 +818,8 @@ func (t *TTQLinear) Forward(dst, x []float32, rows int) {
 	q.Forward(dst, x, rows)
 	if t.rank > 0 {
 		n, k := t.Out(), t.rank
-		xa := getScratch(rows * k)
-		lr := getScratch(rows * n)
+		xa := scratch.Get(rows * k)
+		lr := scratch.Get(rows * n)
 		kernels.MatMulT(*xa, x, rows, t.a)
 		kernels.MatMulT(*lr, *xa, rows, t.b)
 		kernels.Add(dst[:rows*n], *lr)
@@ -979,7 +979,7 @@ func requantRows(q *QLinear, src kernels.Weights, scale []float32, f Format, fus
 	ng, rb := f.NumGroups(k), f.RowBytes(k)
 	var tmp *[]float32
 	if fused {
-		tmp = getScratch(kernels.RequantScratch(k))
+		tmp = scratch.Get(kernels.RequantScratch(k))
 		defer scratch.Put(tmp)
 	}
 	var w []float32 // the general path's buffers, made at its first row

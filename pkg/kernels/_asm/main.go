@@ -362,14 +362,7 @@ reduce:
 	VADDPS        Z1, Z0, Z0
 	VADDPS        Z3, Z2, Z2
 	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	VMOVSS        X0, (DI)
-	ADDQ          $4, DI
+` + hsumZ0 + `	ADDQ          $4, DI
 	LEAQ          (R8)(CX*{{.Scale}}), R8
 	DECQ          DX
 	JMP           row
@@ -379,14 +372,27 @@ done:
 	RET
 `))
 
+// hsumZ0 stores the sum of Z0's sixteen lanes at (DI), in the order both
+// AVX-512 row kernels sum a row (Z1 and X1 scratch).
+const hsumZ0 = `	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VMOVSS        X0, (DI)
+`
+
 // body512x2 is body512 two rows at a time, row r with row r + len(dst)/2
 // (len(dst) even), for the half-precision types: the activations, float32
 // and so twice the weights' bytes, are loaded once for both rows, the rows
 // are two independent chains and two streams through memory far apart
 // (unlike four adjacent rows, the layout the comment above rules out), and
-// each row is summed in body512's order, bit for bit its result. One
-// stream of 2048-wide rows read 27 GB/s in the 4-layer model's decode
-// against 36–39 on 4096-wide rows in ttq bench. Z0–Z3 row A's totals,
+// each row is summed in body512's order, bit for bit its result. One row
+// at a time, the 4-layer model's BF16 decode streamed about 27 GB/s (e2ebench:
+// 56.5 tokens/s × 482 MB of weights a token) against 36–39 GB/s on
+// 4096-wide rows in ttq bench; `ttq bench --kernel gemv-bf16 --k 2048 --n
+// 5632`, six interleaved rounds: median 24.3 → 26.5 GB/s. Z0–Z3 row A's totals,
 // Z16–Z19 row B's, Z8–Z11 the activations; R8 row A's weights, R10 row
 // B's, R9 their distance.
 var body512x2 = template.Must(template.New("gemv512x2").Parse(`
@@ -459,14 +465,7 @@ reduce:
 	VADDPS        Z1, Z0, Z0
 	VADDPS        Z3, Z2, Z2
 	VADDPS        Z2, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPS        Y1, Y0, Y0
-	VEXTRACTF128  $1, Y0, X1
-	VADDPS        X1, X0, X0
-	VHADDPS       X0, X0, X0
-	VHADDPS       X0, X0, X0
-	VMOVSS        X0, (DI)
-	VADDPS        Z17, Z16, Z16
+` + hsumZ0 + `	VADDPS        Z17, Z16, Z16
 	VADDPS        Z19, Z18, Z18
 	VADDPS        Z18, Z16, Z16
 	VEXTRACTF64X4 $1, Z16, Y17
