@@ -50,7 +50,10 @@ func TestSamplerTiesAndSeed(t *testing.T) {
 	}
 }
 
-// A warm sampler allocates nothing per token (#9).
+// A warm sampler allocates nothing per token (#9). The counter is the
+// process's, and the package's parallel tests allocate beside this one:
+// the fewest of five rounds, since an allocation made every draw is in
+// every round.
 func TestSamplerAllocatesNothing(t *testing.T) {
 	logits := make([]float32, 512)
 	for i := range logits {
@@ -58,13 +61,17 @@ func TestSamplerAllocatesNothing(t *testing.T) {
 	}
 	s := NewSampler(0.8, 0.9, 3)
 	s.Sample(logits)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range 50 {
-		s.Sample(logits)
+	fewest := uint64(math.MaxUint64)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 50 {
+			s.Sample(logits)
+		}
+		runtime.ReadMemStats(&after)
+		fewest = min(fewest, after.Mallocs-before.Mallocs)
 	}
-	runtime.ReadMemStats(&after)
-	if n := after.Mallocs - before.Mallocs; n != 0 {
-		t.Fatalf("%d allocations in 50 draws, want 0", n)
+	if fewest != 0 {
+		t.Fatalf("%d allocations in 50 draws (fewest of five rounds), want 0", fewest)
 	}
 }
