@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/ttqproject/ttq/pkg/kernels"
@@ -19,6 +20,7 @@ type generateOptions struct {
 	Seed        uint64
 	NoBOS       bool
 	JSON        bool
+	Warmup      bool
 	Activations string
 	Method      methodOptions
 }
@@ -54,7 +56,9 @@ type generateResult struct {
 	PrefillSeconds float64             `json:"prefill_seconds"`
 	DecodeSeconds  float64             `json:"decode_seconds"`
 	DecodeTokPerS  float64             `json:"decode_tokens_per_second"`
-	Activations    string              `json:"activations"`
+	// Warmup: the timings are of a second pass, after an untimed one.
+	Warmup      bool   `json:"warmup"`
+	Activations string `json:"activations"`
 	// TTQCalibSeconds is the part of the prefill spent taking statistics
 	// and re-quantizing (test-time methods only).
 	TTQCalibSeconds *float64 `json:"ttq_calibration_seconds,omitempty"`
@@ -90,6 +94,7 @@ model is used. Decoding is greedy when --temperature is 0.`,
 	f.Uint64Var(&opts.Seed, "seed", 0, "random seed for sampling")
 	f.BoolVar(&opts.NoBOS, "no-bos", false, "do not add the tokenizer's special tokens (BOS) to the prompt")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON document instead of streaming text")
+	f.BoolVar(&opts.Warmup, "warmup", false, "run the prompt and one decode step once, untimed, before the request, as llama-bench does: the timings leave out the first touch of weights and buffers")
 	f.StringVar(&opts.Activations, "activations", "int8", "activations of the decode steps' quantized matrix products: int8 (per block of 32, as llama.cpp's Q8_0; +0.2 % perplexity on the demo and babyllama, README \"Kernels\") or f32 (exactly the prefill's arithmetic)")
 	// A generated answer is what TTQ is for: the prompt at full precision,
 	// the tokens on the weights quantized for it.
@@ -111,14 +116,16 @@ func runGenerate(ctx context.Context, io *streams, opts generateOptions) error {
 	defer kernels.SetInt8Activations(kernels.SetInt8Activations(opts.Activations == "int8"))
 	res := generateResult{
 		Schema: "ttq.generate/v1", Model: lm.Source, Activations: opts.Activations, Prompt: opts.Prompt,
-		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, Quantization: mres,
+		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, Quantization: mres, Warmup: opts.Warmup,
 	}
+	var calib0 time.Duration
 	g := model.GenerateOptions{
 		Prompt: opts.Prompt, NoBOS: opts.NoBOS, MaxTokens: opts.MaxTokens,
-		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed,
+		Temperature: opts.Temperature, TopP: opts.TopP, Seed: opts.Seed, Warmup: opts.Warmup,
+		Prefilling: func() { calib0, _ = quant.TTQStats(lm.Model) },
 		Prefilled: func() {
 			if calib, n := quant.TTQStats(lm.Model); n > 0 {
-				sec := calib.Seconds()
+				sec := (calib - calib0).Seconds()
 				res.TTQCalibSeconds = &sec
 			}
 		},

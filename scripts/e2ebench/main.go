@@ -13,7 +13,12 @@
 // configurations and the two programs alternate, so that the noise of a
 // shared machine falls on both sides of each ratio. Decode runs from a short
 // prompt, as llama-bench's tg does from an empty context; prompt processing
-// uses a WikiText-2 prefix of about -prompt tokens, like its pp.
+// uses a WikiText-2 prefix of about -prompt tokens, like its pp. Each ttq
+// run warms up first (generate --warmup: the prompt and one decode step,
+// untimed, through the state the measured request reuses), as llama-bench
+// does before its repetitions; -cold times a fresh process's first request
+// instead, which on a virtual machine that faults every new 4 KiB page in
+// the hypervisor carries some 0.3 s of first touch (#9).
 package main
 
 import (
@@ -84,6 +89,9 @@ type row struct {
 	LlamaRSS   float64 `json:"llamacpp_peak_rss_mib,omitempty"`
 	PromptN    int     `json:"prompt_tokens"`
 }
+
+// cold leaves out generate's warm-up.
+var cold = flag.Bool("cold", false, "time ttq's first request of each process (no warm-up); llama-bench still warms up")
 
 func main() {
 	modelDir := flag.String("model", "", "full-precision Hugging Face model directory (required)")
@@ -270,6 +278,9 @@ type generateResult struct {
 func generate(ttq, modelDir string, method []string, prompt string, gen, threads int) (generateResult, error) {
 	args := append([]string{"generate", modelDir, "--prompt", prompt, "-n", strconv.Itoa(gen),
 		"--threads", strconv.Itoa(threads), "--json"}, method...)
+	if !*cold {
+		args = append(args, "--warmup")
+	}
 	cmd := exec.Command(ttq, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
