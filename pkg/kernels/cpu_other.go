@@ -94,3 +94,6 @@ func quantizeActsAVX512(xq []int8, dx, bsum, x []float32) { panic(errNoAsm) }
 func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bool, d *float32, k int, f16 bool, tmp *float32) bool {
 	panic(errNoAsm)
 }
+
+func attnScores16AVX512(dst, q, k []float32, blocks, hd int)              { panic(errNoAsm) }
+func attnValues8AVX512(out, p []float32, ldp int, v []float32, n, hd int) { panic(errNoAsm) }

@@ -289,3 +289,15 @@ func quantizeActsAVX512(xq []int8, dx, bsum, x []float32)
 //
 //go:noescape
 func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bool, d *float32, k int, f16 bool, tmp *float32) bool
+
+// attnScores16AVX512 scores one query row against blocks×16 keys of hd
+// floats (hd % 16 == 0): dst[j] = q·k_j.
+//
+//go:noescape
+func attnScores16AVX512(dst, q, k []float32, blocks, hd int)
+
+// attnValues8AVX512 weights n value rows of hd floats (hd % 32 == 0) for
+// eight rows of weights ldp apart: out[r·hd + d] = Σ_j p[r·ldp + j]·v[j·hd + d].
+//
+//go:noescape
+func attnValues8AVX512(out, p []float32, ldp int, v []float32, n, hd int)

@@ -307,7 +307,12 @@ var attendParallel = kernels.NewParallel(func(a *attendArgs, lo, hi int) {
 			reserve = rows * (s.capacity - first)
 		}
 		sc = growFor(sc, rows*nk, reserve)
-		kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
+		if bt == 1 {
+			// A decode step's few rows: the cache read in place.
+			kernels.AttnScores(sc, q, rows, kh, nk, hd)
+		} else {
+			kernels.MatMulT(sc, q, rows, kernels.NewWeightsF32(nk, hd, kh))
+		}
 		for i := 0; i < bt; i++ {
 			p := pos0 + i0 + i
 			lo := 0
@@ -326,7 +331,7 @@ var attendParallel = kernels.NewParallel(func(a *attendArgs, lo, hi int) {
 			}
 		}
 		if bt == 1 {
-			kernels.MatMul(run(s.att, 0), sc, rows, vh, nk, hd, hd)
+			kernels.AttnValues(run(s.att, 0), sc, rows, vh, nk, hd)
 			continue
 		}
 		oh = grow(oh, rows*hd)
