@@ -31,6 +31,7 @@ func packPanelF32AVX2(dst *float32, src *byte, stride, kc int)            { pani
 func packPanelF16AVX2(dst *float32, src *byte, stride, kc int)            { panic(errNoAsm) }
 func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)           { panic(errNoAsm) }
 func expSumAVX2(dst, src []float32, shift float32) float32                { panic(errNoAsm) }
+func scaleMaxAVX2(x []float32, s float32) float32                         { panic(errNoAsm) }
 func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool) {
 	panic(errNoAsm)
 }

@@ -85,3 +85,64 @@ done:
 	VZEROUPPER
 	MOVSS        X0, ret+56(FP)
 	RET
+
+// func scaleMaxAVX2(x []float32, s float32) float32
+// x[i] *= s for the first len(x) &^ 7 elements (len(x) ≥ 8), returning the
+// largest product: SoftmaxInPlace's scaling, maximum and normalization
+// passes, which scalar Go ran at a few cycles an element (decode attention
+// on a 1,024-position cache: 12-15 µs of softmax against 9 µs of scores).
+TEXT ·scaleMaxAVX2(SB), NOSPLIT, $0-36
+	MOVQ         x_base+0(FP), SI
+	MOVQ         x_len+8(FP), CX
+	ANDQ         $-8, CX
+	VBROADCASTSS s+24(FP), Y0
+	VMULPS       (SI), Y0, Y1
+	VMOVUPS      Y1, (SI)
+	VMOVAPS      Y1, Y2
+	VMOVAPS      Y1, Y3
+	VMOVAPS      Y1, Y4
+	ADDQ         $32, SI
+	SUBQ         $8, CX
+
+scaleMax32:
+	CMPQ    CX, $32
+	JL      scaleMax8
+	VMULPS  (SI), Y0, Y5
+	VMULPS  32(SI), Y0, Y6
+	VMULPS  64(SI), Y0, Y7
+	VMULPS  96(SI), Y0, Y8
+	VMOVUPS Y5, (SI)
+	VMOVUPS Y6, 32(SI)
+	VMOVUPS Y7, 64(SI)
+	VMOVUPS Y8, 96(SI)
+	VMAXPS  Y5, Y1, Y1
+	VMAXPS  Y6, Y2, Y2
+	VMAXPS  Y7, Y3, Y3
+	VMAXPS  Y8, Y4, Y4
+	ADDQ    $128, SI
+	SUBQ    $32, CX
+	JMP     scaleMax32
+
+scaleMax8:
+	CMPQ    CX, $8
+	JL      scaleMaxDone
+	VMULPS  (SI), Y0, Y5
+	VMOVUPS Y5, (SI)
+	VMAXPS  Y5, Y1, Y1
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JMP     scaleMax8
+
+scaleMaxDone:
+	VMAXPS       Y2, Y1, Y1
+	VMAXPS       Y4, Y3, Y3
+	VMAXPS       Y3, Y1, Y1
+	VEXTRACTF128 $1, Y1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0x4e, X1, X2
+	VMAXPS       X2, X1, X1
+	VPERMILPS    $0xb1, X1, X2
+	VMAXPS       X2, X1, X1
+	VMOVSS       X1, ret+32(FP)
+	VZEROUPPER
+	RET

@@ -96,6 +96,12 @@ func packPanelBF16AVX2(dst *float32, src *byte, stride, kc int)
 //go:noescape
 func expSumAVX2(dst, src []float32, shift float32) float32
 
+// scaleMaxAVX2 multiplies the first len(x)&^7 elements (len(x) ≥ 8) by s
+// in place and returns the largest product.
+//
+//go:noescape
+func scaleMaxAVX2(x []float32, s float32) float32
+
 // qgemvQuad4AVX2 computes four rows of the quantized matrix-vector product
 // for 4-bit codes; see qgemvQuadGeneric, its twin, for the contract.
 //

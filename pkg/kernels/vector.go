@@ -25,23 +25,38 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 	}
 }
 
-// SoftmaxInPlace replaces x by softmax(x), subtracting the maximum first.
-// Exponentials use expf32's polynomial (a few ulp), vectorized on AVX2.
-func SoftmaxInPlace(x []float32) {
+// SoftmaxInPlace replaces x by softmax(scale·x): each x[i]·scale rounded
+// to float32 first (as a separate scaling pass would), then the maximum
+// subtracted. Exponentials use expf32's polynomial (a few ulp); the passes
+// are vectorized on AVX2.
+func SoftmaxInPlace(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	mx := x[0]
-	for _, v := range x[1:] {
-		if v > mx {
-			mx = v
-		}
-	}
+	mx := scaleMax(x, scale)
 	sum := expSum(x, x, mx)
-	inv := 1 / sum
-	for i := range x {
-		x[i] *= inv
+	scaleMax(x, 1/sum)
+}
+
+// scaleMax multiplies x by s in place and returns the largest product
+// (−Inf for an empty x).
+func scaleMax(x []float32, s float32) float32 {
+	mx := float32(math.Inf(-1))
+	head := 0
+	if useAVX2 && len(x) >= 8 {
+		mx = scaleMaxAVX2(x, s)
+		head = len(x) &^ 7
 	}
+	return scaleMaxGo(x[head:], s, mx)
+}
+
+// scaleMaxGo is scaleMax's pure-Go twin, starting from the maximum mx.
+func scaleMaxGo(x []float32, s, mx float32) float32 {
+	for i := range x {
+		x[i] *= s
+		mx = max(mx, x[i])
+	}
+	return mx
 }
 
 // expSum writes exp(src[i]−shift) into dst and returns the sum.

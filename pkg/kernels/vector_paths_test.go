@@ -133,3 +133,43 @@ func TestAxpyLongerY(t *testing.T) {
 		}
 	}
 }
+
+// TestScaleMaxMatchesTwin holds scaleMax on every path to its pure-Go twin
+// bit for bit (the products are the same IEEE multiplications), on lengths
+// around the vector width and the four-vector step, and SoftmaxInPlace to
+// the scalar passes it replaced: scale, running maximum, expSum, 1/sum.
+func TestScaleMaxMatchesTwin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 17))
+	for _, p := range kernelPaths() {
+		withPath(p, func() {
+			for n := 0; n <= 75; n++ {
+				x := randVec(rng, n)
+				got, want := slices.Clone(x), slices.Clone(x)
+				mx := scaleMax(got, 0.125)
+				wmx := scaleMaxGo(want, 0.125, float32(math.Inf(-1)))
+				if mx != wmx || !slices.Equal(got, want) {
+					t.Fatalf("%s n=%d: scaleMax max %g, twin %g; products equal: %v", p.name, n, mx, wmx, slices.Equal(got, want))
+				}
+				if n == 0 {
+					continue
+				}
+				soft, old := slices.Clone(x), slices.Clone(x)
+				SoftmaxInPlace(soft, 0.3)
+				m := float32(math.Inf(-1))
+				for i := range old {
+					old[i] *= 0.3
+					if old[i] > m {
+						m = old[i]
+					}
+				}
+				inv := 1 / expSum(old, old, m)
+				for i := range old {
+					old[i] *= inv
+				}
+				if !slices.Equal(soft, old) {
+					t.Fatalf("%s n=%d: SoftmaxInPlace differs from the scalar passes", p.name, n)
+				}
+			}
+		})
+	}
+}

@@ -321,11 +321,7 @@ var attendParallel = kernels.NewParallel(func(a *attendArgs, lo, hi int) {
 			}
 			for r := 0; r < group; r++ {
 				row := sc[(i*group+r)*nk : (i*group+r+1)*nk]
-				vis := row[lo : p+1-first]
-				for j := range vis {
-					vis[j] *= scale
-				}
-				kernels.SoftmaxInPlace(vis)
+				kernels.SoftmaxInPlace(row[lo:p+1-first], scale)
 				clear(row[:lo])
 				clear(row[p+1-first:])
 			}
