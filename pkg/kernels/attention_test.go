@@ -46,44 +46,56 @@ func checkClose(t *testing.T, what string, got []float32, want, mag []float64) {
 	}
 }
 
-// TestAttnKernelsMatchTwins holds the AVX-512 attention kernels and their
-// pure-Go twins to a float64 reference, on head sizes of one, two and four
-// strips and key counts that leave no, one and many blocks, with guards
-// around every output.
+// TestAttnKernelsMatchTwins holds each assembly attention kernel the CPU
+// runs, and the pure-Go twins, to a float64 reference, on head sizes of
+// one, two and four AVX-512 strips and key counts that leave no, one and
+// many blocks, with guards around every output.
 func TestAttnKernelsMatchTwins(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	type impl struct {
-		name   string
-		scores func(dst, q, k []float32, blocks, hd int)
-		values func(out, p []float32, ldp int, v []float32, n, hd int)
+	type scoreImpl struct {
+		name  string
+		block int
+		fn    attnScoreFunc
 	}
-	impls := []impl{{"go", attnScores16Go, attnValues8Go}}
+	type valueImpl struct {
+		name string
+		rows int
+		fn   attnValueFunc
+	}
+	scores := []scoreImpl{{"go", 16, func(dst, q, k []float32, blocks, hd int) { attnScoresGo(dst, q, k, 16*blocks, hd) }}}
+	values := []valueImpl{{"go", 8, func(out, p []float32, ldp int, v []float32, n, hd int) { attnValuesGo(out, p, ldp, 8, v, n, hd) }}}
+	if hasAVX2 {
+		scores = append(scores, scoreImpl{"avx2", 8, attnScores8AVX2})
+		values = append(values, valueImpl{"avx2", 4, attnValues4AVX2})
+	}
 	if hasAVX512 {
-		impls = append(impls, impl{"avx512", attnScores16AVX512, attnValues8AVX512})
+		scores = append(scores, scoreImpl{"avx512", 16, attnScores16AVX512})
+		values = append(values, valueImpl{"avx512", 8, attnValues8AVX512})
 	}
 	for _, hd := range []int{32, 64, 128} {
 		for _, blocks := range []int{0, 1, 3} {
-			q, k := randVec(rng, hd), randVec(rng, blocks*16*hd)
-			want, mag := refScores(q, 1, k, blocks*16, hd)
-			for _, im := range impls {
-				dst, check := guarded(t, blocks*16, 3)
-				im.scores(dst, q, k, blocks, hd)
+			for _, im := range scores {
+				keys := blocks * im.block
+				q, k := randVec(rng, hd), randVec(rng, keys*hd)
+				want, mag := refScores(q, 1, k, keys, hd)
+				dst, check := guarded(t, keys, 3)
+				im.fn(dst, q, k, blocks, hd)
 				check("scores " + im.name)
 				checkClose(t, fmt.Sprintf("%s scores hd %d blocks %d", im.name, hd, blocks), dst, want, mag)
 			}
 		}
 		for _, n := range []int{0, 1, 5, 37} {
-			// Weight rows ldp = n + 2 apart, as a window of a wider row.
-			ldp := n + 2
-			p, v := randVec(rng, 8*ldp), randVec(rng, n*hd)
-			packed := make([]float32, 8*n)
-			for r := 0; r < 8; r++ {
-				copy(packed[r*n:(r+1)*n], p[r*ldp:r*ldp+n])
-			}
-			want, mag := refValues(packed, 8, v, n, hd)
-			for _, im := range impls {
-				out, check := guarded(t, 8*hd, 5)
-				im.values(out, p, ldp, v, n, hd)
+			for _, im := range values {
+				// Weight rows ldp = n + 2 apart, as a window of a wider row.
+				ldp := n + 2
+				p, v := randVec(rng, im.rows*ldp), randVec(rng, n*hd)
+				packed := make([]float32, im.rows*n)
+				for r := 0; r < im.rows; r++ {
+					copy(packed[r*n:(r+1)*n], p[r*ldp:r*ldp+n])
+				}
+				want, mag := refValues(packed, im.rows, v, n, hd)
+				out, check := guarded(t, im.rows*hd, 5)
+				im.fn(out, p, ldp, v, n, hd)
 				check("values " + im.name)
 				checkClose(t, fmt.Sprintf("%s values hd %d n %d", im.name, hd, n), out, want, mag)
 			}
@@ -95,7 +107,7 @@ func TestAttnKernelsMatchTwins(t *testing.T) {
 // kernel path, against the float64 reference for the row counts a decode
 // step has (the query heads of one key/value head: 1, 7, 8, 9, 16, 17) and
 // cache lengths with and without a partial block of keys, head sizes the
-// AVX-512 kernels take and one they leave to the general products.
+// kernels take and one (24) that only AVX2's scoring takes.
 func TestAttnProductsMatchMatMul(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
 	for _, p := range kernelPaths() {

@@ -98,3 +98,5 @@ func requant4G32AVX512(dst *byte, scales *float32, zeros *byte, w *byte, bf16 bo
 
 func attnScores16AVX512(dst, q, k []float32, blocks, hd int)              { panic(errNoAsm) }
 func attnValues8AVX512(out, p []float32, ldp int, v []float32, n, hd int) { panic(errNoAsm) }
+func attnScores8AVX2(dst, q, k []float32, blocks, hd int)                 { panic(errNoAsm) }
+func attnValues4AVX2(out, p []float32, ldp int, v []float32, n, hd int)   { panic(errNoAsm) }

@@ -307,3 +307,12 @@ func attnScores16AVX512(dst, q, k []float32, blocks, hd int)
 //
 //go:noescape
 func attnValues8AVX512(out, p []float32, ldp int, v []float32, n, hd int)
+
+// attnScores8AVX2 and attnValues4AVX2 are the AVX2 versions: eight keys a
+// block (hd % 8 == 0) and four rows of weights (hd % 16 == 0).
+//
+//go:noescape
+func attnScores8AVX2(dst, q, k []float32, blocks, hd int)
+
+//go:noescape
+func attnValues4AVX2(out, p []float32, ldp int, v []float32, n, hd int)
