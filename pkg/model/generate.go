@@ -30,8 +30,9 @@ type GenerateOptions struct {
 	// the state the request then reuses: llama-bench's protocol, which
 	// times a context whose weights, cache and buffers have been touched.
 	// On a virtual machine whose every new 4 KiB page costs a fault in the
-	// hypervisor, that first touch was 0.3 s of a 1.0 s prefill (the
-	// 4-layer model, 479 tokens, two threads; #9).
+	// hypervisor, that first touch made a 479-token prefill of the 4-layer
+	// model at two threads run at 485–497 tokens/s against 784–825 warm
+	// (#9, README "Warm timings").
 	Warmup bool
 	// Prefilling and Prefilled, if set, are called just before and just
 	// after the timed prefill (not the warm-up's).

@@ -18,7 +18,7 @@
 // untimed, through the state the measured request reuses), as llama-bench
 // does before its repetitions; -cold times a fresh process's first request
 // instead, which on a virtual machine that faults every new 4 KiB page in
-// the hypervisor carries some 0.3 s of first touch (#9).
+// the hypervisor runs at about 0.6 of the warm speed (#9).
 package main
 
 import (
