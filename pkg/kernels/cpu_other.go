@@ -2,6 +2,8 @@
 
 package kernels
 
+import "unsafe"
+
 // Without the assembly the dispatch variables stay false and the stubs
 // below are never reached; they exist so that the dispatching code
 // compiles identically on every platform.
@@ -36,7 +38,7 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 	panic(errNoAsm)
 }
 
-func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool) {
+func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s unsafe.Pointer, ss int, z *byte, zs, group int, eight, half bool) {
 	panic(errNoAsm)
 }
 

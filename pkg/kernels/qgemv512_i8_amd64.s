@@ -67,6 +67,27 @@ DATA spreadG32<>+56(SB)/4, $1
 DATA spreadG32<>+60(SB)/4, $1
 GLOBL spreadG32<>(SB), RODATA|NOPTR, $64
 
+// spreadG32Hi is spreadG32 for the third and fourth of four scales: the
+// second step's two groups when a pair step converts four half-precision
+// scales at once.
+DATA spreadG32Hi<>+0(SB)/4, $2
+DATA spreadG32Hi<>+4(SB)/4, $2
+DATA spreadG32Hi<>+8(SB)/4, $2
+DATA spreadG32Hi<>+12(SB)/4, $2
+DATA spreadG32Hi<>+16(SB)/4, $3
+DATA spreadG32Hi<>+20(SB)/4, $3
+DATA spreadG32Hi<>+24(SB)/4, $3
+DATA spreadG32Hi<>+28(SB)/4, $3
+DATA spreadG32Hi<>+32(SB)/4, $2
+DATA spreadG32Hi<>+36(SB)/4, $2
+DATA spreadG32Hi<>+40(SB)/4, $2
+DATA spreadG32Hi<>+44(SB)/4, $2
+DATA spreadG32Hi<>+48(SB)/4, $3
+DATA spreadG32Hi<>+52(SB)/4, $3
+DATA spreadG32Hi<>+56(SB)/4, $3
+DATA spreadG32Hi<>+60(SB)/4, $3
+GLOBL spreadG32Hi<>(SB), RODATA|NOPTR, $64
+
 // codeOrder8 sends byte i of 64 natural 8-bit codes to quantizeActs'
 // position of that input.
 DATA codeOrder8<>+0(SB)/8, $0x0e0c0a0806040200
@@ -146,6 +167,14 @@ GLOBL spread4G32<>(SB), RODATA|NOPTR, $64
 	VPMOVZXBD    z, t;    \
 	VCVTDQ2PS    t, t;    \
 	VMULPS       s, t, t; \
+	VFNMADD231PS Y12, t, acc
+
+// ZCORRH is ZCORR with the eight scales in half precision at s; u scratch.
+#define ZCORRH(z, s, t, u, acc) \
+	VPMOVZXBD    z, t;    \
+	VCVTDQ2PS    t, t;    \
+	VCVTPH2PS    s, u;    \
+	VMULPS       u, t, t; \
 	VFNMADD231PS Y12, t, acc
 
 // HSUM8 stores at dst the sum of the eight lanes of y (x its low half; tx
@@ -391,7 +420,7 @@ end:
 // together. On 2048-wide rows the one-row kernel read 56–68 % of the read
 // probe, its per-row correction and reduction exposed; this one 78–95 %.
 //
-//	func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
+//	func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s unsafe.Pointer, ss int, z *byte, zs, group int, eight, half bool)
 //
 // With eight the codes are 8-bit in groups of 32, k a multiple of 128
 // (pair32w8's sums; the activations and dx of a step loaded once for
@@ -399,7 +428,8 @@ end:
 //
 // Registers: Z0, Z1 row A's totals, Z20, Z21 row B's; Z4, Z5, Z24, Z25 a
 // pair of spans' activations; Z6, Z7, Z16, Z17 the spans' sums; Z14 the
-// spread index; Z15 the nibble mask. CX pairs left, DI row A's output;
+// spread index (Z28 for the second step's half-precision scales); Z15 the
+// nibble mask. CX pairs left, DI row A's output;
 // R10/R11/DX row A's codes, scales and zero points; SI and BX the distance
 // of row B's codes and scales; within a row R8 the codes, R13 the
 // activations, R9 dx, R14 the scales, R12 codes left.
@@ -456,6 +486,17 @@ end:
 // lane sums, scaled by dx, of the two steps of 8-bit codes at R8 (row B at
 // R8+SI), as I8STEP8 at 0 and 64 does; the activations and dx are loaded
 // once for both rows.
+// PAIRPREFETCH asks for the two cache lines of each row a kilobyte ahead
+// of the 128 bytes a pair step reads. Static checkpoints are mapped from
+// their file in 4 KiB pages, where the hardware prefetcher stops at every
+// page boundary; a software prefetch crosses it (the BF16 kernels do the
+// same, weights_amd64.s).
+#define PAIRPREFETCH \
+	PREFETCHT0 1024(R8);        \
+	PREFETCHT0 1088(R8);        \
+	PREFETCHT0 1024(R8)(SI*1);  \
+	PREFETCHT0 1088(R8)(SI*1)
+
 #define PAIRSTEPS8 \
 	VMOVDQU64       (R13), Z26;        \
 	VMOVDQU64       64(R13), Z27;      \
@@ -482,7 +523,7 @@ end:
 	VCVTDQ2PS       Z17, Z17;          \
 	VMULPS          Z11, Z17, Z17
 
-TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-153
+TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-154
 	MOVQ         dst_base+0(FP), DI
 	MOVQ         dst_len+8(FP), CX
 	SHRQ         $1, CX
@@ -493,7 +534,12 @@ TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-153
 	IMULQ        CX, SI
 	MOVQ         ss+120(FP), BX
 	IMULQ        CX, BX
-	SHLQ         $2, BX
+	SHLQ         $1, BX
+	CMPB         half+153(FP), $0
+	JNE          pstride
+	SHLQ         $1, BX
+
+pstride:
 	MOVL         $0x0f0f0f0f, AX
 	VMOVD        AX, X15
 	VPBROADCASTD X15, Z15
@@ -501,6 +547,7 @@ TEXT ·qgemvPairsI8AVX512(SB), NOSPLIT, $0-153
 	CMPB         eight+152(FP), $0
 	JEQ          prow
 	VMOVDQU32    spreadG32<>(SB), Z14
+	VMOVDQU32    spreadG32Hi<>(SB), Z28
 	VMOVDQU64    codeOrder8<>(SB), Z13
 
 prow:
@@ -515,6 +562,8 @@ prow:
 	VPXORD Z1, Z1, Z1
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+	CMPB   half+153(FP), $0
+	JNE    ppair8h
 	CMPB   eight+152(FP), $0
 	JNE    ppair8
 	CMPQ   group+144(FP), $32
@@ -525,6 +574,7 @@ prow:
 ppair32:
 	TESTQ           R12, R12
 	JZ              pdone
+	PAIRPREFETCH
 	PAIRSPANS
 	VBROADCASTF32X4 (R14), Z8
 	VPERMPS         Z8, Z14, Z8
@@ -550,6 +600,7 @@ ppair32:
 ppair128:
 	TESTQ        R12, R12
 	JZ           pdone
+	PAIRPREFETCH
 	PAIRSPANS
 	VBROADCASTSS (R14), Z8
 	VBROADCASTSS 4(R14), Z9
@@ -571,6 +622,7 @@ ppair128:
 ppair8:
 	TESTQ        R12, R12
 	JZ           pdone
+	PAIRPREFETCH
 	PAIRSTEPS8
 	VBROADCASTSD (R14), Z8
 	VPERMPS      Z8, Z14, Z8
@@ -590,6 +642,31 @@ ppair8:
 	ADDQ         $16, R14
 	SUBQ         $128, R12
 	JMP          ppair8
+
+	// 8-bit codes with half-precision scales (half): the four scales of
+	// the two steps converted at once, then spread as ppair8 does; the
+	// same products bit for bit, on two bytes a group less.
+ppair8h:
+	TESTQ        R12, R12
+	JZ           pdone
+	PAIRPREFETCH
+	PAIRSTEPS8
+	VCVTPH2PS    (R14), X9
+	VPERMPS      Z9, Z14, Z8
+	VPERMPS      Z9, Z28, Z9
+	VCVTPH2PS    (R14)(BX*1), X19
+	VPERMPS      Z19, Z14, Z18
+	VPERMPS      Z19, Z28, Z19
+	VFMADD231PS  Z8, Z4, Z0
+	VFMADD231PS  Z9, Z5, Z1
+	VFMADD231PS  Z18, Z16, Z20
+	VFMADD231PS  Z19, Z17, Z21
+	ADDQ         $128, R8
+	ADDQ         $128, R13
+	ADDQ         $64, R9
+	ADDQ         $8, R14
+	SUBQ         $128, R12
+	JMP          ppair8h
 
 pdone:
 	// Σ s·z·xsum over the first len(xsum) groups (a multiple of 8), for
@@ -611,6 +688,8 @@ pdone:
 	IMULQ         R9, R8
 	ADDQ          DX, R8
 	XORQ          AX, AX
+	CMPB          half+153(FP), $0
+	JNE           pcorrh
 
 pcorr:
 	VMOVUPS (R13)(AX*4), Y12
@@ -619,6 +698,15 @@ pcorr:
 	ADDQ    $8, AX
 	DECQ    R12
 	JNZ     pcorr
+	JMP     preduce
+
+pcorrh:
+	VMOVUPS (R13)(AX*4), Y12
+	ZCORRH((DX)(AX*1), (R11)(AX*2), Y22, Y29, Y0)
+	ZCORRH((R8)(AX*1), (R14)(AX*2), Y23, Y30, Y20)
+	ADDQ    $8, AX
+	DECQ    R12
+	JNZ     pcorrh
 
 preduce:
 	HSUM8(Y0, X0, X1, (DI))
@@ -629,7 +717,12 @@ preduce:
 	ADDQ         $4, DI
 	ADDQ         wstride+104(FP), R10
 	MOVQ         ss+120(FP), AX
-	LEAQ         (R11)(AX*4), R11
+	CMPB         half+153(FP), $0
+	JNE          padvance
+	SHLQ         $1, AX
+
+padvance:
+	LEAQ         (R11)(AX*2), R11
 	ADDQ         zs+136(FP), DX
 	DECQ         CX
 	JMP          prow

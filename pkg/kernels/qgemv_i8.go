@@ -197,7 +197,11 @@ var qgemvI8Parallel = NewParallel(func(a *qgemvI8Args, lo, hi int) {
 			// 8-bit codes run here only with the AVX-512 kernel
 			// (qI8Applies).
 			if bits == 8 || useAVX512 && hasVNNI512 {
-				qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], ng, zeros[j0*zs:], zs, group, bits)
+				var s16 []uint16
+				if w.Scales16 != nil {
+					s16 = w.Scales16[j0*ng:]
+				}
+				qgemvRowsI8(d[j0:j1], xqi, dxi, si[:ng8], w.Packed[j0*rb:], rb, w.Scales[j0*ng:], s16, ng, zeros[j0*zs:], zs, group, bits)
 				j = j1
 			}
 			for ; j+4 <= j1; j += 4 {
@@ -246,14 +250,17 @@ func qgemvQuadI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 // for bits-bit codes, 4 or 8 (rows len(dst), row r at w[r*wstride:],
 // s[r*ss:], z[r*zs:]), and dispatches it: the AVX-512 VNNI kernel where it
 // runs (for 8-bit codes it needs VBMI too), else the twin on each row.
-func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, ss int, z []byte, zs, group, bits int) {
+// s16, when not nil, holds the same scales in half precision (as s, ss
+// apart), which the paired 8-bit kernel reads instead of s.
+func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride int, s []float32, s16 []uint16, ss int, z []byte, zs, group, bits int) {
 	k, n := len(xq), len(dst)
 	ng := (k + group - 1) / group
 	if n == 0 {
 		return
 	}
 	if (bits != 4 && bits != 8) || k%i8Step != 0 || (group != 32 && group%i8Step != 0) || len(dx) < k/8 || len(xsum)%8 != 0 ||
-		len(w) < (n-1)*wstride+k*bits/8 || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) {
+		len(w) < (n-1)*wstride+k*bits/8 || len(s) < (n-1)*ss+max(ng, len(xsum)) || len(z) < (n-1)*zs+len(xsum) ||
+		s16 != nil && len(s16) < (n-1)*ss+max(ng, len(xsum)) {
 		panic("kernels: qgemvRowsI8 out of range")
 	}
 	eight := bits == 8
@@ -266,7 +273,11 @@ func qgemvRowsI8(dst []float32, xq []int8, dx, xsum []float32, w []byte, wstride
 			pairs = n &^ 1
 		}
 		if pairs > 0 {
-			qgemvPairsI8AVX512(dst[:pairs], xq, dx, xsum, &w[0], wstride, &s[0], ss, unsafe.SliceData(z), zs, group, eight)
+			sp, half := unsafe.Pointer(&s[0]), eight && s16 != nil
+			if half {
+				sp = unsafe.Pointer(&s16[0])
+			}
+			qgemvPairsI8AVX512(dst[:pairs], xq, dx, xsum, &w[0], wstride, sp, ss, unsafe.SliceData(z), zs, group, eight, half)
 		}
 		if pairs < n {
 			qgemvRowsI8AVX512(dst[pairs:], xq, dx, xsum, &w[pairs*wstride], wstride, &s[pairs*ss], ss, unsafe.SliceData(z[pairs*zs:]), zs, group, eight)

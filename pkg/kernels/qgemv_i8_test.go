@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/x448/float16"
 )
 
 // withI8 runs fn with the int8-activation path set to on.
@@ -300,7 +302,7 @@ func TestQGemvRowsI8Paths(t *testing.T) {
 						var check func(string)
 						got, check = guarded(t, rows, r.IntN(3))
 						withPath(kernelPath{"avx2+avx512", true, true}, func() {
-							qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
+							qgemvRowsI8(got, xq, dx, xsum, w, rb, s, nil, ss, z, zs, group, bits)
 						})
 						check("avx2+avx512")
 					}
@@ -436,16 +438,26 @@ func TestQGemvPairsI8MatchesRows(t *testing.T) {
 					dx[i], dx[i+1], dx[i+2], dx[i+3] = v, v, v, v
 				}
 				xsum := randVec(r, nx)
+				var s16 []uint16
+				if bits == 8 && r.IntN(2) == 0 {
+					// Half-precision scales: the paired kernel reads them,
+					// the one-row kernel their float32 values.
+					s16 = make([]uint16, len(s))
+					for i, v := range s {
+						h := float16.Fromfloat32(v)
+						s16[i], s[i] = h.Bits(), h.Float32()
+					}
+				}
 				want := make([]float32, rows)
 				for i := range want { // one row a call: never paired
-					qgemvRowsI8(want[i:i+1], xq, dx, xsum, w[i*rb:], rb, s[i*ss:], ss, z[i*zs:], zs, group, bits)
+					qgemvRowsI8(want[i:i+1], xq, dx, xsum, w[i*rb:], rb, s[i*ss:], nil, ss, z[i*zs:], zs, group, bits)
 				}
 				got, check := guarded(t, rows, r.IntN(3))
-				qgemvRowsI8(got, xq, dx, xsum, w, rb, s, ss, z, zs, group, bits)
+				qgemvRowsI8(got, xq, dx, xsum, w, rb, s, s16, ss, z, zs, group, bits)
 				check("pairs")
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%d-bit k=%d g%d rows=%d nx=%d sym=%v: row %d is %g, the one-row kernel's %g", bits, k, group, rows, nx, sym, i, got[i], want[i])
+						t.Fatalf("%d-bit k=%d g%d rows=%d nx=%d sym=%v half=%v: row %d is %g, the one-row kernel's %g", bits, k, group, rows, nx, sym, s16 != nil, i, got[i], want[i])
 					}
 				}
 			}

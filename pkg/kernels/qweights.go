@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
+
+	"github.com/x448/float16"
 )
 
 // QWeights is a read-only Rows×Cols matrix stored as integer codes of Bits
@@ -28,6 +31,13 @@ type QWeights struct {
 	Rows, Cols int
 	Packed     []byte    // Rows × QRowBytes(Bits, Cols)
 	Scales     []float32 // Rows × NumGroups()
+	// Scales16, when not nil, holds Scales again as IEEE half-precision
+	// bits, each exactly the float32 beside it (the format's scales were
+	// rounded to half precision). The int8-activation kernel for 8-bit
+	// codes reads these instead: at groups of 32 they are 2 bytes in 36 of
+	// what a decode step streams from memory (llama.cpp's Q8_0 stores its
+	// scales so too).
+	Scales16 []uint16
 	// Zeros holds the zero point of each group (Rows × NumGroups()), at
 	// most 2^Bits − 1; nil means a symmetric grid, whose zero point is
 	// 2^(Bits−1).
@@ -108,6 +118,11 @@ func (w QWeights) Validate() error {
 			return errors.New("kernels: zero point exceeds the largest code")
 		}
 	}
+	for i, h := range w.Scales16 {
+		if f := float16.Frombits(h).Float32(); math.Float32bits(f) != math.Float32bits(w.Scales[i]) {
+			return fmt.Errorf("kernels: half-precision scale %d is %g, its float32 %g", i, f, w.Scales[i])
+		}
+	}
 	return nil
 }
 
@@ -129,6 +144,8 @@ func (w QWeights) checkShape() error {
 		return fmt.Errorf("kernels: %d scales, want %d", len(w.Scales), w.Rows*ng)
 	case w.Zeros != nil && len(w.Zeros) != w.Rows*ng:
 		return fmt.Errorf("kernels: %d zero points, want %d", len(w.Zeros), w.Rows*ng)
+	case w.Scales16 != nil && len(w.Scales16) != len(w.Scales):
+		return fmt.Errorf("kernels: %d half-precision scales, want %d", len(w.Scales16), len(w.Scales))
 	case w.InScale != nil && len(w.InScale) != w.Cols:
 		return fmt.Errorf("kernels: %d input scales, want %d", len(w.InScale), w.Cols)
 	}

@@ -2,6 +2,8 @@
 
 package kernels
 
+import "unsafe"
+
 //go:generate go run ./_asm -dir .
 
 // The assembly kernels below each have a pure-Go twin with the same
@@ -240,9 +242,11 @@ func qgemvRowsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, ws
 // groups of 32 or 128, len(xq) a multiple of 256 and len(dst) even, two at
 // a time: row r and row r + len(dst)/2, with the same results bit for bit;
 // with eight, 8-bit codes in groups of 32 and len(xq) a multiple of 128.
+// s points at float32 scales, or with half (8-bit codes only) at their
+// IEEE half-precision bits, ss elements apart.
 //
 //go:noescape
-func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int, eight bool)
+func qgemvPairsI8AVX512(dst []float32, xq []int8, dx, xsum []float32, w *byte, wstride int, s unsafe.Pointer, ss int, z *byte, zs, group int, eight, half bool)
 
 // gemm6x32AVX512 runs the 6×16 micro-kernel on two adjacent weight panels
 // at once: gemm6x16AVX2 on (b, c) and on (b + nr·kc, c + nr).

@@ -511,6 +511,7 @@ func loadQLinear(ck *safetensors.Checkpoint, name string, f Format, rows, cols i
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	q.holdHalfScales()
 	return q, nil
 }
 

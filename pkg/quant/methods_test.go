@@ -387,6 +387,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	}
 	for _, r := range []run{
 		{"rtn", func(o *Options) { o.Format.Scale = ScaleF16 }},
+		{"rtn", func(o *Options) { o.Format = Format{Bits: 8, Group: 32, Grid: GridSym, Scale: ScaleF16} }},
 		{"awq", func(o *Options) { o.Format.Bits = 3; o.Format.Group = 32 }},
 		{"gptq", func(o *Options) { o.Format.Group = 32; o.GPTQ.ActOrder = true }},
 		{"gptq", func(o *Options) { o.Format.Grid = GridSym; o.Format.Group = -1 }},
@@ -430,6 +431,9 @@ func TestCheckpointRoundTrip(t *testing.T) {
 					if a[j] != b[j] {
 						t.Fatalf("%s %v: logit %d %g in memory, %g loaded", r.method, o.Format, j, a[j], b[j])
 					}
+				}
+				if q := lm.Layers[0].Attn.Q.(*QLinear); (o.Format.Bits == 8 && o.Format.Scale == ScaleF16) != (q.kernelWeights().Scales16 != nil) {
+					t.Errorf("%v: loaded layer's half-precision scales %v", o.Format, q.scales16 != nil)
 				}
 				if r.method == "gptq" && o.GPTQ.ActOrder {
 					if q := lm.Layers[0].Attn.Q.(*QLinear); q.GIdx == nil {

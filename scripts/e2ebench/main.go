@@ -55,6 +55,10 @@ var configs = []config{
 	// llama.cpp's Q4_0 and Q8_0 files hold a quantized LM head too: the
 	// "head" rows read the same bytes per token as llama.cpp does.
 	{name: "rtn8 g32 head8", quantize: []string{"--method", "rtn", "--bits", "8", "--group", "32", "--lm-head-bits", "8"}, gguf: "q8_0"},
+	// Q8_0's own format: symmetric codes, half-precision scales, which the
+	// 8-bit decode kernel reads as they are (34 bytes per 32 weights, as
+	// llama.cpp's, against 37 with float32 scales and zero points).
+	{name: "rtn8 g32 sym f16 head8", quantize: []string{"--method", "rtn", "--bits", "8", "--group", "32", "--grid", "sym", "--scale-type", "f16", "--lm-head-bits", "8"}, gguf: "q8_0"},
 	{name: "rtn4 g32 head4", quantize: []string{"--method", "rtn", "--bits", "4", "--group", "32", "--lm-head-bits", "4"}, gguf: "q4_0"},
 	{name: "ttq4 g32", method: []string{"--method", "ttq", "--bits", "4", "--group", "32"}, gguf: "q4_0"},
 	{name: "ttq4 g32 head4", method: []string{"--method", "ttq", "--bits", "4", "--group", "32", "--lm-head-bits", "4"}, gguf: "q4_0"},
