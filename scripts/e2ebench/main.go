@@ -92,6 +92,11 @@ type row struct {
 	LlamaTG    float64 `json:"llamacpp_decode_tokens_per_second,omitempty"`
 	LlamaRSS   float64 `json:"llamacpp_peak_rss_mib,omitempty"`
 	PromptN    int     `json:"prompt_tokens"`
+	// The decode tokens/s of every round, in the order run, behind the
+	// medians: a ratio that moves between runs shows here whether one
+	// round or all of them moved.
+	TTQTGRounds   []float64 `json:"ttq_decode_tokens_per_second_rounds"`
+	LlamaTGRounds []float64 `json:"llamacpp_decode_tokens_per_second_rounds,omitempty"`
 }
 
 // cold leaves out generate's warm-up.
@@ -219,8 +224,10 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 			k := key{c.name, t}
 			rw := row{Config: c.name, Threads: t, PromptN: n}
 			rw.TTQPP, rw.TTQTG, rw.TTQRSS, rw.TTQRequest = medians(ttqRuns[k])
+			rw.TTQTGRounds = decodeRounds(ttqRuns[k])
 			if llama != "" {
 				rw.LlamaPP, rw.LlamaTG, rw.LlamaRSS, _ = medians(llamaRuns[k])
+				rw.LlamaTGRounds = decodeRounds(llamaRuns[k])
 			}
 			rows = append(rows, rw)
 		}
@@ -366,6 +373,14 @@ func peakRSSMiB(ps *os.ProcessState) float64 {
 		return float64(ru.Maxrss) / 1024 // Linux reports KiB
 	}
 	return 0
+}
+
+func decodeRounds(s []sample) []float64 {
+	v := make([]float64, len(s))
+	for i, x := range s {
+		v[i] = x.tg
+	}
+	return v
 }
 
 func medians(s []sample) (pp, tg, rss, req float64) {
