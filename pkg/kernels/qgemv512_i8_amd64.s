@@ -486,17 +486,6 @@ end:
 // lane sums, scaled by dx, of the two steps of 8-bit codes at R8 (row B at
 // R8+SI), as I8STEP8 at 0 and 64 does; the activations and dx are loaded
 // once for both rows.
-// PAIRPREFETCH asks for the two cache lines of each row a kilobyte ahead
-// of the 128 bytes a pair step reads. Static checkpoints are mapped from
-// their file in 4 KiB pages, where the hardware prefetcher stops at every
-// page boundary; a software prefetch crosses it (the BF16 kernels do the
-// same, weights_amd64.s).
-#define PAIRPREFETCH \
-	PREFETCHT0 1024(R8);        \
-	PREFETCHT0 1088(R8);        \
-	PREFETCHT0 1024(R8)(SI*1);  \
-	PREFETCHT0 1088(R8)(SI*1)
-
 #define PAIRSTEPS8 \
 	VMOVDQU64       (R13), Z26;        \
 	VMOVDQU64       64(R13), Z27;      \
@@ -574,7 +563,6 @@ prow:
 ppair32:
 	TESTQ           R12, R12
 	JZ              pdone
-	PAIRPREFETCH
 	PAIRSPANS
 	VBROADCASTF32X4 (R14), Z8
 	VPERMPS         Z8, Z14, Z8
@@ -600,7 +588,6 @@ ppair32:
 ppair128:
 	TESTQ        R12, R12
 	JZ           pdone
-	PAIRPREFETCH
 	PAIRSPANS
 	VBROADCASTSS (R14), Z8
 	VBROADCASTSS 4(R14), Z9
@@ -622,7 +609,6 @@ ppair128:
 ppair8:
 	TESTQ        R12, R12
 	JZ           pdone
-	PAIRPREFETCH
 	PAIRSTEPS8
 	VBROADCASTSD (R14), Z8
 	VPERMPS      Z8, Z14, Z8
@@ -649,7 +635,6 @@ ppair8:
 ppair8h:
 	TESTQ        R12, R12
 	JZ           pdone
-	PAIRPREFETCH
 	PAIRSTEPS8
 	VCVTPH2PS    (R14), X9
 	VPERMPS      Z9, Z14, Z8

@@ -476,6 +476,14 @@ func loadQLinear(ck *safetensors.Checkpoint, name string, f Format, rows, cols i
 	if q.Scales, err = model.FiniteFloat32s(t); err != nil {
 		return nil, err
 	}
+	if f.Bits == 8 && f.Scale == ScaleF16 {
+		// The 8-bit decode kernel reads the stored half-precision bits
+		// (QLinear.scales16).
+		q.scales16 = make([]uint16, len(q.Scales))
+		for i := range q.scales16 {
+			q.scales16[i] = binary.LittleEndian.Uint16(t.Data[2*i:])
+		}
+	}
 	if f.HasZeros() {
 		zb := f.RowBytes(ng)
 		if t, ok, err = get(".qzeros", safetensors.U8, rows, zb); err != nil || !ok {
@@ -511,7 +519,6 @@ func loadQLinear(ck *safetensors.Checkpoint, name string, f Format, rows, cols i
 	if err := q.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	q.holdHalfScales()
 	return q, nil
 }
 

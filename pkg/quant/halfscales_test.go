@@ -5,12 +5,15 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/x448/float16"
+
 	"github.com/ttqproject/ttq/pkg/kernels"
 )
 
-// A loaded 8-bit layer with f16 scales decodes on their half-precision
-// copy (kernels.QWeights.Scales16) to exactly the products of its float32
-// scales: the copy saves bytes, never changes a number.
+// An 8-bit layer with f16 scales decodes on their half-precision bits
+// (kernels.QWeights.Scales16) to exactly the products of its float32
+// scales: the bits save bytes, never change a number. (Which layers hold
+// them, and that a loaded layer's equal its scales: TestCheckpointRoundTrip.)
 func TestHalfScalesDecodeSame(t *testing.T) {
 	const rows, cols = 10, 384
 	r := rand.New(rand.NewPCG(3, 4))
@@ -23,7 +26,10 @@ func TestHalfScalesDecodeSame(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := *q
-	half.holdHalfScales()
+	half.scales16 = make([]uint16, len(q.Scales))
+	for i, v := range q.Scales {
+		half.scales16[i] = float16.Fromfloat32(v).Bits()
+	}
 	if err := half.kernelWeights().Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -434,6 +434,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 				}
 				if q := lm.Layers[0].Attn.Q.(*QLinear); (o.Format.Bits == 8 && o.Format.Scale == ScaleF16) != (q.kernelWeights().Scales16 != nil) {
 					t.Errorf("%v: loaded layer's half-precision scales %v", o.Format, q.scales16 != nil)
+				} else if err := q.kernelWeights().Validate(); err != nil {
+					t.Errorf("%v: loaded layer: %v", o.Format, err)
 				}
 				if r.method == "gptq" && o.GPTQ.ActOrder {
 					if q := lm.Layers[0].Attn.Q.(*QLinear); q.GIdx == nil {

@@ -3,8 +3,6 @@ package quant
 import (
 	"fmt"
 
-	"github.com/x448/float16"
-
 	"github.com/ttqproject/ttq/pkg/kernels"
 	"github.com/ttqproject/ttq/pkg/model"
 )
@@ -29,24 +27,14 @@ type QLinear struct {
 	InScale  []float32 // per-input multiplier applied to x; nil for none
 	Bias     []float32 // nil when the layer has no bias
 	groupLen int
-	// scales16 is Scales in half precision for the 8-bit int8-activation
-	// decode kernel (kernels.QWeights.Scales16), held only by layers
-	// loaded from a checkpoint, whose scales nothing changes afterwards.
+	// scales16 is Scales as their stored half-precision bits, for the
+	// 8-bit int8-activation decode kernel (kernels.QWeights.Scales16): a
+	// decode step then streams 34 bytes per 32 weights of a symmetric
+	// layer, as llama.cpp's Q8_0 does, instead of 36, for 2 bytes a group
+	// of memory. Only 8-bit layers with f16 scales loaded from a
+	// checkpoint hold it: nothing changes their scales afterwards, while
+	// the layers TTQ re-quantizes per prompt would need it refreshed.
 	scales16 []uint16
-}
-
-// holdHalfScales keeps a half-precision copy of an 8-bit layer's f16
-// scales for the decode kernel: a decode step then streams 34 bytes per
-// 32 weights of a symmetric layer, as llama.cpp's Q8_0 does, instead of
-// 36. The copy costs the same 2 bytes per group of memory.
-func (q *QLinear) holdHalfScales() {
-	if q.Format.Bits != 8 || q.Format.Scale != ScaleF16 {
-		return
-	}
-	q.scales16 = make([]uint16, len(q.Scales))
-	for i, v := range q.Scales {
-		q.scales16[i] = float16.Fromfloat32(v).Bits()
-	}
 }
 
 // NewQLinear allocates an empty layer of the given shape.
