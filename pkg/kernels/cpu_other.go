@@ -85,8 +85,8 @@ func qgemvRow4AVX512(xp, xsum []float32, w *byte, s *float32, z *byte, group int
 func gemvF32AVX512(dst, x []float32, w []byte)   { panic(errNoAsm) }
 func gemvF16AVX512(dst, x []float32, w []byte)   { panic(errNoAsm) }
 func gemvBF16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
-func gemv2F16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
-func gemv2BF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }
+func gemv4F16AVX512(dst, x []float32, w []byte)  { panic(errNoAsm) }
+func gemv4BF16AVX512(dst, x []float32, w []byte) { panic(errNoAsm) }
 
 func qgemvRows8AVX512(dst, xp, xsum []float32, w *byte, wstride int, s *float32, ss int, z *byte, zs, group int) {
 	panic(errNoAsm)

@@ -88,7 +88,7 @@ var matMulRowsParallel = NewParallel(func(a *matMulRowsArgs, lo, hi int) {
 	block := max(4, (128<<10)/(k*es)) &^ 3
 	if m == 1 {
 		// Nothing to keep in L2 for a second row of x; the half-precision
-		// kernels' two rows a step stream best from far apart.
+		// kernels' four rows a step stream best from far apart.
 		block = hi - lo
 	}
 	for j0 := lo; j0 < hi; j0 += block {
@@ -114,26 +114,26 @@ func gemv(dst, x []float32, w []byte, e Elem) {
 		return
 	}
 	if useAVX512 && len(x)%16 == 0 {
-		var one, two func(dst, x []float32, w []byte)
+		var one, four func(dst, x []float32, w []byte)
 		switch e {
 		case ElemF32:
 			gemvF32AVX512(dst, x, w)
 			return
 		case ElemF16:
-			one, two = gemvF16AVX512, gemv2F16AVX512
+			one, four = gemvF16AVX512, gemv4F16AVX512
 		case ElemBF16:
-			one, two = gemvBF16AVX512, gemv2BF16AVX512
+			one, four = gemvBF16AVX512, gemv4BF16AVX512
 		default:
 			panic("kernels: gemv unknown element type")
 		}
-		// Half-precision rows two at a time (body512x2 in _asm), an odd
-		// last row alone.
-		pairs := len(dst) &^ 1
-		if pairs > 0 {
-			two(dst[:pairs], x, w)
+		// Half-precision rows four at a time (body512x4 in _asm), the last
+		// len(dst) mod 4 alone.
+		quads := len(dst) &^ 3
+		if quads > 0 {
+			four(dst[:quads], x, w)
 		}
-		if pairs < len(dst) {
-			one(dst[pairs:], x, w[pairs*len(x)*e.Size():])
+		if quads < len(dst) {
+			one(dst[quads:], x, w[quads*len(x)*e.Size():])
 		}
 		return
 	}

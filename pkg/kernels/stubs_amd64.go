@@ -267,15 +267,15 @@ func gemvF16AVX512(dst, x []float32, w []byte)
 //go:noescape
 func gemvBF16AVX512(dst, x []float32, w []byte)
 
-// gemv2F16AVX512 and gemv2BF16AVX512 are gemvF16AVX512 and gemvBF16AVX512
-// two rows at a time, row r with row r + len(dst)/2 (len(dst) even), with
-// the same results bit for bit.
+// gemv4F16AVX512 and gemv4BF16AVX512 are gemvF16AVX512 and gemvBF16AVX512
+// four rows at a time, rows r + j·len(dst)/4 for j < 4 (len(dst) a
+// multiple of four), with the same results bit for bit.
 //
 //go:noescape
-func gemv2F16AVX512(dst, x []float32, w []byte)
+func gemv4F16AVX512(dst, x []float32, w []byte)
 
 //go:noescape
-func gemv2BF16AVX512(dst, x []float32, w []byte)
+func gemv4BF16AVX512(dst, x []float32, w []byte)
 
 // qgemvRows8AVX512 computes len(dst) rows of the 8-bit product one after
 // another: row r is row 0 of qgemvQuadGeneric(qChunks[8], 8, …) at

@@ -383,24 +383,31 @@ const hsumZ0 = `	VEXTRACTF64X4 $1, Z0, Y1
 	VMOVSS        X0, (DI)
 `
 
-// body512x2 is body512 two rows at a time, row r with row r + len(dst)/2
-// (len(dst) even), for the half-precision types: the activations, float32
-// and so twice the weights' bytes, are loaded once for both rows, the rows
-// are two independent chains and two streams through memory far apart
-// (unlike four adjacent rows, the layout the comment above rules out), and
-// each row is summed in body512's order, bit for bit its result. One row
-// at a time, the 4-layer model's BF16 decode streamed about 27 GB/s (e2ebench:
-// 56.5 tokens/s × 482 MB of weights a token) against 36–39 GB/s on
-// 4096-wide rows in ttq bench; `ttq bench --kernel gemv-bf16 --k 2048 --n
-// 5632`, six interleaved rounds: median 24.3 → 26.5 GB/s. Z0–Z3 row A's totals,
-// Z16–Z19 row B's, Z8–Z11 the activations; R8 row A's weights, R10 row
-// B's, R9 their distance.
-var body512x2 = template.Must(template.New("gemv512x2").Parse(`
-// func gemv2{{.Name}}AVX512(dst, x []float32, w []byte)
-TEXT ·gemv2{{.Name}}AVX512(SB), NOSPLIT, $0-72
+// body512x4 is body512 four rows at a time, rows r, r+q, r+2q and r+3q
+// for q = len(dst)/4 (len(dst) a multiple of four), for the half-precision
+// types: the activations, float32 and so twice the weights' bytes, are
+// loaded once for all four rows, the rows are four independent chains and
+// four streams through memory a quarter of the matrix apart (unlike four
+// adjacent rows, the layout the comment above rules out), and each row is
+// summed in body512's order, bit for bit its result.
+//
+// Measured on the TinyLlama-1.1B shape's BF16 decode (one process, the
+// kernels alternating every 12 tokens, medians of 8 rounds, #9): one row at
+// a time 12.4 tokens/s, two streams 13.8, four 14.8, six 11.1, three
+// 10.9, and against two streams 12.2 vs 11.1 and 12.0 vs 11.2 in later
+// runs; at two threads 27.7 vs 23.8. Software prefetch 1 KiB ahead on two
+// streams: 13.0. The 1.1B shape's decode spends 94 % of its time here.
+//
+// Z0–Z3, Z16–Z19, Z20–Z23, Z24–Z27 the four rows' totals; Z8–Z11 the
+// activations; Z4–Z7 and Z12–Z15 widened weights; R8, R10, R11, R13 the
+// rows' weights, R9 their distance; BX = q.
+var body512x4 = template.Must(template.New("gemv512x4").Parse(`
+// func gemv4{{.Name}}AVX512(dst, x []float32, w []byte)
+TEXT ·gemv4{{.Name}}AVX512(SB), NOSPLIT, $0-72
 	MOVQ  dst_base+0(FP), DI
 	MOVQ  dst_len+8(FP), DX
-	SHRQ  $1, DX
+	SHRQ  $2, DX
+	MOVQ  DX, BX
 	MOVQ  x_base+24(FP), SI
 	MOVQ  x_len+32(FP), CX
 	MOVQ  w_base+48(FP), R8
@@ -414,6 +421,8 @@ row:
 	TESTQ  DX, DX
 	JZ     done
 	LEAQ   (R8)(R9*1), R10
+	LEAQ   (R10)(R9*1), R11
+	LEAQ   (R11)(R9*1), R13
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -422,6 +431,14 @@ row:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
 	XORQ   AX, AX
 
 by64:
@@ -431,22 +448,16 @@ by64:
 	VMOVUPS 64(SI)(AX*4), Z9
 	VMOVUPS 128(SI)(AX*4), Z10
 	VMOVUPS 192(SI)(AX*4), Z11
-	{{.Load16R "R8" 0 "Z4"}}
-	{{.Load16R "R8" 16 "Z5"}}
-	{{.Load16R "R8" 32 "Z6"}}
-	{{.Load16R "R8" 48 "Z7"}}
-	VFMADD231PS Z8, Z4, Z0
-	VFMADD231PS Z9, Z5, Z1
-	VFMADD231PS Z10, Z6, Z2
-	VFMADD231PS Z11, Z7, Z3
-	{{.Load16R "R10" 0 "Z12"}}
-	{{.Load16R "R10" 16 "Z13"}}
-	{{.Load16R "R10" 32 "Z14"}}
-	{{.Load16R "R10" 48 "Z15"}}
-	VFMADD231PS Z8, Z12, Z16
-	VFMADD231PS Z9, Z13, Z17
-	VFMADD231PS Z10, Z14, Z18
-	VFMADD231PS Z11, Z15, Z19
+{{- range $row := .Streams}}
+	{{$.Load16R $row.Ptr 0 $row.T0}}
+	{{$.Load16R $row.Ptr 16 $row.T1}}
+	{{$.Load16R $row.Ptr 32 $row.T2}}
+	{{$.Load16R $row.Ptr 48 $row.T3}}
+	VFMADD231PS Z8, {{$row.T0}}, {{$row.A0}}
+	VFMADD231PS Z9, {{$row.T1}}, {{$row.A1}}
+	VFMADD231PS Z10, {{$row.T2}}, {{$row.A2}}
+	VFMADD231PS Z11, {{$row.T3}}, {{$row.A3}}
+{{- end}}
 	ADDQ $64, AX
 	JMP  by64
 
@@ -454,10 +465,10 @@ by16:
 	CMPQ    AX, CX
 	JGE     reduce
 	VMOVUPS (SI)(AX*4), Z8
-	{{.Load16R "R8" 0 "Z4"}}
-	VFMADD231PS Z8, Z4, Z0
-	{{.Load16R "R10" 0 "Z12"}}
-	VFMADD231PS Z8, Z12, Z16
+{{- range $row := .Streams}}
+	{{$.Load16R $row.Ptr 0 $row.T0}}
+	VFMADD231PS Z8, {{$row.T0}}, {{$row.A0}}
+{{- end}}
 	ADDQ $16, AX
 	JMP  by16
 
@@ -465,19 +476,21 @@ reduce:
 	VADDPS        Z1, Z0, Z0
 	VADDPS        Z3, Z2, Z2
 	VADDPS        Z2, Z0, Z0
-` + hsumZ0 + `	VADDPS        Z17, Z16, Z16
-	VADDPS        Z19, Z18, Z18
-	VADDPS        Z18, Z16, Z16
-	VEXTRACTF64X4 $1, Z16, Y17
-	VADDPS        Y17, Y16, Y16
-	VMOVAPS       Y16, Y2
+` + hsumZ0 + `	MOVQ          DI, R14
+{{- range $row := slice .Streams 1}}
+	VADDPS        {{$row.A1}}, {{$row.A0}}, {{$row.A0}}
+	VADDPS        {{$row.A3}}, {{$row.A2}}, {{$row.A2}}
+	VADDPS        {{$row.A2}}, {{$row.A0}}, {{$row.A0}}
+	VEXTRACTF64X4 $1, {{$row.A0}}, {{$row.Y1}}
+	VADDPS        {{$row.Y1}}, {{$row.Y0}}, {{$row.Y0}}
+	VMOVAPS       {{$row.Y0}}, Y2
 	VEXTRACTF128  $1, Y2, X3
 	VADDPS        X3, X2, X2
 	VHADDPS       X2, X2, X2
 	VHADDPS       X2, X2, X2
-	MOVQ          dst_len+8(FP), BX
-	SHRQ          $1, BX
-	VMOVSS        X2, (DI)(BX*4)
+	LEAQ          (R14)(BX*4), R14
+	VMOVSS        X2, (R14)
+{{- end}}
 	ADDQ          $4, DI
 	LEAQ          (R8)(CX*{{.Scale}}), R8
 	DECQ          DX
@@ -487,6 +500,34 @@ done:
 	VZEROUPPER
 	RET
 `))
+
+// streamRegs names one row's registers in body512x4: its weight pointer,
+// accumulators (and the two halves of the first as Y registers for the
+// reduction) and widened-weight temporaries.
+type streamRegs struct {
+	Ptr            string
+	A0, A1, A2, A3 string
+	Y0, Y1         string
+	T0, T1, T2, T3 string
+}
+
+func fourStreams() []streamRegs {
+	var rs []streamRegs
+	for _, r := range []struct {
+		ptr  string
+		acc  int
+		temp int
+	}{{"R8", 0, 4}, {"R10", 16, 12}, {"R11", 20, 4}, {"R13", 24, 12}} {
+		z := func(n int) string { return fmt.Sprintf("Z%d", n) }
+		rs = append(rs, streamRegs{
+			Ptr: r.ptr,
+			A0:  z(r.acc), A1: z(r.acc + 1), A2: z(r.acc + 2), A3: z(r.acc + 3),
+			Y0: fmt.Sprintf("Y%d", r.acc), Y1: fmt.Sprintf("Y%d", r.acc+1),
+			T0: z(r.temp), T1: z(r.temp + 1), T2: z(r.temp + 2), T3: z(r.temp + 3),
+		})
+	}
+	return rs
+}
 
 var pack = template.Must(template.New("pack").Parse(`
 // func packPanel{{.Name}}AVX2(dst *float32, src *byte, stride, kc int)
@@ -597,12 +638,13 @@ func weights(buf *bytes.Buffer) error {
 	for _, e := range elems {
 		data := struct {
 			elem
-			Shift int // log2(Size)
-			Step  int // bytes of eight elements
-		}{e, map[int]int{4: 2, 2: 1}[e.Size], 8 * e.Size}
+			Shift   int // log2(Size)
+			Step    int // bytes of eight elements
+			Streams []streamRegs
+		}{e, map[int]int{4: 2, 2: 1}[e.Size], 8 * e.Size, fourStreams()}
 		ts := []*template.Template{body, body512, pack}
 		if e.Size == 2 {
-			ts = []*template.Template{body, body512, body512x2, pack}
+			ts = []*template.Template{body, body512, body512x4, pack}
 		}
 		for _, t := range ts {
 			if err := t.Execute(buf, data); err != nil {
