@@ -15,8 +15,9 @@
 // row), Y8/Y9 x, Y10…Y13 widened weights, R8…R11 row pointers, AX the
 // element index, BX the row stride in bytes, CX = k, R12 = k&^15,
 // R13 = k&^7, DX rows left, SI x, DI dst. The AVX-512 variants take one
-// row at a time instead: a single stream through memory, which the
-// hardware prefetcher serves far better than four.
+// row at a time instead (a single stream through memory, which the
+// hardware prefetcher serves far better than four adjacent rows), and the
+// half-precision ones four rows a quarter of the matrix apart (body512x4).
 
 // func gemvF32AVX2(dst, x []float32, w []byte)
 TEXT ·gemvF32AVX2(SB), NOSPLIT, $0-72
