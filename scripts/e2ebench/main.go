@@ -101,23 +101,31 @@ type row struct {
 	LlamaTGRounds []float64 `json:"llamacpp_decode_tokens_per_second_rounds,omitempty"`
 }
 
-// cold leaves out generate's warm-up.
-var cold = flag.Bool("cold", false, "time ttq's first request of each process (no warm-up); llama-bench still warms up")
-
-// dropCaches empties the page cache before every sample (see
-// dropPageCache).
-var dropCaches = flag.Bool("drop-caches", false, "empty the page cache before every sample, so each reads its weights into pages placed anew (Linux, root)")
+// options are e2ebench's flags.
+type options struct {
+	modelDir, llama, threadList, textFile, work string
+	rounds, promptTokens, genTokens             int
+	asJSON                                      bool
+	// cold leaves out generate's warm-up.
+	cold bool
+	// dropCaches empties the page cache before every sample (see
+	// dropPageCache).
+	dropCaches bool
+}
 
 func main() {
-	modelDir := flag.String("model", "", "full-precision Hugging Face model directory (required)")
-	llama := flag.String("llamacpp", "", "llama.cpp build directory with bin/llama-bench (optional)")
-	threadList := flag.String("threads", "1,2", "comma-separated thread counts")
-	rounds := flag.Int("rounds", 3, "rounds; figures are medians")
-	promptTokens := flag.Int("prompt", 512, "prompt-processing length in tokens (approximate for ttq)")
-	genTokens := flag.Int("gen", 48, "tokens generated per decode measurement")
-	textFile := flag.String("text", "../shared/data/wikitext-2-raw/wiki.test.raw", "text the prompt is cut from")
-	work := flag.String("work", "", "directory for the binary, checkpoints and GGUF files (default: a temporary one, removed)")
-	asJSON := flag.Bool("json", false, "print JSON rows instead of a table")
+	var o options
+	flag.StringVar(&o.modelDir, "model", "", "full-precision Hugging Face model directory (required)")
+	flag.StringVar(&o.llama, "llamacpp", "", "llama.cpp build directory with bin/llama-bench (optional)")
+	flag.StringVar(&o.threadList, "threads", "1,2", "comma-separated thread counts")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; figures are medians")
+	flag.IntVar(&o.promptTokens, "prompt", 512, "prompt-processing length in tokens (approximate for ttq)")
+	flag.IntVar(&o.genTokens, "gen", 48, "tokens generated per decode measurement")
+	flag.StringVar(&o.textFile, "text", "../shared/data/wikitext-2-raw/wiki.test.raw", "text the prompt is cut from")
+	flag.StringVar(&o.work, "work", "", "directory for the binary, checkpoints and GGUF files (default: a temporary one, removed)")
+	flag.BoolVar(&o.asJSON, "json", false, "print JSON rows instead of a table")
+	flag.BoolVar(&o.cold, "cold", false, "time ttq's first request of each process (no warm-up); llama-bench still warms up")
+	flag.BoolVar(&o.dropCaches, "drop-caches", false, "empty the page cache before every sample, so each reads its weights into pages placed anew (Linux, root)")
 	only := flag.String("configs", "", "comma-separated configurations to run (default: all): "+configNames())
 	flag.Parse()
 	if *only != "" {
@@ -132,20 +140,21 @@ func main() {
 		}
 		configs = keep
 	}
-	if err := run(*modelDir, *llama, *threadList, *rounds, *promptTokens, *genTokens, *textFile, *work, *asJSON); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "e2ebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int, textFile, work string, asJSON bool) error {
+func run(o options) error {
+	modelDir, llama, threadList, rounds, promptTokens, genTokens, textFile, work, asJSON := o.modelDir, o.llama, o.threadList, o.rounds, o.promptTokens, o.genTokens, o.textFile, o.work, o.asJSON
 	if modelDir == "" {
 		return errors.New("-model is required")
 	}
 	if rounds < 1 || promptTokens < 8 || genTokens < 1 {
 		return errors.New("-rounds, -prompt ≥ 8 and -gen must be positive")
 	}
-	if *dropCaches && *cold {
+	if o.dropCaches && o.cold {
 		return errors.New("-drop-caches with -cold would time reading the weights from disk")
 	}
 	var threads []int
@@ -172,7 +181,7 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 	if err != nil {
 		return err
 	}
-	prompt, n, err := promptOf(ttq, modelDir, string(text), promptTokens)
+	prompt, n, err := promptOf(ttq, modelDir, string(text), promptTokens, !o.cold)
 	if err != nil {
 		return err
 	}
@@ -212,16 +221,16 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 		for _, t := range threads {
 			for _, c := range configs {
 				k := key{c.name, t}
-				if err := dropPageCache(); err != nil {
+				if err := dropPageCache(o.dropCaches); err != nil {
 					return err
 				}
-				s, err := ttqSample(ttq, models[c.name], c.method, prompt, genTokens, t)
+				s, err := ttqSample(ttq, models[c.name], c.method, prompt, genTokens, t, !o.cold)
 				if err != nil {
 					return fmt.Errorf("%s, %d threads: %w", c.name, t, err)
 				}
 				ttqRuns[k] = append(ttqRuns[k], s)
 				if llama != "" {
-					if err := dropPageCache(); err != nil {
+					if err := dropPageCache(o.dropCaches); err != nil {
 						return err
 					}
 					s, err := llamaSample(llama, ggufs[c.gguf], promptTokens, genTokens, t)
@@ -257,11 +266,11 @@ func run(modelDir, llama, threadList string, rounds, promptTokens, genTokens int
 
 // promptOf cuts text to about n tokens of the model's tokenizer: it asks
 // ttq for the token count of a first guess and rescales once or twice.
-func promptOf(ttq, modelDir, text string, n int) (string, int, error) {
+func promptOf(ttq, modelDir, text string, n int, warm bool) (string, int, error) {
 	chars := 4 * n
 	for range 4 {
 		p := cut(text, chars)
-		res, err := generate(ttq, modelDir, nil, p, 1, 1)
+		res, err := generate(ttq, modelDir, nil, p, 1, 1, warm)
 		if err != nil {
 			return "", 0, err
 		}
@@ -275,7 +284,7 @@ func promptOf(ttq, modelDir, text string, n int) (string, int, error) {
 		}
 	}
 	p := cut(text, chars)
-	res, err := generate(ttq, modelDir, nil, p, 1, 1)
+	res, err := generate(ttq, modelDir, nil, p, 1, 1, warm)
 	if err != nil {
 		return "", 0, err
 	}
@@ -301,10 +310,10 @@ type generateResult struct {
 	rssMiB         float64
 }
 
-func generate(ttq, modelDir string, method []string, prompt string, gen, threads int) (generateResult, error) {
+func generate(ttq, modelDir string, method []string, prompt string, gen, threads int, warm bool) (generateResult, error) {
 	args := append([]string{"generate", modelDir, "--prompt", prompt, "-n", strconv.Itoa(gen),
 		"--threads", strconv.Itoa(threads), "--json"}, method...)
-	if !*cold {
+	if warm {
 		args = append(args, "--warmup")
 	}
 	cmd := exec.Command(ttq, args...)
@@ -324,15 +333,15 @@ func generate(ttq, modelDir string, method []string, prompt string, gen, threads
 // ttqSample runs one prompt-processing and one decode measurement. A
 // sampled EOS could end decode early; the model's greedy continuation of
 // these prompts does not, and a short run is refused rather than timed.
-func ttqSample(ttq, modelDir string, method []string, prompt string, gen, threads int) (sample, error) {
-	pp, err := generate(ttq, modelDir, method, prompt, gen, threads)
+func ttqSample(ttq, modelDir string, method []string, prompt string, gen, threads int, warm bool) (sample, error) {
+	pp, err := generate(ttq, modelDir, method, prompt, gen, threads, warm)
 	if err != nil {
 		return sample{}, err
 	}
 	if len(pp.Tokens) < gen {
 		return sample{}, fmt.Errorf("the request's decode stopped after %d of %d tokens", len(pp.Tokens), gen)
 	}
-	tg, err := generate(ttq, modelDir, method, "Once upon a time", gen, threads)
+	tg, err := generate(ttq, modelDir, method, "Once upon a time", gen, threads, warm)
 	if err != nil {
 		return sample{}, err
 	}
@@ -378,7 +387,7 @@ func llamaSample(dir, gguf string, pp, tg, threads int) (sample, error) {
 	return s, nil
 }
 
-// dropPageCache empties the page cache when -drop-caches is set. On the
+// dropPageCache empties the page cache when enabled (-drop-caches). On the
 // virtual machine #9 was measured on, the same process read the same
 // mapped BF16 checkpoint at 0.57 decode tokens/s before the page cache was
 // dropped and 14.3 after (the pages stayed resident and faulted nothing:
@@ -388,8 +397,8 @@ func llamaSample(dir, gguf string, pp, tg, threads int) (sample, error) {
 // which interleaving does not spread over both sides of a ratio; placing
 // them anew before every sample does. Both programs warm up before they
 // are timed, so the read from disk is never timed.
-func dropPageCache() error {
-	if !*dropCaches {
+func dropPageCache(enabled bool) error {
+	if !enabled {
 		return nil
 	}
 	syscall.Sync()
