@@ -147,41 +147,40 @@ func main() {
 }
 
 func run(o options) error {
-	modelDir, llama, threadList, rounds, promptTokens, genTokens, textFile, work, asJSON := o.modelDir, o.llama, o.threadList, o.rounds, o.promptTokens, o.genTokens, o.textFile, o.work, o.asJSON
-	if modelDir == "" {
+	if o.modelDir == "" {
 		return errors.New("-model is required")
 	}
-	if rounds < 1 || promptTokens < 8 || genTokens < 1 {
+	if o.rounds < 1 || o.promptTokens < 8 || o.genTokens < 1 {
 		return errors.New("-rounds, -prompt ≥ 8 and -gen must be positive")
 	}
 	if o.dropCaches && o.cold {
 		return errors.New("-drop-caches with -cold would time reading the weights from disk")
 	}
 	var threads []int
-	for _, s := range strings.Split(threadList, ",") {
+	for _, s := range strings.Split(o.threadList, ",") {
 		t, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || t < 1 {
-			return fmt.Errorf("-threads %q: want positive integers", threadList)
+			return fmt.Errorf("-threads %q: want positive integers", o.threadList)
 		}
 		threads = append(threads, t)
 	}
-	if work == "" {
+	if o.work == "" {
 		dir, err := os.MkdirTemp("", "e2ebench")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		work = dir
+		o.work = dir
 	}
-	ttq := filepath.Join(work, "ttq")
+	ttq := filepath.Join(o.work, "ttq")
 	if out, err := exec.Command("go", "build", "-o", ttq, "./cmd/ttq").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v\n%s", err, out)
 	}
-	text, err := os.ReadFile(textFile)
+	text, err := os.ReadFile(o.textFile)
 	if err != nil {
 		return err
 	}
-	prompt, n, err := promptOf(ttq, modelDir, string(text), promptTokens, !o.cold)
+	prompt, n, err := promptOf(ttq, o.modelDir, string(text), o.promptTokens, !o.cold)
 	if err != nil {
 		return err
 	}
@@ -189,21 +188,21 @@ func run(o options) error {
 	models := map[string]string{}
 	ggufs := map[string]string{}
 	for _, c := range configs {
-		models[c.name] = modelDir
+		models[c.name] = o.modelDir
 		if c.quantize != nil {
-			dst := filepath.Join(work, strings.Join(c.quantize, ""))
+			dst := filepath.Join(o.work, strings.Join(c.quantize, ""))
 			if _, err := os.Stat(dst); err != nil {
-				args := append([]string{"quantize", modelDir, "-o", dst}, c.quantize...)
+				args := append([]string{"quantize", o.modelDir, "-o", dst}, c.quantize...)
 				if out, err := exec.Command(ttq, args...).CombinedOutput(); err != nil {
 					return fmt.Errorf("ttq %s: %v\n%s", strings.Join(args, " "), err, out)
 				}
 			}
 			models[c.name] = dst
 		}
-		if llama != "" && ggufs[c.gguf] == "" {
-			dst := filepath.Join(work, c.gguf+".gguf")
+		if o.llama != "" && ggufs[c.gguf] == "" {
+			dst := filepath.Join(o.work, c.gguf+".gguf")
 			if _, err := os.Stat(dst); err != nil {
-				args := []string{"export", modelDir, "--format", "gguf", "--type", c.gguf, "-o", dst}
+				args := []string{"export", o.modelDir, "--format", "gguf", "--type", c.gguf, "-o", dst}
 				if out, err := exec.Command(ttq, args...).CombinedOutput(); err != nil {
 					return fmt.Errorf("ttq %s: %v\n%s", strings.Join(args, " "), err, out)
 				}
@@ -217,23 +216,23 @@ func run(o options) error {
 	}
 	ttqRuns := map[key][]sample{}
 	llamaRuns := map[key][]sample{}
-	for r := 0; r < rounds; r++ {
+	for r := 0; r < o.rounds; r++ {
 		for _, t := range threads {
 			for _, c := range configs {
 				k := key{c.name, t}
 				if err := dropPageCache(o.dropCaches); err != nil {
 					return err
 				}
-				s, err := ttqSample(ttq, models[c.name], c.method, prompt, genTokens, t, !o.cold)
+				s, err := ttqSample(ttq, models[c.name], c.method, prompt, o.genTokens, t, !o.cold)
 				if err != nil {
 					return fmt.Errorf("%s, %d threads: %w", c.name, t, err)
 				}
 				ttqRuns[k] = append(ttqRuns[k], s)
-				if llama != "" {
+				if o.llama != "" {
 					if err := dropPageCache(o.dropCaches); err != nil {
 						return err
 					}
-					s, err := llamaSample(llama, ggufs[c.gguf], promptTokens, genTokens, t)
+					s, err := llamaSample(o.llama, ggufs[c.gguf], o.promptTokens, o.genTokens, t)
 					if err != nil {
 						return fmt.Errorf("llama-bench %s, %d threads: %w", c.gguf, t, err)
 					}
@@ -249,19 +248,19 @@ func run(o options) error {
 			rw := row{Config: c.name, Threads: t, PromptN: n}
 			rw.TTQPP, rw.TTQTG, rw.TTQRSS, rw.TTQRequest = medians(ttqRuns[k])
 			rw.TTQTGRounds = decodeRounds(ttqRuns[k])
-			if llama != "" {
+			if o.llama != "" {
 				rw.LlamaPP, rw.LlamaTG, rw.LlamaRSS, _ = medians(llamaRuns[k])
 				rw.LlamaTGRounds = decodeRounds(llamaRuns[k])
 			}
 			rows = append(rows, rw)
 		}
 	}
-	if asJSON {
+	if o.asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	return render(rows, llama != "", genTokens, rounds)
+	return render(rows, o.llama != "", o.genTokens, o.rounds)
 }
 
 // promptOf cuts text to about n tokens of the model's tokenizer: it asks

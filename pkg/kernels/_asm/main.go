@@ -392,13 +392,15 @@ const hsumZ0 = `	VEXTRACTF64X4 $1, Z0, Y1
 // adjacent rows, the layout the comment above rules out), and each row is
 // summed in body512's order, bit for bit its result.
 //
-// Measured on the TinyLlama-1.1B shape's BF16 decode at one thread (one
-// process, the kernels alternating every 12 tokens, medians of 8 rounds,
-// #9), tokens/s: one row at a time 12.4, two streams 13.8, two with
-// software prefetch 1 KiB ahead 13.0, four 14.8; in a second, slower run
-// two 11.6, three 10.9, four 12.5, six 11.1; four against two in later
-// runs 12.2/11.1 and 12.0/11.2, and 27.7/23.8 at two threads. The 1.1B
-// shape's decode spends 94 % of its time here.
+// BenchmarkGemvHalfStreams reproduces the choice on cold 5632×2048 BF16
+// weights at one thread: one row at a time 36.4–37.1 GB/s, four rows
+// 43.0–44.3 (four runs each, #9). The decode of the 1.1B shape, where 94 %
+// of the time is spent here, was measured with an uncommitted harness (one
+// process, kernels alternating every 12 tokens, medians of 8 rounds),
+// tokens/s: one row 12.4, two streams 13.8, two with software prefetch
+// 1 KiB ahead 13.0, four 14.8; in a second, slower run two 11.6, three
+// 10.9, four 12.5, six 11.1; and 27.7 for four against 23.8 for two at two
+// threads.
 //
 // Z0–Z3, Z16–Z19, Z20–Z23, Z24–Z27 the four rows' totals; Z8–Z11 the
 // activations; Z4–Z7 and Z12–Z15 widened weights; R8, R10, R11, R13 the
