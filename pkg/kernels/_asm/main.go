@@ -394,7 +394,8 @@ const hsumZ0 = `	VEXTRACTF64X4 $1, Z0, Y1
 //
 // BenchmarkGemvHalfStreams reproduces the choice on cold 5632×2048 BF16
 // weights at one thread: one row at a time 36.4–37.1 GB/s, four rows
-// 43.0–44.3 (four runs each, #9). The decode of the 1.1B shape, where 94 %
+// 43.0–44.3 (four runs each; a second time 27.1–27.6 against 36.6–41.3,
+// #9). The decode of the 1.1B shape, where 94 %
 // of the time is spent here, was measured with an uncommitted harness (one
 // process, kernels alternating every 12 tokens, medians of 8 rounds),
 // tokens/s: one row 12.4, two streams 13.8, two with software prefetch
